@@ -1,0 +1,5 @@
+"""`python -m ofa_mcu` (and `torchrun -m ofa_mcu`) runs the command-line interface."""
+
+from ofa_mcu.cli import main
+
+main()

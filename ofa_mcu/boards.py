@@ -1,0 +1,613 @@
+"""Board targets: the validated model of a board YAML in ``targets/`` and the budgets derived from it.
+
+A board YAML states the chip's real figures (core, FPU, clock, flash and SRAM regions, UART, cycle
+counter, flash tool, optional QEMU machine) plus the deployment figures the tool needs: where the
+arena and the stack go, reserves, runtime code/static sizes per runtime, and latency coefficients.
+``load_board`` turns any problem in such a file into a one-line ``UserError`` that names the file,
+the field path and what was expected.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from ofa_mcu.errors import UserError
+from ofa_mcu.resources import targets_dir
+
+Family = Literal["stm32f4", "stm32f7", "stm32l4", "stm32h7", "nrf51", "nrf52", "nrf53", "mps2"]
+Core = Literal[
+    "cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"
+]
+Fpu = Literal["none", "fpv4-sp-d16", "fpv5-sp-d16", "fpv5-d16"]
+RuntimeName = Literal["tflm", "native"]
+OpKind = Literal["conv", "depthwise", "pointwise", "add", "mean", "fc"]
+CycleCounter = Literal["dwt", "systick"]
+FlashToolName = Literal["openocd", "pyocd", "st-flash", "nrfjprog", "none"]
+
+OP_KINDS: tuple[str, ...] = typing.get_args(OpKind)
+RUNTIMES: tuple[str, ...] = typing.get_args(RuntimeName)
+
+# Which cores each family may carry, which FPUs each core may carry, and whether a core always,
+# never or optionally has the DSP (SIMD) extension.
+_FAMILY_CORES: dict[str, tuple[str, ...]] = {
+    "stm32f4": ("cortex-m4",),
+    "stm32f7": ("cortex-m7",),
+    "stm32l4": ("cortex-m4",),
+    "stm32h7": ("cortex-m7",),
+    "nrf51": ("cortex-m0",),
+    "nrf52": ("cortex-m4",),
+    "nrf53": ("cortex-m33",),
+    "mps2": typing.get_args(Core),
+}
+_CORE_FPUS: dict[str, tuple[str, ...]] = {
+    "cortex-m0": ("none",),
+    "cortex-m0plus": ("none",),
+    "cortex-m3": ("none",),
+    "cortex-m4": ("none", "fpv4-sp-d16"),
+    "cortex-m7": ("none", "fpv5-sp-d16", "fpv5-d16"),
+    "cortex-m33": ("none", "fpv5-sp-d16"),
+    "cortex-m55": ("none", "fpv5-sp-d16", "fpv5-d16"),
+}
+_CORE_DSP: dict[str, bool | None] = {
+    "cortex-m0": False,
+    "cortex-m0plus": False,
+    "cortex-m3": False,
+    "cortex-m4": True,
+    "cortex-m7": True,
+    "cortex-m33": None,
+    "cortex-m55": True,
+}
+_NO_DWT_CORES = ("cortex-m0", "cortex-m0plus")
+
+# Latency coefficients used when a board YAML leaves `latency` out (TFLM reference kernels;
+# DESIGN.md: ~17.4 instructions per MAC overall on Cortex-M4).
+_M4_LATENCY: dict[str, dict[str, float]] = {
+    "cycles_per_mac": {
+        "conv": 14.0,
+        "depthwise": 20.0,
+        "pointwise": 14.0,
+        "add": 10.0,
+        "mean": 6.0,
+        "fc": 12.0,
+    },
+    "cycles_per_op": dict.fromkeys(OP_KINDS, 2000.0),
+}
+
+
+def _scaled_latency(factor: float) -> dict[str, dict[str, float]]:
+    return {table: {k: round(v * factor, 3) for k, v in row.items()} for table, row in _M4_LATENCY.items()}
+
+
+_DEFAULT_LATENCY: dict[str, dict[str, dict[str, float]]] = {
+    "cortex-m0": _scaled_latency(1.5),
+    "cortex-m0plus": _scaled_latency(1.5),
+    "cortex-m3": _scaled_latency(1.2),
+    "cortex-m4": _scaled_latency(1.0),
+    "cortex-m7": _scaled_latency(0.8),
+    "cortex-m33": _scaled_latency(1.0),
+    "cortex-m55": _scaled_latency(0.8),
+}
+
+_SIZE_RE = re.compile(r"(\d+)\s*([KkMm]?)(?:i?B)?")
+_UNITS = {"": 1, "k": 1024, "m": 1024 * 1024}
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _bytes_value(value: Any, *, positive: bool) -> int:
+    """Parse an int or a string like ``320K``/``1M`` (binary units) into a byte count."""
+    n: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        n = value
+    elif isinstance(value, str):
+        m = _SIZE_RE.fullmatch(value.strip())
+        if m:
+            n = int(m.group(1)) * _UNITS[m.group(2).lower()]
+    if n is None or n < 0 or (positive and n == 0):
+        what = "a positive size in bytes" if positive else "a size in bytes >= 0"
+        raise PydanticCustomError(
+            "size",
+            "expected {what} (int, or string like '320K'/'1M'), got {got}",
+            {"what": what, "got": _show(value)},
+        )
+    return n
+
+
+def _positive_size(value: Any) -> int:
+    return _bytes_value(value, positive=True)
+
+
+def _nonneg_size(value: Any) -> int:
+    return _bytes_value(value, positive=False)
+
+
+def _address(value: Any) -> int:
+    """An address: an int (YAML hex like 0x20000000 is an int) or a hex/decimal string, 32-bit."""
+    n: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        n = value
+    elif isinstance(value, str):
+        try:
+            n = int(value.strip(), 0)
+        except ValueError:
+            n = None
+    if n is None or not 0 <= n <= 0xFFFFFFFF:
+        raise PydanticCustomError(
+            "address",
+            "expected a 32-bit address (int or hex like 0x20000000), got {got}",
+            {"got": _show(value)},
+        )
+    return n
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise PydanticCustomError("positive_int", "expected a positive integer, got {got}", {"got": _show(value)})
+
+
+def _positive_number(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    raise PydanticCustomError(
+        "positive_number", "expected a positive number, got {got}", {"got": _show(value)}
+    )
+
+
+Size = Annotated[int, BeforeValidator(_positive_size)]
+ByteCount = Annotated[int, BeforeValidator(_nonneg_size)]
+Address = Annotated[int, BeforeValidator(_address)]
+PositiveInt = Annotated[int, BeforeValidator(_positive_int)]
+PositiveFloat = Annotated[float, BeforeValidator(_positive_number)]
+
+
+def _field_error(field: str, message: str) -> PydanticCustomError:
+    """An error raised by a model validator about one of the model's fields (``field`` is a path)."""
+    return PydanticCustomError("board_field", "{message}", {"field": field, "message": message})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Region(_Model):
+    """A contiguous memory region: name, start address, size in bytes."""
+
+    name: str
+    origin: Address
+    size: Size
+
+    @property
+    def end(self) -> int:
+        """First address past the region."""
+        return self.origin + self.size
+
+    @model_validator(mode="after")
+    def _fits_32_bits(self) -> Region:
+        if self.end > 1 << 32:
+            raise _field_error("size", f"region '{self.name}' runs past the 4 GB address space")
+        return self
+
+
+class Memory(_Model):
+    """Flash, SRAM regions, where the arena and stack go, and the reserves."""
+
+    flash: Region
+    ram: list[Region]
+    arena_region: str
+    stack_region: str
+    stack_bytes: Size
+    reserve_sram_bytes: ByteCount
+    reserve_flash_bytes: ByteCount
+
+    @model_validator(mode="after")
+    def _check_regions(self) -> Memory:
+        if not self.ram:
+            raise _field_error("ram", "expected at least one SRAM region")
+        names = [r.name for r in self.ram]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise _field_error(f"ram[{i}].name", f"duplicate region name '{name}'")
+        known = ", ".join(repr(n) for n in names)
+        for key in ("arena_region", "stack_region"):
+            if getattr(self, key) not in names:
+                raise _field_error(
+                    key, f"expected the name of a region in memory.ram ({known}), got {getattr(self, key)!r}"
+                )
+        regions = [("flash", self.flash), *((f"ram[{i}]", r) for i, r in enumerate(self.ram))]
+        for i, (_, a) in enumerate(regions):
+            for path_b, b in regions[i + 1 :]:
+                if a.origin < b.end and b.origin < a.end:
+                    raise _field_error(f"{path_b}.origin", f"region '{b.name}' overlaps region '{a.name}'")
+        stack = self.region(self.stack_region)
+        if self.stack_bytes >= stack.size:
+            raise _field_error(
+                "stack_bytes",
+                f"expected less than region '{stack.name}' ({stack.size} B), got {self.stack_bytes}",
+            )
+        return self
+
+    def region(self, name: str) -> Region:
+        """The SRAM region called ``name``."""
+        for r in self.ram:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+
+class RuntimeCost(_Model):
+    """What a runtime costs besides the model: flash for code, SRAM for static data outside the arena."""
+
+    code_bytes: ByteCount
+    static_bytes: ByteCount
+
+
+class Uart(_Model):
+    """The serial port the profiler talks to."""
+
+    instance: str
+    base: Address
+    baud: PositiveInt
+    tx_pin: str | None = None
+    rx_pin: str | None = None
+
+
+class FlashTool(_Model):
+    """The command that writes firmware to the board, with its board-specific arguments."""
+
+    tool: FlashToolName
+    args: list[str] = []
+
+
+class Qemu(_Model):
+    """The QEMU machine that emulates the board."""
+
+    machine: str
+
+
+class Latency(_Model):
+    """Latency model: cycles per MAC and fixed cycles per op, per op kind."""
+
+    cycles_per_mac: dict[OpKind, PositiveFloat]
+    cycles_per_op: dict[OpKind, PositiveFloat]
+
+    @model_validator(mode="after")
+    def _all_kinds(self) -> Latency:
+        for table in ("cycles_per_mac", "cycles_per_op"):
+            missing = [k for k in OP_KINDS if k not in getattr(self, table)]
+            if missing:
+                raise _field_error(
+                    table,
+                    f"missing op kind(s) {', '.join(missing)} (all of {', '.join(OP_KINDS)} are required)",
+                )
+        return self
+
+
+class Board(_Model):
+    """One board target, as read from ``targets/<name>.yaml``."""
+
+    name: str
+    description: str
+    vendor: str
+    mcu: str
+    family: Family
+    core: Core
+    fpu: Fpu
+    dsp: bool
+    clock_hz: PositiveInt
+    memory: Memory
+    runtime: dict[RuntimeName, RuntimeCost]
+    uart: Uart
+    cycle_counter: CycleCounter
+    flash_tool: FlashTool
+    qemu: Qemu | None = None
+    latency: Latency
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_latency(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "latency" not in data and data.get("core") in _DEFAULT_LATENCY:
+            data = {**data, "latency": _DEFAULT_LATENCY[data["core"]]}
+        return data
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Board:
+        if self.core not in _FAMILY_CORES[self.family]:
+            allowed = " or ".join(_FAMILY_CORES[self.family])
+            raise _field_error("core", f"family {self.family} has a {allowed} core, got {self.core!r}")
+        if self.fpu not in _CORE_FPUS[self.core]:
+            allowed = ", ".join(repr(f) for f in _CORE_FPUS[self.core])
+            raise _field_error("fpu", f"a {self.core} can have fpu {allowed}, got {self.fpu!r}")
+        dsp = _CORE_DSP[self.core]
+        if dsp is not None and self.dsp != dsp:
+            raise _field_error(
+                "dsp",
+                f"a {self.core} {'always' if dsp else 'never'} has the DSP extension, expected {str(dsp).lower()}",
+            )
+        if self.cycle_counter == "dwt" and self.core in _NO_DWT_CORES:
+            raise _field_error("cycle_counter", f"a {self.core} has no DWT cycle counter, expected 'systick'")
+        if self.cycle_counter == "dwt" and self.qemu is not None:
+            raise _field_error(
+                "cycle_counter", "QEMU's DWT cycle counter reads 0, expected 'systick' for an emulated board"
+            )
+        if not self.runtime:
+            raise _field_error(
+                "runtime", f"expected figures for at least one runtime ({', '.join(RUNTIMES)})"
+            )
+        mem = self.memory
+        for rt in self.runtime:
+            if self.usable_sram(rt) <= 0:
+                raise _field_error(
+                    "memory.reserve_sram_bytes",
+                    f"stack, reserve and {rt} static data leave no SRAM in region '{mem.arena_region}' "
+                    f"({self.arena.size} B) for the arena",
+                )
+            if self.usable_flash(rt) <= 0:
+                raise _field_error(
+                    "memory.reserve_flash_bytes",
+                    f"{rt} code and reserve leave no flash ({mem.flash.size} B) for the model",
+                )
+        return self
+
+    # derived figures -------------------------------------------------------------------------
+
+    @property
+    def arena(self) -> Region:
+        """The SRAM region that holds the tensor arena."""
+        return self.memory.region(self.memory.arena_region)
+
+    @property
+    def sram_total(self) -> int:
+        """Sum of all SRAM regions, in bytes."""
+        return sum(r.size for r in self.memory.ram)
+
+    @property
+    def emulated(self) -> bool:
+        """True for boards that run under QEMU."""
+        return self.qemu is not None
+
+    def _cost(self, runtime: str) -> RuntimeCost:
+        try:
+            return self.runtime[runtime]  # type: ignore[index]
+        except KeyError:
+            have = ", ".join(self.runtime) or "none"
+            raise UserError(f"board {self.name}: no runtime figures for '{runtime}' (has: {have})") from None
+
+    def usable_sram(self, runtime: str = "tflm") -> int:
+        """Bytes the arena may use: arena region − stack (if there) − runtime static − reserve."""
+        mem = self.memory
+        stack = mem.stack_bytes if mem.stack_region == mem.arena_region else 0
+        return self.arena.size - stack - self._cost(runtime).static_bytes - mem.reserve_sram_bytes
+
+    def usable_flash(self, runtime: str = "tflm") -> int:
+        """Bytes the model may use in flash: flash − runtime code − reserve."""
+        return self.memory.flash.size - self._cost(runtime).code_bytes - self.memory.reserve_flash_bytes
+
+    def gcc_cpu_flags(self) -> list[str]:
+        """arm-none-eabi-gcc flags selecting this board's core, instruction set and float ABI."""
+        mcpu = self.core
+        if self.core == "cortex-m33" and not self.dsp:
+            mcpu += "+nodsp"
+        flags = [f"-mcpu={mcpu}", "-mthumb"]
+        if self.fpu == "none":
+            flags.append("-mfloat-abi=soft")
+        else:
+            flags += ["-mfloat-abi=hard", f"-mfpu={self.fpu}"]
+        return flags
+
+    def summary(self) -> dict[str, Any]:
+        """All fields (JSON types) plus the derived figures, for ``ofa-mcu boards --json``."""
+        data = self.model_dump(mode="json")
+        data["sram_total"] = self.sram_total
+        data["emulated"] = self.emulated
+        data["usable_sram"] = {rt: self.usable_sram(rt) for rt in self.runtime}
+        data["usable_flash"] = {rt: self.usable_flash(rt) for rt in self.runtime}
+        return data
+
+
+# loading ---------------------------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that rejects a key given twice in one mapping (PyYAML keeps the last)."""
+
+
+def _construct_mapping(
+    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _display(path: Path) -> str:
+    """How an error names a board file: ``targets/x.yaml`` for shipped boards, else the path."""
+    try:
+        rel = path.resolve().relative_to(targets_dir().resolve())
+        return f"targets/{rel.as_posix()}"
+    except (ValueError, FileNotFoundError):
+        return str(path)
+
+
+def _loc_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part == "[key]":
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _unwrap_optional(ann: Any) -> Any:
+    if typing.get_origin(ann) in (Union, types.UnionType):
+        args = [a for a in typing.get_args(ann) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return ann
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class found at ``loc`` inside Board (None if the path leads elsewhere)."""
+    ann: Any = Board
+    for part in loc:
+        ann = _unwrap_optional(ann)
+        origin = typing.get_origin(ann)
+        if isinstance(ann, type) and issubclass(ann, BaseModel) and isinstance(part, str):
+            field = ann.model_fields.get(part)
+            if field is None:
+                return None
+            ann = field.annotation
+        elif origin is list:
+            ann = typing.get_args(ann)[0]
+        elif origin is dict:
+            ann = typing.get_args(ann)[1]
+        else:
+            return None
+    ann = _unwrap_optional(ann)
+    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+
+
+def _describe(err: Any) -> tuple[str, str]:
+    """(field path, what was expected) for one pydantic error."""
+    loc = tuple(err.get("loc", ()))
+    kind = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    got = _show(err.get("input"))
+    if kind == "board_field":
+        path = ".".join(p for p in (_loc_path(loc), ctx.get("field", "")) if p)
+        return path.replace(".[", "["), str(ctx.get("message", err.get("msg", "")))
+    path = _loc_path(loc)
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        keys = ", ".join(model.model_fields) if model else ""
+        return path, f"unknown key (expected one of: {keys})" if keys else "unknown key"
+    if kind == "missing":
+        return path, "missing required field"
+    if kind == "literal_error":
+        return path, f"expected one of {ctx.get('expected', '?')}, got {got}"
+    simple = {
+        "int_type": "an integer",
+        "int_parsing": "an integer",
+        "int_from_float": "an integer",
+        "float_type": "a number",
+        "float_parsing": "a number",
+        "string_type": "a string",
+        "bool_type": "true or false",
+        "bool_parsing": "true or false",
+        "list_type": "a list",
+        "dict_type": "a mapping",
+        "model_type": "a mapping",
+        "model_attributes_type": "a mapping",
+    }
+    if kind in simple:
+        return path, f"expected {simple[kind]}, got {got}"
+    msg = str(err.get("msg", kind))
+    if kind in ("size", "address", "positive_int", "positive_number"):
+        return path, msg
+    return path, f"{msg}, got {got}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _validation_message(display: str, exc: ValidationError) -> str:
+    # An unknown key usually is a misspelt one: report it before the "missing field" it causes.
+    errors = sorted(exc.errors(), key=lambda err: err.get("type") != "extra_forbidden")
+    path, what = _describe(errors[0])
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    where = f"{display}: {path}: " if path else f"{display}: "
+    return _one_line(f"{where}{what}{more}")
+
+
+def board_from_dict(data: Any, source: str = "<board>") -> Board:
+    """Validate a parsed board mapping; any problem becomes a one-line ``UserError`` naming ``source``."""
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: expected a mapping of board fields at the top level, got {_show(data)}")
+    try:
+        return Board.model_validate(data)
+    except ValidationError as e:
+        raise UserError(_validation_message(source, e)) from None
+
+
+@functools.lru_cache(maxsize=128)
+def _load_file(path_str: str, display: str, _mtime_ns: int, _size: int) -> Board:
+    path = Path(path_str)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(_one_line(f"{display}: cannot read board file: {e}")) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        problem = getattr(e, "problem", None) or str(e)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise UserError(_one_line(f"{display}: invalid YAML{at}: {problem}")) from None
+    if data is None:
+        raise UserError(f"{display}: empty file, expected a mapping of board fields")
+    board = board_from_dict(data, display)
+    stem = path.stem
+    if board.name != stem:
+        raise UserError(
+            f"{display}: name: expected {stem!r} (the file name without .yaml), got {board.name!r}"
+        )
+    return board
+
+
+def _looks_like_path(name_or_path: str) -> bool:
+    return "/" in name_or_path or "\\" in name_or_path or name_or_path.endswith((".yaml", ".yml"))
+
+
+def board_path(name_or_path: str) -> Path:
+    """The YAML file for a board name (from ``targets/``) or a path; ``UserError`` if there is none."""
+    if _looks_like_path(name_or_path):
+        path = Path(name_or_path).expanduser()
+        if not path.is_file():
+            raise UserError(f"{name_or_path}: no such board file")
+        return path
+    path = targets_dir() / f"{name_or_path}.yaml"
+    if path.is_file():
+        return path
+    raise UserError(
+        f"unknown board {name_or_path!r} (known: {', '.join(board_names())}; or give a path to a board YAML)"
+    )
+
+
+def load_board(name_or_path: str) -> Board:
+    """Load and validate a board by name (file stem in ``targets/``) or by path to a YAML file."""
+    path = board_path(name_or_path)
+    stat = path.stat()
+    return _load_file(str(path.resolve()), _display(path), stat.st_mtime_ns, stat.st_size)
+
+
+def board_names() -> list[str]:
+    """Names of the shipped boards (stems of ``targets/*.yaml``), sorted."""
+    return sorted(p.stem for p in targets_dir().glob("*.yaml"))
+
+
+def list_boards() -> list[Board]:
+    """All shipped boards, validated, sorted by name."""
+    return [load_board(name) for name in board_names()]

@@ -1,0 +1,78 @@
+"""`ofa-mcu analyze`: per-layer SRAM / flash / MACs of one subnet against a board."""
+
+from __future__ import annotations
+
+import click
+
+from ofa_mcu.analysis import Analysis
+from ofa_mcu.analysis import analyze as run_analysis
+from ofa_mcu.boards import load_board
+from ofa_mcu.commands.options import (
+    echo_json,
+    json_option,
+    resolve_space,
+    resolve_subnet,
+    runtime_option,
+    space_options,
+    subnet_options,
+)
+from ofa_mcu.table import fmt_bytes, fmt_int, render
+
+
+def shape(s: list[int]) -> str:
+    return "x".join(map(str, s))
+
+
+def format_analysis(a: Analysis) -> str:
+    """The per-layer table, totals and the budget verdict as text."""
+    rows = []
+    for r in a.layers():
+        rows.append((
+            r["index"], r["name"], r["kind"] + (f" {r['kernel']}x{r['kernel']}/{r['stride']}" if r["kernel"] > 1 else ""),
+            shape(r["in_shape"]), shape(r["out_shape"]), fmt_int(r["macs"]), fmt_int(r["weight_bytes"]),
+            fmt_bytes(r["sram_bytes"]), "<- peak" if r["peak"] else "",
+        ))
+    cfg = a.graph.config
+    title = (f"{a.graph.space.name} subnet {cfg.stable_hash()} (resolution {cfg.resolution}, depths "
+             f"{','.join(map(str, cfg.depths))}), runtime {a.runtime}" + (f", board {a.board.name}" if a.board else ""))
+    out = [render(["#", "layer", "op", "input", "output", "MACs", "weights B", "SRAM", ""], rows, title=title)]
+    p = a.plan
+    out.append(f"total: {fmt_int(a.graph.macs)} MACs, {fmt_int(a.graph.params)} params, "
+               f"{fmt_int(a.graph.weight_bytes)} B int8 weights")
+    out.append(f"peak SRAM {fmt_bytes(a.peak_sram_bytes)} (activations {fmt_bytes(p.activation_bytes)} + runtime "
+               f"{fmt_bytes(p.persistent_bytes)}) at {a.graph.ops[p.peak_op].name}; flash {fmt_bytes(a.flash_bytes)} "
+               f"(model {fmt_bytes(a.model_flash_bytes)} + code {fmt_bytes(a.code_bytes)})")
+    if a.sram and a.flash:
+        def verdict(name: str, b) -> str:
+            sign = "fits" if b.fits else "DOES NOT FIT"
+            return (f"{name}: {fmt_bytes(b.used)} of {fmt_bytes(b.limit)} usable: {sign} "
+                    f"(margin {b.margin:+,} B, {b.margin_pct:+.1f}%)")
+        out.append(verdict("SRAM", a.sram))
+        out.append(verdict("flash", a.flash))
+        out.append(f"=> {'fits' if a.fits else 'does not fit'} {a.board.name if a.board else 'the budget'}")
+    return "\n".join(out)
+
+
+@click.command()
+@space_options
+@subnet_options
+@click.option("--target", "target", default=None,
+              help="Board name (see `ofa-mcu boards`) or board YAML path; without it no budget check.")
+@runtime_option
+@click.option("--sram-kb", type=click.FloatRange(min=0, min_open=True), default=None, help="Override usable SRAM (KB).")
+@click.option("--flash-kb", type=click.FloatRange(min=0, min_open=True), default=None, help="Override usable flash (KB).")
+@json_option
+def analyze(space_name: str | None, checkpoint: str | None, subnet_file: str | None, preset: str | None,
+            target: str | None, runtime: str, sram_kb: float | None, flash_kb: float | None, as_json: bool) -> None:
+    """Per-layer memory analysis of one subnet: shapes, MACs, weights, SRAM in use, peak layer,
+    flash, and whether it fits the board's usable SRAM and flash."""
+    sp = resolve_space(space_name, checkpoint)
+    cfg = resolve_subnet(sp, subnet_file, preset)
+    board = load_board(target) if target else None
+    a = run_analysis(sp, cfg, board, runtime,
+                     sram_limit=int(sram_kb * 1024) if sram_kb else None,
+                     flash_limit=int(flash_kb * 1024) if flash_kb else None)
+    if as_json:
+        echo_json(a.to_dict())
+    else:
+        click.echo(format_analysis(a))

@@ -1,0 +1,166 @@
+"""Layer IR: the int8 graph a subnet becomes on the device, built without torch or TensorFlow.
+
+``build_graph(space, cfg)`` lists the ops in execution order exactly as the exported TFLite
+model has them (CONV_2D, DEPTHWISE_CONV_2D, CONV_2D 1x1, ADD, MEAN, FULLY_CONNECTED) with
+tensor shapes (NHWC, batch 1 omitted), int8 weight bytes, int32 bias bytes, the number of
+per-channel quantization parameters, MACs, trainable float parameters (as torch counts them:
+conv weights + BatchNorm scale and shift, or linear weight + bias) and tensor lifetimes.
+Analysis (SRAM, flash, MACs, latency) reads only this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ofa_mcu.config import SubnetConfig
+from ofa_mcu.padding import same_out
+from ofa_mcu.space import SearchSpace
+
+OP_KINDS = ("conv", "depthwise", "pointwise", "add", "mean", "fc")
+TFLITE_OP = {
+    "conv": "CONV_2D",
+    "pointwise": "CONV_2D",
+    "depthwise": "DEPTHWISE_CONV_2D",
+    "add": "ADD",
+    "mean": "MEAN",
+    "fc": "FULLY_CONNECTED",
+}
+
+
+@dataclass(slots=True)
+class Tensor:
+    id: int
+    name: str
+    shape: tuple[int, ...]
+    first: int = 0  # index of the op that writes it (0 for the graph input)
+    last: int = 0  # index of the last op that reads it (the last op for the graph output)
+
+    @property
+    def bytes(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+
+@dataclass(slots=True)
+class Op:
+    index: int
+    name: str
+    kind: str
+    inputs: tuple[int, ...]
+    output: int
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    kernel: int = 1
+    stride: int = 1
+    relu6: bool = False
+    weight_bytes: int = 0  # int8 weights
+    bias_bytes: int = 0  # int32 biases
+    quant_channels: int = 0  # per-channel (scale, zero point) entries of the weights
+    macs: int = 0
+    params: int = 0  # trainable float parameters of the torch layers this op comes from
+
+    @property
+    def tflite_op(self) -> str:
+        return TFLITE_OP[self.kind]
+
+    @property
+    def out_channels(self) -> int:
+        return self.out_shape[-1]
+
+
+@dataclass(slots=True)
+class Graph:
+    space: SearchSpace
+    config: SubnetConfig
+    ops: list[Op] = field(default_factory=list)
+    tensors: list[Tensor] = field(default_factory=list)
+    input: int = 0
+    output: int = 0
+
+    @property
+    def macs(self) -> int:
+        return sum(op.macs for op in self.ops)
+
+    @property
+    def params(self) -> int:
+        return sum(op.params for op in self.ops)
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(op.weight_bytes for op in self.ops)
+
+    @property
+    def bias_bytes(self) -> int:
+        return sum(op.bias_bytes for op in self.ops)
+
+
+class _Builder:
+    def __init__(self, space: SearchSpace, cfg: SubnetConfig) -> None:
+        self.g = Graph(space, cfg)
+
+    def tensor(self, name: str, shape: tuple[int, ...]) -> int:
+        t = Tensor(len(self.g.tensors), name, shape, first=len(self.g.ops))
+        self.g.tensors.append(t)
+        return t.id
+
+    def _op(self, name: str, kind: str, inputs: tuple[int, ...], out_shape: tuple[int, ...], **kw) -> int:
+        index = len(self.g.ops)
+        for t in inputs:
+            self.g.tensors[t].last = index
+        out = self.tensor(name, out_shape)
+        self.g.ops.append(Op(index, name, kind, inputs, out, self.g.tensors[inputs[0]].shape, out_shape, **kw))
+        return out
+
+    def conv(self, name: str, x: int, out_ch: int, kernel: int, stride: int, relu6: bool,
+             depthwise: bool = False) -> int:
+        h, w, c = self.g.tensors[x].shape
+        oh, ow = same_out(h, stride), same_out(w, stride)
+        if depthwise:
+            kind, weights, out_ch = "depthwise", c * kernel * kernel, c
+        else:
+            kind = "pointwise" if kernel == 1 else "conv"
+            weights = out_ch * c * kernel * kernel
+        return self._op(name, kind, (x,), (oh, ow, out_ch), kernel=kernel, stride=stride, relu6=relu6,
+                        weight_bytes=weights, bias_bytes=4 * out_ch, quant_channels=out_ch,
+                        macs=oh * ow * weights, params=weights + 2 * out_ch)
+
+    def add(self, name: str, a: int, b: int) -> int:
+        shape = self.g.tensors[a].shape
+        return self._op(name, "add", (a, b), shape, macs=self.g.tensors[a].bytes)
+
+    def mean(self, name: str, x: int) -> int:
+        h, w, c = self.g.tensors[x].shape
+        return self._op(name, "mean", (x,), (c,), macs=h * w * c)
+
+    def fc(self, name: str, x: int, out: int) -> int:
+        (c,) = self.g.tensors[x].shape
+        return self._op(name, "fc", (x,), (out,), weight_bytes=c * out, bias_bytes=4 * out,
+                        quant_channels=1, macs=c * out, params=c * out + out)
+
+
+def build_graph(space: SearchSpace, cfg: SubnetConfig) -> Graph:
+    """The int8 op graph of ``cfg`` (validated against ``space``)."""
+    b = _Builder(space, cfg)
+    r = cfg.resolution
+    x = b.tensor("input", (r, r, space.in_channels))
+    x = b.conv("stem", x, space.stem.channels, space.stem.kernel, space.stem.stride, relu6=True)
+    h = b.conv("first.dw", x, 0, 3, 1, relu6=True, depthwise=True)
+    h = b.conv("first.pw", h, space.first_block.channels, 1, 1, relu6=False)
+    x = b.add("first.add", x, h) if space.stem.channels == space.first_block.channels else h
+    for i, j, choice in cfg.blocks():
+        spec = space.stages[i]
+        stride = spec.stride if j == 0 else 1
+        in_ch = b.g.tensors[x].shape[-1]
+        p = f"s{i}.b{j}"
+        h = b.conv(f"{p}.expand", x, in_ch * choice.expand, 1, 1, relu6=True)
+        h = b.conv(f"{p}.dw", h, 0, choice.kernel, stride, relu6=True, depthwise=True)
+        h = b.conv(f"{p}.project", h, spec.channels, 1, 1, relu6=False)
+        x = b.add(f"{p}.add", x, h) if stride == 1 and in_ch == spec.channels else h
+    x = b.mean("pool", x)
+    x = b.fc("classifier", x, space.classes)
+    g = b.g
+    g.output = x
+    g.tensors[x].last = len(g.ops) - 1
+    return g

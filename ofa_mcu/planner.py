@@ -1,0 +1,185 @@
+"""Memory planners: where each activation tensor lives in the arena, per runtime.
+
+- ``tflm``: TFLM's greedy planner (buffers sorted by size, largest first; each placed at the
+  lowest offset that does not collide with an already placed buffer alive at the same time;
+  sizes rounded up to 16 bytes) plus a model of TFLM's persistent allocations (per tensor, per
+  node, per output channel, per op kind, fixed). The cost parameters are data
+  (``TflmCost``) so they can be calibrated against the real allocator.
+- ``native``: the same greedy placement over our own lifetimes, with in-place ops: a depthwise
+  conv writes its output over its input (plus a one-channel scratch buffer) and an ADD writes
+  over an input that dies there; no interpreter state.
+
+Both return a ``Plan`` with per-op figures (live bytes, planned extent) and the op that sets the
+peak. Pure Python over small lists: the searcher calls this thousands of times per second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ofa_mcu.ir import Graph
+
+RUNTIMES = ("tflm", "native")
+
+
+def align_up(n: int, alignment: int) -> int:
+    return (n + alignment - 1) // alignment * alignment
+
+
+def greedy_offsets(sizes: list[int], first: list[int], last: list[int]) -> tuple[list[int], int]:
+    """Place buffers largest first at the lowest non-colliding offset; return (offsets, extent).
+
+    Buffers ``a`` and ``b`` collide when their lifetimes [first, last] overlap. Ties in size keep
+    the earlier buffer first (a stable sort), as TFLM does.
+    """
+    n = len(sizes)
+    order = sorted(range(n), key=lambda i: -sizes[i])
+    offsets = [0] * n
+    placed: list[int] = []
+    extent = 0
+    for i in order:
+        fi, li, size = first[i], last[i], sizes[i]
+        busy = sorted((offsets[j], offsets[j] + sizes[j]) for j in placed if first[j] <= li and fi <= last[j])
+        offset = 0
+        for start, end in busy:
+            if start - offset >= size:
+                break
+            if end > offset:
+                offset = end
+        offsets[i] = offset
+        placed.append(i)
+        extent = max(extent, offset + size)
+    return offsets, extent
+
+
+@dataclass(frozen=True)
+class TflmCost:
+    """TFLM's arena beyond activations. Defaults calibrated on the host (64-bit) interpreter."""
+
+    alignment: int = 16
+    fixed_bytes: int = 1024  # interpreter, allocator, subgraph and graph bookkeeping
+    per_tensor_bytes: int = 24  # TfLiteEvalTensor
+    per_node_bytes: int = 64  # TfLiteNode + registration pointer
+    per_channel_bytes: int = 8  # int32 multiplier + int32 shift per output channel
+    op_data_bytes: dict[str, int] = field(default_factory=lambda: {
+        "conv": 64, "pointwise": 64, "depthwise": 64, "add": 64, "mean": 48, "fc": 48,
+    })
+    scratch_bytes: dict[str, int] = field(default_factory=dict)  # per op kind, e.g. MEAN's int32 sums
+
+
+@dataclass(frozen=True)
+class NativeCost:
+    alignment: int = 4
+    inplace_depthwise: bool = True
+    inplace_add: bool = True
+
+
+@dataclass
+class OpMemory:
+    """Memory at one op: activations alive, their planned extent, and the total with overheads."""
+
+    live_bytes: int
+    extent_bytes: int
+    total_bytes: int
+
+
+@dataclass
+class Plan:
+    """Buffers (groups of tensors sharing memory) with their offsets, sizes and lifetimes."""
+
+    runtime: str
+    graph: Graph
+    groups: list[list[int]]  # tensor ids sharing one buffer
+    sizes: list[int]
+    first: list[int]
+    last: list[int]
+    offsets: list[int]
+    scratch: dict[int, int]  # op index -> scratch bytes placed above what is alive there
+    persistent_bytes: int  # runtime state in the arena (tflm)
+    activation_bytes: int = 0
+
+    def __post_init__(self) -> None:
+        top = max((o + s for o, s in zip(self.offsets, self.sizes)), default=0)
+        for i in self.scratch:
+            top = max(top, self.op_memory(i).extent_bytes)
+        self.activation_bytes = top
+
+    @property
+    def peak_bytes(self) -> int:
+        return self.activation_bytes + self.persistent_bytes
+
+    def tensor_offset(self, tensor: int) -> int:
+        return next(self.offsets[k] for k, g in enumerate(self.groups) if tensor in g)
+
+    def op_memory(self, index: int) -> OpMemory:
+        live = [k for k in range(len(self.sizes)) if self.first[k] <= index <= self.last[k]]
+        extra = self.scratch.get(index, 0)
+        top = max((self.offsets[k] + self.sizes[k] for k in live), default=0) + extra
+        return OpMemory(sum(self.sizes[k] for k in live) + extra, top, top + self.persistent_bytes)
+
+    @property
+    def per_op(self) -> list[OpMemory]:
+        return [self.op_memory(op.index) for op in self.graph.ops]
+
+    @property
+    def peak_op(self) -> int:
+        """The op whose live buffers reach highest in the arena (ties: most bytes alive)."""
+        rows = self.per_op
+        return max(range(len(rows)), key=lambda i: (rows[i].extent_bytes, rows[i].live_bytes))
+
+
+def _plan(runtime: str, graph: Graph, groups: list[list[int]], alignment: int,
+          scratch: dict[int, int], persistent: int) -> Plan:
+    ts = graph.tensors
+    sizes = [align_up(max(ts[t].bytes for t in g), alignment) for g in groups]
+    first = [min(ts[t].first for t in g) for g in groups]
+    last = [max(ts[t].last for t in g) for g in groups]
+    offsets, _ = greedy_offsets(sizes, first, last)
+    scratch = {i: align_up(b, alignment) for i, b in scratch.items() if b}
+    return Plan(runtime, graph, groups, sizes, first, last, offsets, scratch, persistent)
+
+
+def tflm_persistent_bytes(graph: Graph, cost: TflmCost) -> int:
+    return (
+        cost.fixed_bytes
+        + cost.per_tensor_bytes * len(graph.tensors)
+        + cost.per_node_bytes * len(graph.ops)
+        + sum(cost.per_channel_bytes * op.quant_channels + cost.op_data_bytes.get(op.kind, 0) for op in graph.ops)
+    )
+
+
+def plan_tflm(graph: Graph, cost: TflmCost | None = None) -> Plan:
+    """TFLM's arena: every tensor its own buffer, greedy placement, persistent state on top."""
+    cost = cost or TflmCost()
+    scratch = {op.index: cost.scratch_bytes.get(op.kind, 0) for op in graph.ops}
+    return _plan("tflm", graph, [[t.id] for t in graph.tensors], cost.alignment, scratch,
+                 tflm_persistent_bytes(graph, cost))
+
+
+def plan_native(graph: Graph, cost: NativeCost | None = None) -> Plan:
+    """Our static plan: in-place depthwise (one-channel scratch) and in-place ADD."""
+    cost = cost or NativeCost()
+    alias: dict[int, int] = {}  # tensor -> tensor whose buffer it reuses
+    scratch: dict[int, int] = {}
+    for op in graph.ops:
+        dying = [t for t in op.inputs if graph.tensors[t].last == op.index and t != graph.input]
+        if op.kind == "depthwise" and cost.inplace_depthwise and dying:
+            alias[op.output] = dying[0]
+            scratch[op.index] = op.out_shape[0] * op.out_shape[1]
+        elif op.kind == "add" and cost.inplace_add and dying:
+            alias[op.output] = dying[0]
+    groups: dict[int, list[int]] = {}
+    for t in graph.tensors:
+        r = t.id
+        while r in alias:
+            r = alias[r]
+        groups.setdefault(r, []).append(t.id)
+    return _plan("native", graph, list(groups.values()), cost.alignment, scratch, 0)
+
+
+def plan(graph: Graph, runtime: str) -> Plan:
+    if runtime == "tflm":
+        return plan_tflm(graph)
+    if runtime == "native":
+        return plan_native(graph)
+    raise ValueError(f"unknown runtime {runtime!r}: expected one of {RUNTIMES}")

@@ -1,0 +1,357 @@
+"""Board targets: the shipped YAMLs load with datasheet figures, and bad YAMLs give one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ofa_mcu.boards import Board, board_names, list_boards, load_board
+from ofa_mcu.errors import UserError
+from ofa_mcu.resources import targets_dir
+
+REPO = Path(__file__).resolve().parents[1]
+KB = 1024
+MB = 1024 * 1024
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run(
+        [sys.executable, "-m", "ofa_mcu", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _base_dict(name: str = "myboard") -> dict[str, Any]:
+    data = yaml.safe_load((targets_dir() / "nucleo-f746zg.yaml").read_text())
+    data["name"] = name
+    return data
+
+
+def _write(tmp_path: Path, data: Any, name: str = "myboard") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+# shipped boards ------------------------------------------------------------------------------
+
+EXPECTED_BOARDS = {
+    "nucleo-f746zg",
+    "stm32f746g-disco",
+    "nucleo-f767zi",
+    "nucleo-h743zi",
+    "nucleo-l4r5zi",
+    "nucleo-f412zg",
+    "nrf52840-dk",
+    "nrf5340-dk",
+    "arduino-nano-33-ble",
+    "qemu-mps2-an386",
+    "qemu-mps2-an500",
+    "qemu-netduinoplus2",
+    "qemu-microbit",
+}
+
+
+def test_all_shipped_boards_load_and_names_match_stems() -> None:
+    assert set(board_names()) == EXPECTED_BOARDS
+    boards = list_boards()
+    assert [b.name for b in boards] == sorted(EXPECTED_BOARDS)
+    for board in boards:
+        assert isinstance(board, Board)
+        assert (targets_dir() / f"{board.name}.yaml").is_file()
+        assert board.usable_sram("tflm") > 0 and board.usable_flash("tflm") > 0
+        assert board.usable_sram("native") > board.usable_sram("tflm")
+        assert board.usable_flash("native") > board.usable_flash("tflm")
+        assert board.arena.name == board.memory.arena_region
+        assert set(board.latency.cycles_per_mac) == {"conv", "depthwise", "pointwise", "add", "mean", "fc"}
+
+
+def test_load_by_path_equals_load_by_name() -> None:
+    by_name = load_board("nrf52840-dk")
+    by_path = load_board(str(targets_dir() / "nrf52840-dk.yaml"))
+    assert by_name == by_path
+
+
+def test_nucleo_f746zg_datasheet_figures() -> None:
+    b = load_board("nucleo-f746zg")
+    assert (b.core, b.fpu, b.dsp, b.family) == ("cortex-m7", "fpv5-sp-d16", True, "stm32f7")
+    assert b.clock_hz == 216_000_000
+    assert (b.memory.flash.origin, b.memory.flash.size) == (0x0800_0000, 1 * MB)
+    assert b.sram_total == 320 * KB and b.arena.origin == 0x2000_0000
+    assert (b.uart.instance, b.uart.base, b.uart.tx_pin, b.uart.rx_pin) == (
+        "USART3",
+        0x4000_4800,
+        "PD8",
+        "PD9",
+    )
+    assert b.cycle_counter == "dwt" and not b.emulated and b.flash_tool.tool == "openocd"
+    assert b.gcc_cpu_flags() == ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"]
+    # usable = arena region - stack (same region) - runtime static - reserve
+    mem = b.memory
+    assert (
+        b.usable_sram("tflm")
+        == 320 * KB - mem.stack_bytes - b.runtime["tflm"].static_bytes - mem.reserve_sram_bytes
+    )
+    assert b.usable_flash("native") == 1 * MB - b.runtime["native"].code_bytes - mem.reserve_flash_bytes
+
+
+def test_nrf52840_dk_datasheet_figures() -> None:
+    b = load_board("nrf52840-dk")
+    assert (b.core, b.fpu, b.family, b.clock_hz) == ("cortex-m4", "fpv4-sp-d16", "nrf52", 64_000_000)
+    assert (b.memory.flash.origin, b.memory.flash.size) == (0x0, 1 * MB)
+    assert [(r.origin, r.size) for r in b.memory.ram] == [(0x2000_0000, 256 * KB)]
+    assert (b.uart.instance, b.uart.base, b.uart.tx_pin, b.uart.rx_pin) == (
+        "UARTE0",
+        0x4000_2000,
+        "P0.06",
+        "P0.08",
+    )
+    assert b.flash_tool.tool == "nrfjprog" and b.flash_tool.args == ["--family", "NRF52"]
+
+
+def test_nucleo_h743zi_split_banks() -> None:
+    b = load_board("nucleo-h743zi")
+    banks = {r.name: (r.origin, r.size) for r in b.memory.ram}
+    assert banks == {
+        "dtcm": (0x2000_0000, 128 * KB),
+        "axi_sram": (0x2400_0000, 512 * KB),
+        "sram123": (0x3000_0000, 288 * KB),
+        "sram4": (0x3800_0000, 64 * KB),
+    }
+    assert b.memory.flash.size == 2 * MB
+    # the stack lives in DTCM, so the arena region loses only runtime static data and the reserve
+    assert b.memory.stack_region == "dtcm" and b.arena.name == "axi_sram"
+    assert b.usable_sram("tflm") == 512 * KB - b.runtime["tflm"].static_bytes - b.memory.reserve_sram_bytes
+
+
+def test_qemu_microbit_datasheet_figures() -> None:
+    b = load_board("qemu-microbit")
+    assert (b.core, b.fpu, b.dsp, b.clock_hz) == ("cortex-m0", "none", False, 16_000_000)
+    assert (b.memory.flash.size, b.sram_total) == (256 * KB, 16 * KB)
+    assert (b.uart.base, b.cycle_counter) == (0x4000_2000, "systick")
+    assert b.emulated and b.qemu is not None and b.qemu.machine == "microbit"
+    assert b.gcc_cpu_flags() == ["-mcpu=cortex-m0", "-mthumb", "-mfloat-abi=soft"]
+
+
+def test_emulated_boards_match_design_table() -> None:
+    machines = {b.name: b.qemu.machine for b in list_boards() if b.qemu is not None}
+    assert machines == {
+        "qemu-mps2-an386": "mps2-an386",
+        "qemu-mps2-an500": "mps2-an500",
+        "qemu-netduinoplus2": "netduinoplus2",
+        "qemu-microbit": "microbit",
+    }
+    uarts = {
+        "mps2-an386": 0x4000_4000,
+        "mps2-an500": 0x4000_4000,
+        "netduinoplus2": 0x4001_1000,
+        "microbit": 0x4000_2000,
+    }
+    for b in list_boards():
+        if b.qemu is not None:
+            assert b.cycle_counter == "systick" and b.flash_tool.tool == "none"
+            assert b.uart.base == uarts[b.qemu.machine]
+
+
+def test_sizes_accept_ints_and_unit_strings(tmp_path: Path) -> None:
+    data = _base_dict()
+    data["memory"]["ram"][0]["size"] = 327680
+    data["memory"]["flash"]["size"] = "1M"
+    data["memory"]["stack_bytes"] = "8KB"
+    data["memory"]["ram"][0]["origin"] = "0x20000000"
+    b = load_board(str(_write(tmp_path, data)))
+    assert (b.sram_total, b.memory.flash.size, b.memory.stack_bytes, b.arena.origin) == (
+        320 * KB,
+        MB,
+        8 * KB,
+        0x2000_0000,
+    )
+
+
+def test_latency_defaults_from_core_when_left_out(tmp_path: Path) -> None:
+    data = _base_dict()
+    del data["latency"]
+    b = load_board(str(_write(tmp_path, data)))
+    assert set(b.latency.cycles_per_op) == {"conv", "depthwise", "pointwise", "add", "mean", "fc"}
+
+
+def test_unknown_runtime_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="no runtime figures for 'tvm'"):
+        load_board("nucleo-f746zg").usable_sram("tvm")
+
+
+# errors ----------------------------------------------------------------------------------------
+
+
+def _set(path: list[Any], value: Any) -> Any:
+    def mutate(d: dict[str, Any]) -> None:
+        target: Any = d
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return mutate
+
+
+def _drop(path: list[Any]) -> Any:
+    def mutate(d: dict[str, Any]) -> None:
+        target: Any = d
+        for key in path[:-1]:
+            target = target[key]
+        del target[path[-1]]
+
+    return mutate
+
+
+def _add_bank(d: dict[str, Any]) -> None:
+    d["memory"]["ram"].append({"name": "sram2", "origin": 0x3000_0000, "size": -5})
+
+
+ERROR_CASES = [
+    ("unknown key", _set(["memory", "ram_size"], 5), "memory.ram_size", "unknown key"),
+    ("missing field", _drop(["uart", "base"]), "uart.base", "missing required field"),
+    (
+        "negative size",
+        _set(["memory", "ram", 0, "size"], -5),
+        "memory.ram[0].size",
+        "expected a positive size in bytes",
+    ),
+    ("negative size, 2nd bank", _add_bank, "memory.ram[1].size", "got -5"),
+    ("wrong type", _set(["vendor"], 42), "vendor", "expected a string, got 42"),
+    ("wrong type, list", _set(["memory", "ram"], "320K"), "memory.ram", "expected a list"),
+    ("bad enum", _set(["core"], "cortex-m99"), "core", "expected one of"),
+    ("bad arena_region", _set(["memory", "arena_region"], "dtcm"), "memory.arena_region", "got 'dtcm'"),
+    ("bad stack_region", _set(["memory", "stack_region"], "ccm"), "memory.stack_region", "got 'ccm'"),
+    (
+        "fpu on an M0",
+        lambda d: d.update(core="cortex-m0", family="mps2", dsp=False, cycle_counter="systick"),
+        "fpu",
+        "cortex-m0",
+    ),
+    ("dwt in QEMU", _set(["qemu"], {"machine": "mps2-an500"}), "cycle_counter", "systick"),
+    (
+        "reserves too big",
+        _set(["memory", "reserve_sram_bytes"], "400K"),
+        "memory.reserve_sram_bytes",
+        "no SRAM",
+    ),
+    ("missing op kind", _drop(["latency", "cycles_per_mac", "fc"]), "latency.cycles_per_mac", "fc"),
+    ("name mismatch", _set(["name"], "other"), "name", "expected 'myboard'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "expected"), [c[1:] for c in ERROR_CASES], ids=[c[0] for c in ERROR_CASES]
+)
+def test_bad_board_gives_one_line_error_naming_file_and_field(
+    tmp_path: Path, mutate: Any, field: str, expected: str
+) -> None:
+    data = _base_dict()
+    mutate(data)
+    path = _write(tmp_path, data)
+    with pytest.raises(UserError) as info:
+        load_board(str(path))
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: {field}: "), message
+    assert expected in message
+
+
+def test_bad_yaml_syntax(tmp_path: Path) -> None:
+    path = tmp_path / "myboard.yaml"
+    path.write_text("name: myboard\nmemory: {flash: [1, 2\n")
+    with pytest.raises(UserError) as info:
+        load_board(str(path))
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{path}: invalid YAML at line ")
+
+
+def test_duplicate_yaml_key(tmp_path: Path) -> None:
+    path = tmp_path / "myboard.yaml"
+    path.write_text("name: myboard\nname: myboard\n")
+    with pytest.raises(UserError, match="duplicate key 'name'"):
+        load_board(str(path))
+
+
+def test_top_level_not_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "myboard.yaml"
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(UserError, match="expected a mapping"):
+        load_board(str(path))
+
+
+def test_unknown_board_name_lists_known_names() -> None:
+    with pytest.raises(UserError) as info:
+        load_board("nucleo-f999zz")
+    message = str(info.value)
+    assert "\n" not in message and "unknown board 'nucleo-f999zz'" in message
+    assert "nucleo-f746zg" in message and "qemu-microbit" in message
+
+
+def test_missing_board_file() -> None:
+    with pytest.raises(UserError, match="no such board file"):
+        load_board("does/not/exist.yaml")
+
+
+def test_shipped_board_errors_name_targets_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ofa_mcu.boards as boards_mod
+
+    fake = tmp_path / "targets"
+    fake.mkdir()
+    data = _base_dict("broken")
+    data["memory"]["ram"][0]["size"] = -5
+    _write(fake, data, "broken")
+    monkeypatch.setattr(boards_mod, "targets_dir", lambda: fake)
+    with pytest.raises(UserError) as info:
+        load_board("broken")
+    assert str(info.value).startswith("targets/broken.yaml: memory.ram[0].size: expected a positive size")
+
+
+# CLI -------------------------------------------------------------------------------------------
+
+
+def test_cli_boards_json() -> None:
+    result = _run_cli("boards", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [r["name"] for r in rows] == sorted(EXPECTED_BOARDS)
+    f746 = next(r for r in rows if r["name"] == "nucleo-f746zg")
+    assert f746["memory"]["flash"]["size"] == MB and f746["sram_total"] == 320 * KB
+    assert f746["usable_sram"]["tflm"] == load_board("nucleo-f746zg").usable_sram("tflm")
+    assert f746["emulated"] is False and f746["qemu"] is None
+
+
+def test_cli_boards_table() -> None:
+    result = _run_cli("boards")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:2] == ["name", "core"]
+    assert len(lines) == 1 + len(EXPECTED_BOARDS)
+    microbit = next(line for line in lines if line.startswith("qemu-microbit"))
+    assert microbit.split()[-1] == "microbit"
+
+
+def test_cli_bad_board_exits_2_with_one_line(tmp_path: Path) -> None:
+    data = _base_dict()
+    data["memory"]["arena_region"] = "nowhere"
+    path = _write(tmp_path, data)
+    result = _run_cli("boards", str(path))
+    assert result.returncode == 2
+    err = result.stderr.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in result.stderr
+    assert "memory.arena_region" in err[0] and str(path) in err[0]
+
+    result = _run_cli("boards", "no-such-board")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
