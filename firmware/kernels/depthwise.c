@@ -1,0 +1,251 @@
+/*
+ * depthwise.c - int8 DEPTHWISE_CONV_2D, depth multiplier 1, per-channel
+ * requantization, TFLM reference arithmetic:
+ *   out[y][x][c] = clamp(requant(sum_{in-image taps} w[ky][kx][c] *
+ *                  (in[iy][ix][c] + in_offset) + bias[c]) + out_offset)
+ *
+ * ofa_depthwise_s8: pixel by pixel, channels innermost; on DSP cores four
+ *   channels per word (SXTAB16 + SMLABB/SMLATT keep the channels apart).
+ * ofa_depthwise_s8_inplace: channel plane by channel plane through a
+ *   one-plane scratch buffer; see the layout contract in ofa_kernels.h.
+ * Both compute the same integers; tests/test_kernels.py checks they agree.
+ */
+#include "ofa_kernels.h"
+#include "ofa_dot.h"
+#include "ofa_requant.h"
+
+#if OFA_USE_DSP
+/* one tap of a four-channel block: a_j += w[c+j] * (x[c+j] + in_off), j = 0..3 */
+#define OFA_DW_TAP4(xptr, wptr)                                  \
+    do {                                                         \
+        const int32_t xv_ = ofa_load_s8x4(xptr);                 \
+        const int32_t wv_ = ofa_load_s8x4(wptr);                 \
+        const int32_t x02_ = ofa_sxtab16(off2, xv_);             \
+        const int32_t x13_ = ofa_sxtab16_ror8(off2, xv_);        \
+        const int32_t w02_ = ofa_sxtb16(wv_);                    \
+        const int32_t w13_ = ofa_sxtb16_ror8(wv_);               \
+        a0 = ofa_smlabb(x02_, w02_, a0);                         \
+        a2 = ofa_smlatt(x02_, w02_, a2);                         \
+        a1 = ofa_smlabb(x13_, w13_, a1);                         \
+        a3 = ofa_smlatt(x13_, w13_, a3);                         \
+    } while (0)
+#endif
+
+void ofa_depthwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
+                      int8_t *restrict output)
+{
+    const int32_t in_h = p->in_h, in_w = p->in_w, ch_n = p->in_c;
+    const int32_t out_h = p->out_h, out_w = p->out_w;
+    const int32_t k_h = p->k_h, k_w = p->k_w;
+    const int32_t stride_h = p->stride_h, stride_w = p->stride_w;
+    const int32_t pad_top = p->pad_top, pad_left = p->pad_left;
+    const int32_t in_off = p->in_offset, out_off = p->out_offset;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const int8_t *const weights = p->weights;
+    const int32_t *const bias = p->bias;
+    const int32_t *const mult = p->out_mult;
+    const int8_t *const shift = p->out_shift;
+    const int32_t row_stride = in_w * ch_n;
+    const int32_t w_row = k_w * ch_n;
+    int32_t oy, ox;
+#if OFA_USE_DSP
+    const int32_t off2 = ofa_dup16(in_off);
+#endif
+
+    for (oy = 0; oy < out_h; ++oy) {
+        const int32_t iy0 = oy * stride_h - pad_top;
+        const int32_t ky_begin = iy0 < 0 ? -iy0 : 0;
+        const int32_t ky_end = (in_h - iy0) < k_h ? (in_h - iy0) : k_h;
+        for (ox = 0; ox < out_w; ++ox) {
+            const int32_t ix0 = ox * stride_w - pad_left;
+            const int32_t kx_begin = ix0 < 0 ? -ix0 : 0;
+            const int32_t kx_end = (in_w - ix0) < k_w ? (in_w - ix0) : k_w;
+            const int32_t ntaps_x = kx_end - kx_begin;
+            int8_t *out_px = output + (oy * out_w + ox) * ch_n;
+            const int8_t *in_first;
+            const int8_t *w_first;
+            int32_t c = 0;
+
+            if (ntaps_x <= 0 || ky_end <= ky_begin) {
+                /* no tap in the image: only the bias (never happens for SAME/VALID) */
+                for (c = 0; c < ch_n; ++c) {
+                    out_px[c] = ofa_output_s8(bias ? bias[c] : 0, mult[c], shift[c], out_off, lo, hi);
+                }
+                continue;
+            }
+            /* first in-image tap, channel 0 */
+            in_first = input + ((iy0 + ky_begin) * in_w + ix0 + kx_begin) * ch_n;
+            w_first = weights + (ky_begin * k_w + kx_begin) * ch_n;
+#if OFA_USE_DSP
+            for (; c + 4 <= ch_n; c += 4) {
+                int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                const int8_t *xr = in_first + c;
+                const int8_t *wr = w_first + c;
+                int32_t ky;
+                for (ky = ky_begin; ky < ky_end; ++ky) {
+                    const int8_t *xp = xr;
+                    const int8_t *wp = wr;
+                    int32_t kx = ntaps_x;
+                    for (; kx >= 2; kx -= 2) {
+                        OFA_DW_TAP4(xp, wp);
+                        OFA_DW_TAP4(xp + ch_n, wp + ch_n);
+                        xp += 2 * ch_n;
+                        wp += 2 * ch_n;
+                    }
+                    if (kx != 0) {
+                        OFA_DW_TAP4(xp, wp);
+                    }
+                    xr += row_stride;
+                    wr += w_row;
+                }
+                if (bias) {
+                    a0 += bias[c];
+                    a1 += bias[c + 1];
+                    a2 += bias[c + 2];
+                    a3 += bias[c + 3];
+                }
+                out_px[c] = ofa_output_s8(a0, mult[c], shift[c], out_off, lo, hi);
+                out_px[c + 1] = ofa_output_s8(a1, mult[c + 1], shift[c + 1], out_off, lo, hi);
+                out_px[c + 2] = ofa_output_s8(a2, mult[c + 2], shift[c + 2], out_off, lo, hi);
+                out_px[c + 3] = ofa_output_s8(a3, mult[c + 3], shift[c + 3], out_off, lo, hi);
+            }
+#endif
+            for (; c < ch_n; ++c) {
+                int32_t acc = bias ? bias[c] : 0;
+                const int8_t *xr = in_first + c;
+                const int8_t *wr = w_first + c;
+                int32_t ky, kx;
+                for (ky = ky_begin; ky < ky_end; ++ky) {
+                    for (kx = 0; kx < ntaps_x; ++kx) {
+                        acc += (int32_t)wr[kx * ch_n] * ((int32_t)xr[kx * ch_n] + in_off);
+                    }
+                    xr += row_stride;
+                    wr += w_row;
+                }
+                out_px[c] = ofa_output_s8(acc, mult[c], shift[c], out_off, lo, hi);
+            }
+        }
+    }
+}
+
+/* kernels up to this many taps (8x8) keep one channel's weights on the stack in the in-place path */
+#define OFA_DW_LOCAL_TAPS 64
+
+/*
+ * One output channel plane: dst[pix * dst_stride] for pix in out_h*out_w.
+ * Reads only bytes of channel `ch` of the input.
+ * Interior pixels use sum w*(x+off) = sum w*x + off*sum w (exact).
+ */
+static void dw_plane(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
+                     int8_t *restrict dst, int32_t dst_stride)
+{
+    const int32_t in_h = p->in_h, in_w = p->in_w, ch_n = p->in_c;
+    const int32_t out_h = p->out_h, out_w = p->out_w;
+    const int32_t k_h = p->k_h, k_w = p->k_w, taps = k_h * k_w;
+    const int32_t stride_h = p->stride_h, stride_w = p->stride_w;
+    const int32_t pad_top = p->pad_top, pad_left = p->pad_left;
+    const int32_t in_off = p->in_offset, out_off = p->out_offset;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const int32_t row_stride = in_w * ch_n;
+    const int8_t *const wc = p->weights + ch;
+    const int32_t bias = p->bias ? p->bias[ch] : 0;
+    const int32_t mult = p->out_mult[ch];
+    const int shift = p->out_shift[ch];
+    const int local = taps <= OFA_DW_LOCAL_TAPS;
+    /* output columns whose window lies inside the image horizontally */
+    const int32_t ox_first = (pad_left + stride_w - 1) / stride_w;
+    const int32_t ox_last = (in_w - k_w + pad_left) >= 0 ? (in_w - k_w + pad_left) / stride_w : -1;
+    int16_t wl[OFA_DW_LOCAL_TAPS];
+    int32_t wsum = 0;
+    int32_t t, oy, ox;
+
+    for (t = 0; t < taps; ++t) {
+        const int8_t w = wc[t * ch_n];
+        if (local) {
+            wl[t] = w;
+        }
+        wsum += w;
+    }
+    for (oy = 0; oy < out_h; ++oy) {
+        const int32_t iy0 = oy * stride_h - pad_top;
+        const int32_t ky_begin = iy0 < 0 ? -iy0 : 0;
+        const int32_t ky_end = (in_h - iy0) < k_h ? (in_h - iy0) : k_h;
+        const int rows_full = local && ky_begin == 0 && ky_end == k_h;
+        for (ox = 0; ox < out_w; ++ox) {
+            const int32_t ix0 = ox * stride_w - pad_left;
+            int32_t acc = bias;
+            int32_t ky, kx;
+            if (rows_full && ox >= ox_first && ox + 1 <= ox_last) {
+                /* two horizontally adjacent windows inside the image: each weight load is used twice */
+                const int8_t *xr = input + (iy0 * in_w + ix0) * ch_n + ch;
+                const int32_t next = stride_w * ch_n;
+                const int16_t *wp = wl;
+                int32_t acc1;
+                acc += in_off * wsum;
+                acc1 = acc;
+                for (ky = 0; ky < k_h; ++ky) {
+                    const int8_t *xp = xr;
+                    for (kx = 0; kx < k_w; ++kx) {
+                        const int32_t w = *wp++;
+                        acc += w * (int32_t)xp[0];
+                        acc1 += w * (int32_t)xp[next];
+                        xp += ch_n;
+                    }
+                    xr += row_stride;
+                }
+                dst[0] = ofa_output_s8(acc, mult, shift, out_off, lo, hi);
+                dst[dst_stride] = ofa_output_s8(acc1, mult, shift, out_off, lo, hi);
+                dst += 2 * dst_stride;
+                ++ox;
+                continue;
+            }
+            if (rows_full && ox >= ox_first && ox <= ox_last) {
+                /* whole window in the image: offset folded, weights from the stack */
+                const int8_t *xr = input + (iy0 * in_w + ix0) * ch_n + ch;
+                const int16_t *wp = wl;
+                acc += in_off * wsum;
+                for (ky = 0; ky < k_h; ++ky) {
+                    const int8_t *xp = xr;
+                    for (kx = k_w; kx >= 2; kx -= 2) {
+                        acc += (int32_t)wp[0] * (int32_t)xp[0] + (int32_t)wp[1] * (int32_t)xp[ch_n];
+                        wp += 2;
+                        xp += 2 * ch_n;
+                    }
+                    if (kx != 0) {
+                        acc += (int32_t)*wp++ * (int32_t)*xp;
+                    }
+                    xr += row_stride;
+                }
+            } else {
+                const int32_t kx_begin = ix0 < 0 ? -ix0 : 0;
+                const int32_t kx_end = (in_w - ix0) < k_w ? (in_w - ix0) : k_w;
+                const int32_t ntaps_x = kx_end - kx_begin;
+                for (ky = ky_begin; ky < ky_end; ++ky) {
+                    const int8_t *xr = input + ((iy0 + ky) * in_w + ix0 + kx_begin) * ch_n + ch;
+                    const int8_t *wr = wc + (ky * k_w + kx_begin) * ch_n;
+                    for (kx = 0; kx < ntaps_x; ++kx) {
+                        acc += (int32_t)wr[kx * ch_n] * ((int32_t)xr[kx * ch_n] + in_off);
+                    }
+                }
+            }
+            *dst = ofa_output_s8(acc, mult, shift, out_off, lo, hi);
+            dst += dst_stride;
+        }
+    }
+}
+
+void ofa_depthwise_s8_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch)
+{
+    const int32_t npix = (int32_t)p->out_h * p->out_w;
+    const int32_t ch_n = p->in_c;
+    int32_t ch, pix;
+
+    for (ch = 0; ch < ch_n; ++ch) {
+        int8_t *dst = buf + ch;
+        dw_plane(p, buf, ch, scratch, 1);
+        for (pix = 0; pix < npix; ++pix) {
+            *dst = scratch[pix];
+            dst += ch_n;
+        }
+    }
+}

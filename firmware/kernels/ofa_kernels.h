@@ -1,0 +1,142 @@
+/*
+ * ofa_kernels.h - public API of the ofa-mcu native int8 kernels.
+ *
+ * Plain C99, no malloc, no global state. Every kernel reproduces the TFLM
+ * reference kernel of the same op bit for bit (see ofa_requant.h).
+ *
+ * Conventions
+ *  - Activations are int8 NHWC with batch 1, dense (no row padding).
+ *  - A kernel is called with a pointer to a const parameter struct (meant to
+ *    live in flash next to the weights) and pointers into the arena, so a
+ *    generated model is one line per op:
+ *        ofa_conv_s8(&op3, arena + 0, arena + 12288);
+ *  - Offsets follow TFLM: in_offset = -input_zero_point,
+ *    out_offset = output_zero_point. act_min / act_max is the quantized fused
+ *    activation range (NONE: -128..127; RELU/RELU6 as TFLM computes it).
+ *  - (out_mult[c], out_shift[c]) are TFLM's per-channel QuantizeMultiplier
+ *    results (shift > 0 is a left shift).
+ *  - Input and output buffers must not overlap, except for
+ *    ofa_depthwise_s8_inplace, whose contract is documented below.
+ *  - Weights: conv [out_c][k_h][k_w][in_c]; depthwise [k_h][k_w][c] (the
+ *    TFLite [1][k_h][k_w][c] filter); fully connected [out][in].
+ *  - Padding: explicit pad_top / pad_left (TFLite SAME puts the odd extra
+ *    row/column at the bottom/right); taps outside the image are skipped,
+ *    which is exactly TFLM's behaviour (they contribute nothing).
+ */
+#ifndef OFA_KERNELS_H
+#define OFA_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Left shift TFLM's int8 ADD applies to both inputs before rescaling. */
+#define OFA_ADD_LEFT_SHIFT 20
+
+/* Conv 2D, pointwise (1x1) conv and depthwise conv (depth multiplier 1). */
+typedef struct {
+    uint16_t in_h, in_w, in_c;
+    uint16_t out_h, out_w, out_c;
+    uint8_t k_h, k_w;
+    uint8_t stride_h, stride_w;
+    uint8_t pad_top, pad_left;
+    int32_t in_offset;        /* -input zero point */
+    int32_t out_offset;       /* output zero point */
+    int32_t act_min, act_max; /* quantized activation range */
+    const int8_t *weights;
+    const int32_t *bias;      /* [out_c], or NULL */
+    const int32_t *out_mult;  /* [out_c] */
+    const int8_t *out_shift;  /* [out_c] */
+} ofa_conv_params_t;
+
+/* Fully connected: out[b][o] = W[o][:] . (in[b][:] + in_offset) + bias[o]. */
+typedef struct {
+    int32_t batches, in_features, out_features;
+    int32_t in_offset;        /* -input zero point */
+    int32_t out_offset;       /* output zero point */
+    int32_t act_min, act_max;
+    int32_t per_channel;      /* 0: out_mult[0]/out_shift[0] for all outputs */
+    const int8_t *weights;    /* [out_features][in_features], zero point 0 */
+    const int32_t *bias;      /* [out_features], or NULL */
+    const int32_t *out_mult;
+    const int8_t *out_shift;
+} ofa_fc_params_t;
+
+/* Element-wise ADD of two int8 tensors of the same shape (TFLM semantics). */
+typedef struct {
+    int32_t size;                        /* number of elements */
+    int32_t in1_offset, in2_offset;      /* -zero points */
+    int32_t out_offset;                  /* output zero point */
+    int32_t in1_mult, in2_mult, out_mult;
+    int8_t in1_shift, in2_shift, out_shift;
+    int32_t act_min, act_max;
+} ofa_add_params_t;
+
+/*
+ * MEAN over H and W (global average pooling as TFLite converts it).
+ * mult/shift are TFLM's input_scale/output_scale multiplier already folded
+ * with 1/(h*w) the way TFLM folds it at run time (mean_multiplier() in
+ * ofa_mcu/native/tflite_graph.py). Output is [c] (or [1][1][c]: same bytes).
+ */
+typedef struct {
+    uint16_t h, w, c;
+    int32_t in_zero_point, out_zero_point;
+    int32_t mult;
+    int8_t shift;
+} ofa_mean_params_t;
+
+/* AVERAGE_POOL_2D: input and output share scale and zero point. */
+typedef struct {
+    uint16_t in_h, in_w, c;
+    uint16_t out_h, out_w;
+    uint8_t k_h, k_w;
+    uint8_t stride_h, stride_w;
+    uint8_t pad_top, pad_left;
+    int32_t act_min, act_max;
+} ofa_avgpool_params_t;
+
+/* Any kernel size, stride and padding. */
+void ofa_conv_s8(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
+
+/* 1x1 conv, stride 1, no padding (out_h == in_h, out_w == in_w). */
+void ofa_pointwise_s8(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
+
+/* Depthwise conv, depth multiplier 1 (in_c == out_c). */
+void ofa_depthwise_s8(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
+
+/*
+ * In-place depthwise conv: the output overwrites the input.
+ *
+ * Layout contract: `buf` holds the NHWC input [in_h][in_w][c]; on return its
+ * first out_h*out_w*c bytes hold the NHWC output [out_h][out_w][c], the same
+ * values ofa_depthwise_s8 would write, and the remaining
+ * (in_h*in_w - out_h*out_w)*c bytes are garbage. Requires in_c == out_c and
+ * out_h*out_w <= in_h*in_w (always true for stride >= 1 with SAME or VALID).
+ * `scratch` holds out_h*out_w bytes and must not overlap `buf`.
+ *
+ * Why it works: with the same channel count c in both tensors, byte offset
+ * o belongs to channel (o mod c) in the input AND in the output. Output
+ * channel k depends only on input channel k, so the kernel computes the whole
+ * output plane of channel k into `scratch` and then writes it to offsets
+ * pix*c + k, which in the input held only channel k, already consumed.
+ * Other channels are never touched.
+ */
+void ofa_depthwise_s8_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch);
+
+void ofa_fully_connected_s8(const ofa_fc_params_t *p, const int8_t *input, int8_t *output);
+
+/* output may alias input1 or input2 exactly (element-wise, same index). */
+void ofa_add_s8(const ofa_add_params_t *p, const int8_t *input1, const int8_t *input2,
+                int8_t *output);
+
+void ofa_mean_hw_s8(const ofa_mean_params_t *p, const int8_t *input, int8_t *output);
+
+void ofa_avgpool_s8(const ofa_avgpool_params_t *p, const int8_t *input, int8_t *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OFA_KERNELS_H */

@@ -1,0 +1,140 @@
+/*
+ * ofa_requant.h - the int8 fixed-point arithmetic shared by every kernel,
+ * written once.
+ *
+ * These helpers reproduce, bit for bit, the arithmetic of the TFLM reference
+ * kernels in their default configuration (double rounding,
+ * TFLITE_SINGLE_ROUNDING off):
+ *
+ *   ofa_srdhm(a, b)       saturating rounding doubling high multiply:
+ *                         (a*b + nudge) / 2^31 truncated toward zero, nudge
+ *                         +2^30 (ab >= 0) or 1 - 2^30 (ab < 0). That equals
+ *                         floor((a*b + 2^30) / 2^31): ties round toward +inf
+ *                         (-0.5 -> 0), NOT away from zero. The only overflow,
+ *                         a == b == INT32_MIN, saturates to INT32_MAX.
+ *   ofa_rdivpot(x, e)     rounding divide by 2^e, e in [0, 31], ties away from
+ *                         zero (arithmetic shift plus a remainder test).
+ *   ofa_requant_ref(x, m, s)  MultiplyByQuantizedMultiplier: for s > 0 the
+ *                         input is first multiplied by 2^s (wrapping), then
+ *                         ofa_srdhm by m, then ofa_rdivpot by max(-s, 0).
+ *                         Two roundings, as TFLM does by default.
+ *   ofa_requant(x, m, s)  the same function, bit for bit, in one 64-bit
+ *                         multiply-accumulate (derivation below); what the
+ *                         kernels use.
+ *   ofa_clamp(x, lo, hi)  the fused-activation clamp.
+ *
+ * (m, s) come from frexp of the real multiplier, rounded to Q31 (see
+ * ofa_mcu/native/tflite_graph.py: quantize_multiplier).
+ *
+ * Requirements on the compiler: two's complement int32_t / int64_t and an
+ * arithmetic right shift of negative values (gcc, clang and armcc all do so).
+ */
+#ifndef OFA_REQUANT_H
+#define OFA_REQUANT_H
+
+#include <stdint.h>
+
+/*
+ * OFA_USE_DSP selects the Cortex-M DSP-extension inner loops (SMLAD & co.):
+ * on by default where the core has them (M4, M7, M33 with DSP), off with
+ * -DOFA_NO_DSP. -DOFA_EMULATE_DSP turns them on anywhere with plain-C
+ * emulations of the instructions (host tests of the DSP code paths).
+ */
+#if defined(OFA_EMULATE_DSP)
+#define OFA_USE_DSP 1
+#elif defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && !defined(OFA_NO_DSP)
+#define OFA_USE_DSP 1
+#define OFA_ARM_DSP 1
+#include <arm_acle.h>
+#else
+#define OFA_USE_DSP 0
+#endif
+
+#if defined(__GNUC__)
+#define OFA_INLINE static inline __attribute__((always_inline))
+#else
+#define OFA_INLINE static inline
+#endif
+
+/* Saturating rounding doubling high multiply (gemmlowp semantics). */
+OFA_INLINE int32_t ofa_srdhm(int32_t a, int32_t b)
+{
+    int64_t ab;
+    int64_t t;
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    /* nudge, then divide by 2^31 truncating toward zero */
+    t = ab + (ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30)));
+    if (t < 0) {
+        t += ((int64_t)1 << 31) - 1;
+    }
+    return (int32_t)(t >> 31);
+}
+
+/* Rounding divide by 2^exponent, exponent in [0, 31], ties away from zero. */
+OFA_INLINE int32_t ofa_rdivpot(int32_t x, int exponent)
+{
+    const int32_t mask = (int32_t)((((uint32_t)1) << exponent) - 1u);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/*
+ * TFLM MultiplyByQuantizedMultiplier (int32 input, double rounding), written
+ * literally as TFLM composes it. Reference for ofa_requant (tests compare
+ * both); the kernels use ofa_requant.
+ */
+OFA_INLINE int32_t ofa_requant_ref(int32_t x, int32_t multiplier, int shift)
+{
+    const int left = shift > 0 ? shift : 0;
+    const int right = shift > 0 ? 0 : -shift;
+    const int32_t shifted = (int32_t)((uint32_t)x << left);
+    return ofa_rdivpot(ofa_srdhm(shifted, multiplier), right);
+}
+
+/*
+ * The same function as ofa_requant_ref, bit for bit, for any int32 x, any
+ * multiplier >= 0 (QuantizeMultiplier never gives a negative one) and shift
+ * in [-31, 31], with one 64-bit multiply-accumulate and one shift:
+ *
+ * With m >= 0 the saturating case of ofa_srdhm cannot occur and its nudge
+ * (+2^30, or 1 - 2^30 then truncation toward zero) equals a floor:
+ *     y = floor((xs*m + 2^30) / 2^31).
+ * ofa_rdivpot(y, e) for e >= 1 is floor((y + 2^(e-1) - s) / 2^e) with
+ * s = (y < 0). Floors of power-of-two divisions compose and an integer k
+ * can be moved inside: floor((floor(P/2^31) + k) / 2^e) =
+ * floor((P + k*2^31) / 2^(31+e)). s may be taken as (xs < 0): the two differ
+ * only when y == 0, where the result is 0 either way. Hence
+ *     e == 0: (xs*m + 2^30) >> 31
+ *     e >= 1: (xs*m + 2^30 + 2^(30+e) - s*2^31) >> (31+e)
+ *             = high word of that sum >> (e - 1).
+ */
+OFA_INLINE int32_t ofa_requant(int32_t x, int32_t multiplier, int shift)
+{
+    const int left = shift > 0 ? shift : 0;
+    const int right = shift > 0 ? 0 : -shift;
+    const int32_t xs = (int32_t)((uint32_t)x << left);
+    int64_t p = (int64_t)xs * (int64_t)multiplier + ((int64_t)1 << 30);
+    if (right == 0) {
+        return (int32_t)(p >> 31);
+    }
+    p += ((int64_t)1 << (30 + right)) - (xs < 0 ? ((int64_t)1 << 31) : 0);
+    return (int32_t)(p >> 32) >> (right - 1);
+}
+
+OFA_INLINE int32_t ofa_clamp(int32_t x, int32_t lo, int32_t hi)
+{
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* The full output stage of conv / depthwise / fully connected. */
+OFA_INLINE int8_t ofa_output_s8(int32_t acc, int32_t multiplier, int shift,
+                                int32_t out_offset, int32_t act_min, int32_t act_max)
+{
+    return (int8_t)ofa_clamp(ofa_requant(acc, multiplier, shift) + out_offset, act_min, act_max);
+}
+
+#endif /* OFA_REQUANT_H */

@@ -1,0 +1,737 @@
+"""Host side of the serial protocol (MLPerf Tiny / EEMBC runner, performance mode, plus the
+ofa-mcu extensions): talk to a device over any pyserial URL, load inputs, run inferences, and
+turn the replies into a :class:`ProfileResult`; fit per-op-kind latency models (LUTs).
+
+Ports: a serial device (``/dev/ttyACM0``), ``socket://127.0.0.1:PORT`` (QEMU, see
+:mod:`ofa_mcu.qemu`), ``rfc2217://...``, or anything else ``serial.serial_for_url`` opens.
+
+Every read has a deadline; garbage bytes, silence, a device reset in the middle of a command
+(its start-up banner again) and a port that disappears all end in a one-line ``WorkFailed``
+within the timeout. A plain MLPerf Tiny device (no ``ofa-*`` commands) is profiled from its
+standard replies only (lap timestamps and ``m-results``).
+
+Public API: :class:`Device` (one command at a time), :func:`profile` (the whole measurement),
+:class:`ProfileResult`, :func:`default_input`, :func:`fit_latency_lut`, :func:`merge_latency_lut`,
+:func:`lut_samples`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ofa_mcu.errors import UserError, WorkFailed
+
+DEFAULT_BAUD = 115200
+DEFAULT_TIMEOUT_S = 10.0
+LUT_FORMAT = "ofa-mcu-latency-lut"
+LUT_VERSION = 1
+# Hex bytes per `db` command: 32 keeps "db <64 hex>%" under the 80-character command buffer of
+# the MLPerf Tiny reference firmware; ofa-mcu firmware takes 256-character commands.
+DB_CHUNK_STANDARD = 32
+DB_CHUNK_OFA = 120
+_MAX_LINE = 1 << 20
+_BANNER = ("m-timestamp-mode-", "m-init-done")
+
+_LIST_RE = re.compile(r"^m-([a-z0-9-]+?)-\[(.*)\]$")
+
+
+# ------------------------------------------------------------------------------------------
+# replies
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """``ofa-info`` of an ofa-mcu firmware (None fields for a plain MLPerf Tiny device)."""
+
+    name: str
+    board: str | None = None
+    core: str | None = None
+    counter: str | None = None
+    clock_hz: int | None = None
+    emulated: bool | None = None
+    model: str | None = None
+    runtime: str | None = None
+    input_bytes: int | None = None
+    output_bytes: int | None = None
+    arena_bytes: int | None = None
+    max_runs: int | None = None
+    extensions: bool = False
+
+
+@dataclass(frozen=True)
+class InferReply:
+    """What ``infer N W`` printed: the two lap timestamps (µs) and ``m-results`` values."""
+
+    runs: int
+    warmup: int
+    t0_us: int
+    t1_us: int
+    results: list[float]
+
+    @property
+    def us_per_run(self) -> float:
+        return (self.t1_us - self.t0_us) / self.runs
+
+
+@dataclass(frozen=True)
+class CyclesReply:
+    """``ofa-cycles``: per-inference counts of the last ``infer`` (first ``recorded`` kept)."""
+
+    runs: int
+    warmup: int
+    sum: int
+    min: int
+    max: int
+    recorded: list[int]
+
+
+@dataclass
+class LayerProfile:
+    """One layer of the last inference: its index, op kind, counter ticks, optional name."""
+
+    index: int
+    kind: str
+    cycles: int
+    name: str | None = None
+    macs: int | None = None
+    instructions: float | None = None
+
+
+def _kv(body: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in body.split(","):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def _int(v: str | None) -> int | None:
+    try:
+        return int(v) if v is not None else None
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------------------------------------
+# the device connection
+
+
+class Device:
+    """One serial connection to an MLPerf Tiny / ofa-mcu device; one command at a time.
+
+    Each command waits for its ``m-ready`` at most ``timeout_s`` seconds (``infer`` takes its own
+    timeout). Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, port: str, *, baud: int = DEFAULT_BAUD, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        try:
+            import serial  # pyserial
+        except ImportError as e:  # pragma: no cover - pyserial is a dependency
+            raise WorkFailed("pyserial is not installed (pip install pyserial)") from e
+        self._serial_mod = serial
+        self.port = port
+        self.timeout_s = float(timeout_s)
+        self._buf = bytearray()
+        self._tail = bytearray()  # last bytes received, for error messages
+        self.info_cache: DeviceInfo | None = None
+        try:
+            self._ser = serial.serial_for_url(
+                port, baudrate=baud, timeout=min(0.25, self.timeout_s), write_timeout=self.timeout_s
+            )
+        except (serial.SerialException, OSError, ValueError) as e:
+            raise WorkFailed(f"cannot open serial port {port}: {e}") from None
+
+    # -- low level ------------------------------------------------------------------------
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self._ser.close()
+        except Exception:  # noqa: BLE001 - closing a dead port must not hide the first error
+            pass
+
+    def _lost(self, e: BaseException) -> WorkFailed:
+        return WorkFailed(f"serial port {self.port} closed or disappeared: {e}")
+
+    def _recent(self) -> str:
+        return repr(bytes(self._tail[-120:]))
+
+    def write(self, text: str) -> None:
+        try:
+            self._ser.write(text.encode("ascii"))
+            self._ser.flush()
+        except self._serial_mod.SerialTimeoutException:
+            raise WorkFailed(f"writing to {self.port} timed out after {self.timeout_s:g} s") from None
+        except (self._serial_mod.SerialException, OSError) as e:
+            raise self._lost(e) from None
+
+    def _fill(self, deadline: float) -> bool:
+        """Read what is available (waiting at most until ``deadline``); False on timeout."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        try:
+            wanted = min(0.25, remaining)
+            if self._ser.timeout != wanted:
+                self._ser.timeout = wanted
+            waiting = self._ser.in_waiting
+            data = self._ser.read(waiting or 1)
+        except (self._serial_mod.SerialException, OSError) as e:
+            raise self._lost(e) from None
+        if data:
+            self._buf += data
+            self._tail = (self._tail + data)[-256:]
+            if len(self._buf) > _MAX_LINE:
+                raise WorkFailed(f"garbage from {self.port}: {_MAX_LINE} bytes without a line end: {self._recent()}")
+        return True
+
+    def read_line(self, deadline: float) -> str | None:
+        """Next line (without line end), or None at ``deadline``. Garbage -> ``WorkFailed``."""
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl >= 0:
+                raw = bytes(self._buf[:nl]).rstrip(b"\r")
+                del self._buf[: nl + 1]
+                bad = [b for b in raw if (b < 0x20 and b != 0x09) or b > 0x7E]
+                if bad:
+                    raise WorkFailed(
+                        f"garbage from {self.port}: {raw[:80]!r} (wrong baud rate, or not an MLPerf Tiny / "
+                        "ofa-mcu firmware?)"
+                    )
+                return raw.decode("ascii")
+            # Non-printable bytes are garbage even before a line end arrives.
+            if any((b < 0x20 or b > 0x7E) and b not in (0x09, 0x0D, 0x0A) for b in self._buf):
+                raise WorkFailed(
+                    f"garbage from {self.port}: {bytes(self._buf[:80])!r} (wrong baud rate, or not an "
+                    "MLPerf Tiny / ofa-mcu firmware?)"
+                )
+            if not self._fill(deadline):
+                return None
+
+    def command(self, cmd: str, *, timeout_s: float | None = None, check: bool = True) -> list[str]:
+        """Send ``cmd`` (``%`` appended if missing) and return the reply lines before ``m-ready``.
+
+        ``check``: an ``e-[...]`` line raises ``WorkFailed``. A start-up banner in the reply means
+        the device reset: ``WorkFailed``.
+        """
+        if not cmd.endswith("%"):
+            cmd += "%"
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        self.write(cmd)
+        deadline = time.monotonic() + timeout
+        lines: list[str] = []
+        shown = cmd if len(cmd) <= 40 else cmd[:37] + "..."
+        while True:
+            line = self.read_line(deadline)
+            if line is None:
+                got = f"; received: {self._recent()}" if self._tail else "; nothing received"
+                raise WorkFailed(f"no reply from {self.port} to '{shown}' within {timeout:g} s{got}")
+            if line == "m-ready":
+                break
+            if line.startswith(_BANNER):
+                raise WorkFailed(
+                    f"device on {self.port} reset while running '{shown}' (it printed its start-up banner again)"
+                )
+            if line:
+                lines.append(line)
+        if check:
+            errors = [ln for ln in lines if ln.startswith("e-")]
+            if errors:
+                raise WorkFailed(f"device error on '{shown}': {errors[0]}")
+        return lines
+
+    def sync(self) -> str:
+        """Wait for the device to answer ``name%``; returns the name line. Skips a boot banner."""
+        try:
+            self._ser.reset_input_buffer()
+        except Exception:  # noqa: BLE001 - not every URL handler supports it
+            pass
+        self._buf.clear()
+        deadline = time.monotonic() + self.timeout_s
+        interval = max(0.5, min(2.0, self.timeout_s / 4))
+        sent = 0
+        while time.monotonic() < deadline:
+            self.write("name%")
+            sent += 1
+            attempt_end = min(deadline, time.monotonic() + interval)
+            name: str | None = None
+            while True:
+                line = self.read_line(attempt_end)
+                if line is None:
+                    break
+                if line.startswith("m-name-"):
+                    name = line
+                elif line == "m-ready" and name is not None:
+                    if sent > 1:  # a late reply to an earlier name% may still come: drop it
+                        drain_end = time.monotonic() + interval
+                        while self.read_line(drain_end) is not None:
+                            pass
+                    return name
+        got = f"; received: {self._recent()}" if self._tail else "; nothing received"
+        raise WorkFailed(f"no answer from {self.port} to 'name%' within {self.timeout_s:g} s{got}")
+
+    # -- commands --------------------------------------------------------------------------
+
+    def info(self) -> DeviceInfo:
+        """``name`` plus ``ofa-info`` (a plain MLPerf Tiny device answers only ``name``)."""
+        name_lines = self.command("name")
+        name_line = next((ln for ln in name_lines if ln.startswith("m-name-")), "")
+        m_name = re.fullmatch(r"m-name-[^\[]*-\[(.*)\]", name_line)
+        name = m_name.group(1) if m_name else name_line
+        lines = self.command("ofa-info", check=False)
+        kv: dict[str, str] = {}
+        for ln in lines:
+            m = _LIST_RE.match(ln)
+            if m and m.group(1) == "ofa-info":
+                kv = _kv(m.group(2))
+        if not kv:
+            self.info_cache = DeviceInfo(name=name)
+            return self.info_cache
+        self.info_cache = DeviceInfo(
+            name=name,
+            board=kv.get("board"),
+            core=kv.get("core"),
+            counter=kv.get("counter"),
+            clock_hz=_int(kv.get("clock_hz")),
+            emulated=kv.get("emulated") == "1",
+            model=kv.get("model"),
+            runtime=kv.get("runtime"),
+            input_bytes=_int(kv.get("input_bytes")),
+            output_bytes=_int(kv.get("output_bytes")),
+            arena_bytes=_int(kv.get("arena_bytes")),
+            max_runs=_int(kv.get("max_runs")),
+            extensions=True,
+        )
+        return self.info_cache
+
+    def load(self, data: bytes, *, chunk: int | None = None) -> None:
+        """``db load N`` then ``db <hex>`` chunks until ``m-load-done``."""
+        if not data:
+            raise UserError("an input must have at least one byte")
+        if chunk is None:
+            chunk = DB_CHUNK_OFA if self.info_cache and self.info_cache.extensions else DB_CHUNK_STANDARD
+        lines = self.command(f"db load {len(data)}")
+        if not any(ln.startswith("m-[Expecting") for ln in lines):
+            raise WorkFailed(f"device did not accept 'db load {len(data)}': {lines}")
+        done = False
+        for off in range(0, len(data), chunk):
+            lines = self.command("db " + data[off : off + chunk].hex())
+            done = "m-load-done" in lines
+        if not done:
+            raise WorkFailed(f"device did not confirm the {len(data)}-byte input with m-load-done")
+
+    def infer(self, runs: int, warmup: int, *, timeout_s: float) -> InferReply:
+        """``infer N W``: the lap timestamps and ``m-results``."""
+        lines = self.command(f"infer {runs} {warmup}", timeout_s=timeout_s)
+        laps = [int(ln[len("m-lap-us-"):]) for ln in lines if re.fullmatch(r"m-lap-us-\d+", ln)]
+        results: list[float] = []
+        for ln in lines:
+            m = _LIST_RE.match(ln)
+            if m and m.group(1) == "results":
+                body = m.group(2).strip()
+                try:
+                    results = [float(v) for v in body.split(",")] if body else []
+                except ValueError:
+                    raise WorkFailed(f"unreadable m-results line from {self.port}: {ln[:120]!r}") from None
+        if len(laps) != 2 or "m-infer-done" not in lines:
+            raise WorkFailed(f"unexpected reply to 'infer {runs} {warmup}' from {self.port}: {lines[:8]}")
+        return InferReply(runs=runs, warmup=warmup, t0_us=laps[0], t1_us=laps[1], results=results)
+
+    def _one_list(self, cmd: str, key: str) -> str:
+        for ln in self.command(cmd):
+            m = _LIST_RE.match(ln)
+            if m and m.group(1) == key:
+                return m.group(2)
+        raise WorkFailed(f"no m-{key}-[...] line in the reply to '{cmd}' from {self.port}")
+
+    def cycles(self) -> CyclesReply:
+        """``ofa-cycles``."""
+        lines = self.command("ofa-cycles")
+        kv: dict[str, str] = {}
+        recorded: list[int] = []
+        for ln in lines:
+            m = _LIST_RE.match(ln)
+            if m and m.group(1) == "ofa-cycles":
+                kv = _kv(m.group(2))
+            elif m and m.group(1) == "ofa-cycles-list":
+                recorded = [int(v) for v in m.group(2).split(",") if v]
+        try:
+            return CyclesReply(
+                runs=int(kv["runs"]), warmup=int(kv["warmup"]), sum=int(kv["sum"]), min=int(kv["min"]),
+                max=int(kv["max"]), recorded=recorded,
+            )
+        except (KeyError, ValueError):
+            raise WorkFailed(f"unreadable reply to 'ofa-cycles' from {self.port}: {lines[:3]}") from None
+
+    def layers(self) -> tuple[list[LayerProfile], int]:
+        """``ofa-layers``: the layers of the last inference and how many did not fit."""
+        lines = self.command("ofa-layers")
+        out: list[LayerProfile] = []
+        dropped = 0
+        for ln in lines:
+            m = _LIST_RE.match(ln)
+            if not m:
+                continue
+            if m.group(1) == "ofa-layers":
+                dropped = _int(_kv(m.group(2)).get("dropped")) or 0
+            elif m.group(1) == "ofa-layer":
+                parts = m.group(2).split(",")
+                try:
+                    out.append(LayerProfile(index=int(parts[0]), kind=parts[1], cycles=int(parts[2]),
+                                            name=parts[3] if len(parts) == 4 else None))
+                except (IndexError, ValueError):
+                    raise WorkFailed(f"unreadable layer line from {self.port}: {ln[:120]!r}") from None
+                if len(parts) > 4:
+                    raise WorkFailed(f"unreadable layer line from {self.port}: {ln[:120]!r}")
+        return out, dropped
+
+    def outputs(self) -> list[int]:
+        """``ofa-out``: the raw int8 output of the last inference."""
+        body = self._one_list("ofa-out", "ofa-out")
+        return [int(v) for v in body.split(",") if v]
+
+    def memory(self) -> dict[str, int]:
+        """``ofa-mem``: arena_used, arena_bytes, stack_used, stack_bytes, static_ram."""
+        kv = _kv(self._one_list("ofa-mem", "ofa-mem"))
+        return {k: int(v) for k, v in kv.items() if v.isdigit()}
+
+
+# ------------------------------------------------------------------------------------------
+# profiling
+
+
+def _stats(values: Sequence[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    return {
+        "mean": float(statistics.fmean(values)),
+        "median": float(statistics.median(values)),
+        "min": float(min(values)),
+        "max": float(max(values)),
+        "std": float(statistics.pstdev(values)) if len(values) > 1 else 0.0,
+    }
+
+
+@dataclass
+class ProfileResult:
+    """Everything one :func:`profile` run measured (``to_json()`` for the ``--json`` output).
+
+    Counts are counter ticks at ``clock_hz`` (core cycles on hardware). On an emulated board
+    (QEMU ``-icount``) they are virtual time; ``count_unit`` is then ``"instructions"`` and the
+    ``*_instructions`` figures give executed instructions.
+    """
+
+    port: str
+    name: str
+    board: str | None
+    core: str | None
+    model: str | None
+    runtime: str | None
+    counter: str | None
+    clock_hz: int | None
+    emulated: bool
+    count_unit: str
+    runs: int
+    warmup: int
+    outputs: list[list[int]] | None
+    results: list[list[float]]
+    latency_ms: dict[str, float]
+    latency_cycles: dict[str, float]
+    latency_instructions: dict[str, float] | None
+    lap_ms_per_run: list[float]
+    layers: list[LayerProfile] = field(default_factory=list)
+    layers_dropped: int = 0
+    memory: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def layer_cycles_sum(self) -> int:
+        return sum(layer.cycles for layer in self.layers)
+
+    def attach_macs(self, macs: Mapping[int, int] | Sequence[int]) -> None:
+        """Set ``layers[i].macs`` from a mapping layer index -> MACs, or a sequence by position."""
+        if isinstance(macs, Mapping):
+            for layer in self.layers:
+                if layer.index in macs:
+                    layer.macs = int(macs[layer.index])
+        else:
+            if len(macs) != len(self.layers):
+                raise UserError(f"{len(macs)} MAC counts for {len(self.layers)} profiled layers")
+            for layer, m in zip(self.layers, macs, strict=True):
+                layer.macs = int(m)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["layers"] = [
+            {k: v for k, v in asdict(layer).items() if v is not None} for layer in self.layers
+        ]
+        data["layer_cycles_sum"] = self.layer_cycles_sum
+        if self.latency_instructions is None:
+            data.pop("latency_instructions")
+        return data
+
+
+def default_input(nbytes: int) -> bytes:
+    """The fixed deterministic input used when none is given: int8 values cycling -128..127
+    with a stride of 37 (every value appears, neighbours differ)."""
+    return bytes((i * 37 + 11) % 256 for i in range(nbytes))
+
+
+def _as_inputs(inputs: Any) -> list[bytes]:
+    if inputs is None:
+        return []
+    if isinstance(inputs, (bytes, bytearray, memoryview)):
+        return [bytes(inputs)]
+    if hasattr(inputs, "dtype") and hasattr(inputs, "shape"):  # numpy array: one input per row
+        arr = inputs
+        if str(arr.dtype) not in ("int8", "uint8"):
+            raise UserError(f"inputs must be int8 (already quantized), got dtype {arr.dtype}")
+        if len(arr.shape) == 0:
+            raise UserError("inputs: expected an array of shape (N, ...), got a scalar")
+        return [arr[i].tobytes() for i in range(arr.shape[0])]
+    out = []
+    for x in inputs:
+        if hasattr(x, "tobytes"):
+            out.append(x.tobytes())
+        else:
+            out.append(bytes(x))
+    return out
+
+
+def profile(
+    port: str,
+    inputs: Any = None,
+    *,
+    runs: int = 10,
+    warmup: int = 1,
+    baud: int = DEFAULT_BAUD,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    infer_timeout_s: float | None = None,
+    icount_shift: int = 0,
+    layer_macs: Mapping[int, int] | Sequence[int] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ProfileResult:
+    """Measure a device on ``port``: for each input, ``db load``, ``infer runs warmup`` and the
+    extension replies; return outputs, latency statistics, per-layer ticks and memory figures.
+
+    ``inputs``: None (one :func:`default_input`), bytes, a sequence of bytes-like, or an int8
+    numpy array of shape (N, ...) already in the model's input quantization. ``timeout_s``
+    bounds every command; ``infer`` is bounded by ``infer_timeout_s`` or, by default, by a
+    calibration run (one inference, at most 12 x ``timeout_s``) scaled to runs + warmup.
+    """
+    if runs <= 0 or warmup < 0:
+        raise UserError(f"runs must be > 0 and warmup >= 0, got runs={runs} warmup={warmup}")
+    say = progress or (lambda _msg: None)
+    data = _as_inputs(inputs)
+    with Device(port, baud=baud, timeout_s=timeout_s) as dev:
+        dev.sync()
+        info = dev.info()
+        if not data:
+            if info.input_bytes is None:
+                raise UserError(f"the device on {port} does not report its input size: give the inputs")
+            data = [default_input(info.input_bytes)]
+        for i, x in enumerate(data):
+            if info.input_bytes is not None and len(x) != info.input_bytes:
+                raise UserError(f"input {i} has {len(x)} bytes, the model on {port} takes {info.input_bytes}")
+        outputs: list[list[int]] | None = [] if info.extensions else None
+        results: list[list[float]] = []
+        laps: list[float] = []
+        recorded: list[int] = []
+        total_sum = total_runs = 0
+        cmin: int | None = None
+        cmax: int | None = None
+        layer_sets: list[list[LayerProfile]] = []
+        dropped = 0
+        per_run_s: float | None = None
+        for i, x in enumerate(data):
+            say(f"input {i + 1}/{len(data)}: loading {len(x)} bytes")
+            dev.load(x)
+            if infer_timeout_s is not None:
+                limit = infer_timeout_s
+            else:
+                if per_run_s is None:
+                    t = time.monotonic()
+                    dev.infer(1, 0, timeout_s=12 * timeout_s)
+                    per_run_s = time.monotonic() - t
+                limit = timeout_s + 3.0 * per_run_s * (runs + warmup)
+            say(f"input {i + 1}/{len(data)}: infer {runs} {warmup}")
+            reply = dev.infer(runs, warmup, timeout_s=limit)
+            laps.append(reply.us_per_run / 1000.0)
+            results.append(reply.results)
+            if info.extensions:
+                cyc = dev.cycles()
+                total_sum += cyc.sum
+                total_runs += cyc.runs
+                cmin = cyc.min if cmin is None else min(cmin, cyc.min)
+                cmax = cyc.max if cmax is None else max(cmax, cyc.max)
+                recorded += cyc.recorded
+                layers, d = dev.layers()
+                layer_sets.append(layers)
+                dropped = max(dropped, d)
+                assert outputs is not None
+                outputs.append(dev.outputs())
+        memory = dev.memory() if info.extensions else {}
+
+    clock = info.clock_hz
+    emulated = bool(info.emulated)
+    cycles_stats: dict[str, float] = {}
+    if total_runs:
+        cycles_stats = _stats(recorded) if recorded else {}
+        cycles_stats.update({"mean": total_sum / total_runs, "min": float(cmin or 0), "max": float(cmax or 0)})
+    if cycles_stats and clock:
+        ms_stats = {k: v * 1000.0 / clock for k, v in cycles_stats.items()}
+    else:
+        ms_stats = _stats(laps)
+    instr_stats = None
+    ns_per_tick = 1e9 / clock if clock else None
+    if emulated and ns_per_tick and cycles_stats:
+        scale = ns_per_tick / (2 ** icount_shift)
+        instr_stats = {k: v * scale for k, v in cycles_stats.items()}
+    layers = _merge_layers(layer_sets)
+    if emulated and ns_per_tick:
+        for layer in layers:
+            layer.instructions = layer.cycles * ns_per_tick / (2 ** icount_shift)
+    result = ProfileResult(
+        port=port, name=info.name, board=info.board, core=info.core, model=info.model, runtime=info.runtime,
+        counter=info.counter, clock_hz=clock, emulated=emulated,
+        count_unit="instructions" if emulated else "cycles", runs=runs, warmup=warmup, outputs=outputs,
+        results=results, latency_ms=ms_stats, latency_cycles=cycles_stats, latency_instructions=instr_stats,
+        lap_ms_per_run=laps, layers=layers, layers_dropped=dropped, memory=memory,
+    )
+    if layer_macs is not None:
+        result.attach_macs(layer_macs)
+    return result
+
+
+def _merge_layers(sets: list[list[LayerProfile]]) -> list[LayerProfile]:
+    """Per-layer ticks averaged over the inputs (the last inference of each)."""
+    if not sets:
+        return []
+    shape = [(layer.index, layer.kind, layer.name) for layer in sets[-1]]
+    same = [s for s in sets if [(layer.index, layer.kind, layer.name) for layer in s] == shape]
+    return [
+        LayerProfile(index=idx, kind=kind, name=name, cycles=round(statistics.fmean(s[j].cycles for s in same)))
+        for j, (idx, kind, name) in enumerate(shape)
+    ]
+
+
+# ------------------------------------------------------------------------------------------
+# latency LUT
+
+
+def lut_samples(results: ProfileResult | Iterable[ProfileResult], *, use_instructions: bool | None = None) -> list[dict[str, Any]]:
+    """Per-layer samples ``{kind, macs, cycles}`` of profile results whose layers have MACs.
+
+    For emulated results the value is the instruction count (``use_instructions`` default).
+    """
+    items = [results] if isinstance(results, ProfileResult) else list(results)
+    out: list[dict[str, Any]] = []
+    for r in items:
+        instr = r.emulated if use_instructions is None else use_instructions
+        for layer in r.layers:
+            if layer.macs is None:
+                continue
+            value = layer.instructions if instr and layer.instructions is not None else layer.cycles
+            out.append({"kind": layer.kind, "macs": int(layer.macs), "cycles": float(value)})
+    return out
+
+
+def _fit_one(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least squares y = a*x + b with a, b >= 0."""
+    n = len(xs)
+    mx = sum(xs) / n
+    my = sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx > 0:
+        a = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+        b = my - a * mx
+    else:
+        a, b = (my / mx, 0.0) if mx > 0 else (0.0, my)
+    if b < 0:  # no negative overhead: fit through the origin
+        sxx0 = sum(x * x for x in xs)
+        a, b = (sum(x * y for x, y in zip(xs, ys, strict=True)) / sxx0, 0.0) if sxx0 > 0 else (0.0, my)
+    if a < 0:
+        a, b = 0.0, my
+    return a, b
+
+
+def fit_latency_lut(
+    samples: Iterable[Mapping[str, Any]],
+    *,
+    board: str | None = None,
+    unit: str = "cycles",
+    clock_hz: int | None = None,
+) -> dict[str, Any]:
+    """Fit ``cycles = cycles_per_mac * MACs + cycles_per_op`` per op kind (least squares).
+
+    ``samples``: mappings with ``kind``, ``macs``, ``cycles`` (e.g. from :func:`lut_samples`).
+    Returns the LUT JSON: per kind the two coefficients (the names of the board YAML's
+    ``latency`` table), the sample count and the fit error (RMSE, largest absolute error, mean
+    relative error, R^2); the samples are kept so that later measurements can be merged.
+    """
+    by_kind: dict[str, list[tuple[float, float]]] = {}
+    kept: list[dict[str, Any]] = []
+    for s in samples:
+        try:
+            kind, macs, cyc = str(s["kind"]), float(s["macs"]), float(s["cycles"])
+        except (KeyError, TypeError, ValueError):
+            raise UserError(f"latency sample {dict(s)!r}: expected kind, macs and cycles") from None
+        if macs < 0 or cyc < 0 or math.isnan(macs) or math.isnan(cyc):
+            raise UserError(f"latency sample {dict(s)!r}: macs and cycles must be >= 0")
+        by_kind.setdefault(kind, []).append((macs, cyc))
+        kept.append({"kind": kind, "macs": int(macs), "cycles": cyc})
+    kinds: dict[str, dict[str, float | int]] = {}
+    for kind in sorted(by_kind):
+        xs = [x for x, _ in by_kind[kind]]
+        ys = [y for _, y in by_kind[kind]]
+        a, b = _fit_one(xs, ys)
+        pred = [a * x + b for x in xs]
+        err = [p - y for p, y in zip(pred, ys, strict=True)]
+        my = sum(ys) / len(ys)
+        ss_tot = sum((y - my) ** 2 for y in ys)
+        ss_res = sum(e * e for e in err)
+        rel = [abs(e) / y for e, y in zip(err, ys, strict=True) if y > 0]
+        kinds[kind] = {
+            "cycles_per_mac": a,
+            "cycles_per_op": b,
+            "n": len(xs),
+            "rmse": math.sqrt(ss_res / len(xs)),
+            "max_abs_error": max(abs(e) for e in err),
+            "mean_rel_error": sum(rel) / len(rel) if rel else 0.0,
+            "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0,
+        }
+    return {
+        "format": LUT_FORMAT,
+        "version": LUT_VERSION,
+        "board": board,
+        "unit": unit,
+        "clock_hz": clock_hz,
+        "kinds": kinds,
+        "samples": kept,
+    }
+
+
+def merge_latency_lut(previous: Mapping[str, Any] | None, samples: Iterable[Mapping[str, Any]], **meta: Any) -> dict[str, Any]:
+    """Refit a LUT over its stored samples plus new ones (``meta``: board, unit, clock_hz)."""
+    old: list[Mapping[str, Any]] = []
+    if previous:
+        if previous.get("format") != LUT_FORMAT:
+            raise UserError(f"not an ofa-mcu latency LUT (format {previous.get('format')!r})")
+        old = list(previous.get("samples", []))
+        for key in ("board", "unit", "clock_hz"):
+            if meta.get(key) is None and previous.get(key) is not None:
+                meta[key] = previous[key]
+            elif meta.get(key) is not None and previous.get(key) not in (None, meta[key]):
+                raise UserError(f"latency LUT is for {key}={previous[key]!r}, new samples for {meta[key]!r}")
+    return fit_latency_lut([*old, *samples], **meta)

@@ -1,0 +1,164 @@
+/*
+ * harness.c - flat-argument entry points around the native kernels, for the
+ * host tests (tests/test_kernels.py loads this, built with the kernels into
+ * a shared library, through ctypes). Scalar parameters come in one int32
+ * array in a fixed order (see the H_* index lists below and the Python side)
+ * so the tests never depend on the C struct layout.
+ */
+#include <stdint.h>
+#include "ofa_kernels.h"
+#include "ofa_requant.h"
+
+/* conv-like: in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w
+ *            pad_top pad_left in_offset out_offset act_min act_max */
+static void fill_conv(ofa_conv_params_t *p, const int32_t *ip, const int8_t *w, const int32_t *bias,
+                      const int32_t *mult, const int8_t *shift)
+{
+    p->in_h = (uint16_t)ip[0];
+    p->in_w = (uint16_t)ip[1];
+    p->in_c = (uint16_t)ip[2];
+    p->out_h = (uint16_t)ip[3];
+    p->out_w = (uint16_t)ip[4];
+    p->out_c = (uint16_t)ip[5];
+    p->k_h = (uint8_t)ip[6];
+    p->k_w = (uint8_t)ip[7];
+    p->stride_h = (uint8_t)ip[8];
+    p->stride_w = (uint8_t)ip[9];
+    p->pad_top = (uint8_t)ip[10];
+    p->pad_left = (uint8_t)ip[11];
+    p->in_offset = ip[12];
+    p->out_offset = ip[13];
+    p->act_min = ip[14];
+    p->act_max = ip[15];
+    p->weights = w;
+    p->bias = bias;
+    p->out_mult = mult;
+    p->out_shift = shift;
+}
+
+/* kind: 0 conv, 1 pointwise, 2 depthwise, 3 depthwise in place (out holds
+ * the input on entry and must be in_h*in_w*in_c bytes). */
+int h_conv(int kind, const int32_t *ip, const int8_t *w, const int32_t *bias, const int32_t *mult,
+           const int8_t *shift, const int8_t *in, int8_t *out, int8_t *scratch)
+{
+    ofa_conv_params_t p;
+    fill_conv(&p, ip, w, bias, mult, shift);
+    switch (kind) {
+    case 0:
+        ofa_conv_s8(&p, in, out);
+        return 0;
+    case 1:
+        ofa_pointwise_s8(&p, in, out);
+        return 0;
+    case 2:
+        ofa_depthwise_s8(&p, in, out);
+        return 0;
+    case 3:
+        ofa_depthwise_s8_inplace(&p, out, scratch);
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* batches in_features out_features in_offset out_offset act_min act_max per_channel */
+int h_fc(const int32_t *ip, const int8_t *w, const int32_t *bias, const int32_t *mult, const int8_t *shift,
+         const int8_t *in, int8_t *out)
+{
+    ofa_fc_params_t p;
+    p.batches = ip[0];
+    p.in_features = ip[1];
+    p.out_features = ip[2];
+    p.in_offset = ip[3];
+    p.out_offset = ip[4];
+    p.act_min = ip[5];
+    p.act_max = ip[6];
+    p.per_channel = ip[7];
+    p.weights = w;
+    p.bias = bias;
+    p.out_mult = mult;
+    p.out_shift = shift;
+    ofa_fully_connected_s8(&p, in, out);
+    return 0;
+}
+
+/* size in1_offset in2_offset out_offset in1_mult in2_mult out_mult
+ * in1_shift in2_shift out_shift act_min act_max */
+int h_add(const int32_t *ip, const int8_t *in1, const int8_t *in2, int8_t *out)
+{
+    ofa_add_params_t p;
+    p.size = ip[0];
+    p.in1_offset = ip[1];
+    p.in2_offset = ip[2];
+    p.out_offset = ip[3];
+    p.in1_mult = ip[4];
+    p.in2_mult = ip[5];
+    p.out_mult = ip[6];
+    p.in1_shift = (int8_t)ip[7];
+    p.in2_shift = (int8_t)ip[8];
+    p.out_shift = (int8_t)ip[9];
+    p.act_min = ip[10];
+    p.act_max = ip[11];
+    ofa_add_s8(&p, in1, in2, out);
+    return 0;
+}
+
+/* h w c in_zero_point out_zero_point mult shift */
+int h_mean(const int32_t *ip, const int8_t *in, int8_t *out)
+{
+    ofa_mean_params_t p;
+    p.h = (uint16_t)ip[0];
+    p.w = (uint16_t)ip[1];
+    p.c = (uint16_t)ip[2];
+    p.in_zero_point = ip[3];
+    p.out_zero_point = ip[4];
+    p.mult = ip[5];
+    p.shift = (int8_t)ip[6];
+    ofa_mean_hw_s8(&p, in, out);
+    return 0;
+}
+
+/* in_h in_w c out_h out_w k_h k_w stride_h stride_w pad_top pad_left act_min act_max */
+int h_avgpool(const int32_t *ip, const int8_t *in, int8_t *out)
+{
+    ofa_avgpool_params_t p;
+    p.in_h = (uint16_t)ip[0];
+    p.in_w = (uint16_t)ip[1];
+    p.c = (uint16_t)ip[2];
+    p.out_h = (uint16_t)ip[3];
+    p.out_w = (uint16_t)ip[4];
+    p.k_h = (uint8_t)ip[5];
+    p.k_w = (uint8_t)ip[6];
+    p.stride_h = (uint8_t)ip[7];
+    p.stride_w = (uint8_t)ip[8];
+    p.pad_top = (uint8_t)ip[9];
+    p.pad_left = (uint8_t)ip[10];
+    p.act_min = ip[11];
+    p.act_max = ip[12];
+    ofa_avgpool_s8(&p, in, out);
+    return 0;
+}
+
+/* the requantization primitives, elementwise, for direct tests:
+ * which 0 = ofa_requant (fused), 1 = ofa_requant_ref (literal TFLM),
+ * 2 = ofa_srdhm(x, mult), 3 = ofa_rdivpot(x, shift) */
+void h_requant(int which, const int32_t *x, const int32_t *mult, const int32_t *shift, int32_t *y, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        switch (which) {
+        case 0:
+            y[i] = ofa_requant(x[i], mult[i], shift[i]);
+            break;
+        case 1:
+            y[i] = ofa_requant_ref(x[i], mult[i], shift[i]);
+            break;
+        case 2:
+            y[i] = ofa_srdhm(x[i], mult[i]);
+            break;
+        default:
+            y[i] = ofa_rdivpot(x[i], shift[i]);
+            break;
+        }
+    }
+}

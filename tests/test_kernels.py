@@ -1,0 +1,771 @@
+"""Bit-exactness of the native int8 kernels (firmware/kernels) against the real TFLM kernels.
+
+The kernels are compiled for the host twice (portable C, and the Cortex-M DSP code paths with
+plain-C models of SMLAD & co., -DOFA_EMULATE_DSP) into shared libraries driven through ctypes
+(tests/kernel_harness/harness.c). Models are built with Keras, converted to full-int8 TFLite,
+parsed and lowered with ofa_mcu.native.tflite_graph, run op by op on the native kernels (each op
+fed by the previous native outputs) and every op's output is compared bit for bit with the same
+tensor in ``tflite_micro.runtime.Interpreter`` (kPreserveAllTensors). Every depthwise op is also
+run in place and must equal the normal kernel. Further tests: the requantization primitive
+against a Python model of gemmlowp's arithmetic, TFLM's per-tensor FC multiplier (an input is
+constructed whose output tells a float32 from a double scale product), cross-compilation with
+arm-none-eabi-gcc for Cortex-M0/M4/M7 with -Werror, and a model run in QEMU on Cortex-M4 (real
+SMLAD path) and as ARMv6-M code, each op's output compared with TFLM (benchmarks/kernels_qemu.py).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from helpers import require_tool
+
+from ofa_mcu.errors import UserError
+from ofa_mcu.native import tflite_graph as tg
+
+ROOT = Path(__file__).resolve().parents[1]
+KERNELS = ROOT / "firmware" / "kernels"
+HARNESS = ROOT / "tests" / "kernel_harness" / "harness.c"
+CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+
+pytestmark = pytest.mark.filterwarnings("ignore:Statistics for quantized inputs:UserWarning")
+
+N_INPUTS = 10
+N_RANDOM_GRAPHS = 20
+
+CONV_FIELDS = (
+    "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w", "stride_h", "stride_w",
+    "pad_top", "pad_left", "in_offset", "out_offset", "act_min", "act_max",
+)  # fmt: skip
+FC_FIELDS = ("batches", "in_features", "out_features", "in_offset", "out_offset", "act_min", "act_max", "per_channel")
+ADD_FIELDS = (
+    "size", "in1_offset", "in2_offset", "out_offset", "in1_mult", "in2_mult", "out_mult",
+    "in1_shift", "in2_shift", "out_shift", "act_min", "act_max",
+)  # fmt: skip
+MEAN_FIELDS = ("h", "w", "c", "in_zero_point", "out_zero_point", "mult", "shift")
+POOL_FIELDS = (
+    "in_h", "in_w", "c", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w", "pad_top", "pad_left",
+    "act_min", "act_max",
+)  # fmt: skip
+CONV_KIND = {"ofa_conv_s8": 0, "ofa_pointwise_s8": 1, "ofa_depthwise_s8": 2}
+
+
+# ------------------------------------------------------------------------------------------
+# Host build of the kernels and a ctypes runner
+# ------------------------------------------------------------------------------------------
+
+
+def _ptr(a: np.ndarray | None) -> ctypes.c_void_p | None:
+    return None if a is None else ctypes.c_void_p(a.ctypes.data)
+
+
+def _ints(params: dict[str, int], fields: tuple[str, ...]) -> np.ndarray:
+    return np.array([int(params[f]) for f in fields], dtype=np.int32)
+
+
+class NativeKernels:
+    """The kernels in a host shared library; runs one :class:`tg.KernelCall` at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.lib = ctypes.CDLL(str(path))
+        vp, ci = ctypes.c_void_p, ctypes.c_int
+        self.lib.h_conv.argtypes = [ci, vp, vp, vp, vp, vp, vp, vp, vp]
+        self.lib.h_fc.argtypes = [vp] * 7
+        self.lib.h_add.argtypes = [vp] * 4
+        self.lib.h_mean.argtypes = [vp] * 3
+        self.lib.h_avgpool.argtypes = [vp] * 3
+        self.lib.h_requant.argtypes = [ci, vp, vp, vp, vp, ctypes.c_int32]
+
+    def requant(self, x: np.ndarray, mult: np.ndarray, shift: np.ndarray, which: int = 0) -> np.ndarray:
+        """0: ofa_requant, 1: ofa_requant_ref, 2: ofa_srdhm(x, mult), 3: ofa_rdivpot(x, shift)."""
+        x, mult, shift = (np.ascontiguousarray(a, dtype=np.int32) for a in (x, mult, shift))
+        y = np.zeros_like(x)
+        self.lib.h_requant(which, _ptr(x), _ptr(mult), _ptr(shift), _ptr(y), x.size)
+        return y
+
+    def conv(self, kind: int, call: tg.KernelCall, x: np.ndarray, out_size: int) -> np.ndarray:
+        ip = _ints(call.params, CONV_FIELDS)
+        a = call.arrays
+        bias = a.get("bias")
+        scratch = np.zeros(max(call.scratch_bytes, 1), np.int8)
+        if kind == 3:  # in place: the buffer holds the input on entry
+            y = np.ascontiguousarray(x.ravel(), dtype=np.int8).copy()
+        else:
+            y = np.zeros(out_size, np.int8)
+        rc = self.lib.h_conv(
+            kind, _ptr(ip), _ptr(a["weights"]), _ptr(bias), _ptr(a["out_mult"]), _ptr(a["out_shift"]),
+            _ptr(np.ascontiguousarray(x, dtype=np.int8)), _ptr(y), _ptr(scratch),
+        )  # fmt: skip
+        assert rc == 0
+        return y[:out_size].copy()
+
+    def run(self, call: tg.KernelCall, ins: list[np.ndarray], out_size: int) -> np.ndarray:
+        fn = call.function
+        x = np.ascontiguousarray(ins[0], dtype=np.int8).ravel()
+        if fn in CONV_KIND:
+            y = self.conv(CONV_KIND[fn], call, x, out_size)
+            if fn == "ofa_depthwise_s8":
+                assert call.inplace_ok
+                y2 = self.conv(3, call, x, out_size)
+                assert np.array_equal(y, y2), f"in-place depthwise differs from the normal one (op {call.op_index})"
+            return y
+        y = np.zeros(out_size, np.int8)
+        a = call.arrays
+        if fn == "ofa_fully_connected_s8":
+            ip = _ints(call.params, FC_FIELDS)
+            self.lib.h_fc(
+                _ptr(ip), _ptr(a["weights"]), _ptr(a.get("bias")), _ptr(a["out_mult"]), _ptr(a["out_shift"]),
+                _ptr(x), _ptr(y),
+            )  # fmt: skip
+        elif fn == "ofa_add_s8":
+            x2 = np.ascontiguousarray(ins[1], dtype=np.int8).ravel()
+            self.lib.h_add(_ptr(_ints(call.params, ADD_FIELDS)), _ptr(x), _ptr(x2), _ptr(y))
+        elif fn == "ofa_mean_hw_s8":
+            self.lib.h_mean(_ptr(_ints(call.params, MEAN_FIELDS)), _ptr(x), _ptr(y))
+        elif fn == "ofa_avgpool_s8":
+            self.lib.h_avgpool(_ptr(_ints(call.params, POOL_FIELDS)), _ptr(x), _ptr(y))
+        elif fn is None:  # RESHAPE
+            y[:] = x
+        else:
+            raise AssertionError(f"no harness for {fn}")
+        return y
+
+
+def _build_lib(out: Path, extra: list[str]) -> Path:
+    srcs = sorted(str(p) for p in KERNELS.glob("*.c")) + [str(HARNESS)]
+    cmd = ["gcc", *CFLAGS, "-fPIC", "-shared", f"-I{KERNELS}", *extra, *srcs, "-o", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def kernel_libs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, NativeKernels]:
+    require_tool("gcc")
+    d = tmp_path_factory.mktemp("kernels")
+    return {
+        "portable": NativeKernels(_build_lib(d / "libofa_portable.so", [])),
+        "dsp-emulated": NativeKernels(_build_lib(d / "libofa_dsp.so", ["-DOFA_EMULATE_DSP"])),
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# Requantization primitive and multiplier helpers (no TensorFlow needed)
+# ------------------------------------------------------------------------------------------
+
+
+def _wrap32(v: int) -> int:
+    return (v + (1 << 31)) % (1 << 32) - (1 << 31)
+
+
+def _ref_srdhm(a: int, b: int) -> int:
+    """gemmlowp SaturatingRoundingDoublingHighMul, with Python integers."""
+    if a == b == -(1 << 31):
+        return (1 << 31) - 1
+    ab = a * b
+    t = ab + ((1 << 30) if ab >= 0 else 1 - (1 << 30))
+    return -(abs(t) >> 31) if t < 0 else t >> 31
+
+
+def _ref_rdivpot(x: int, e: int) -> int:
+    """gemmlowp RoundingDivideByPOT (ties away from zero)."""
+    mask = (1 << e) - 1
+    return (x >> e) + (1 if (x & mask) > (mask >> 1) + (1 if x < 0 else 0) else 0)
+
+
+def _ref_requant(x: int, m: int, s: int) -> int:
+    """TFLM MultiplyByQuantizedMultiplier, double rounding."""
+    return _ref_rdivpot(_ref_srdhm(_wrap32(x << max(s, 0)), m), max(-s, 0))
+
+
+def test_requant_matches_reference(kernel_libs: dict[str, NativeKernels]) -> None:
+    rng = np.random.default_rng(0)
+    n = 40000
+    x = rng.integers(-(1 << 31), 1 << 31, n, dtype=np.int64)
+    x[: n // 2] = rng.integers(-(1 << 20), 1 << 20, n // 2)
+    x[n // 2 : n // 2 + 2000] = rng.integers(-300, 300, 2000)
+    mult = rng.integers(1 << 30, 1 << 31, n, dtype=np.int64)
+    mult[::5] = rng.integers(1 << 29, 1 << 30, len(mult[::5]))  # folded MEAN multipliers
+    mult[::97] = 0
+    shift = rng.integers(-31, 8, n)
+    shift[::3] = rng.integers(-12, 1, len(shift[::3]))
+    # exact ties of the second rounding, both signs, and extremes
+    x[:10] = [1 << 20, -(1 << 20), 3, -3, (1 << 31) - 1, -(1 << 31), 1, -1, -2, 12345]
+    mult[:10] = [1 << 30, 1 << 30, 1 << 30, 1 << 30, (1 << 31) - 1, (1 << 31) - 1, 1 << 30, 1 << 30, 1 << 30, 0]
+    shift[:10] = [-21, -21, -1, -1, -31, 0, 0, -1, -1, -5]
+    want = np.array([_ref_requant(int(a), int(b), int(c)) for a, b, c in zip(x, mult, shift, strict=True)])
+    for lib in kernel_libs.values():
+        for which in (0, 1):
+            got = lib.requant(x.astype(np.int32), mult.astype(np.int32), shift.astype(np.int32), which)
+            assert np.array_equal(got, want), which
+    # the two primitives alone, including negative multipliers and the saturating case
+    lib = kernel_libs["portable"]
+    a = rng.integers(-(1 << 31), 1 << 31, 5000, dtype=np.int64)
+    b = rng.integers(-(1 << 31), 1 << 31, 5000, dtype=np.int64)
+    a[:3], b[:3] = [-(1 << 31), -(1 << 31), 5], [-(1 << 31), 1 << 30, -(1 << 31)]
+    got = lib.requant(a.astype(np.int32), b.astype(np.int32), np.zeros(a.size), 2)
+    assert np.array_equal(got, [_ref_srdhm(int(p), int(q)) for p, q in zip(a, b, strict=True)])
+    e = rng.integers(0, 32, a.size)
+    got = lib.requant(a.astype(np.int32), np.zeros(a.size), e.astype(np.int32), 3)
+    assert np.array_equal(got, [_ref_rdivpot(int(p), int(q)) for p, q in zip(a, e, strict=True)])
+
+
+def test_quantize_multiplier_edges() -> None:
+    assert tg.quantize_multiplier(0.0) == (0, 0)
+    assert tg.quantize_multiplier(0.5) == (1 << 30, 0)
+    assert tg.quantize_multiplier(1.0) == (1 << 30, 1)
+    assert tg.quantize_multiplier(0.75) == (3 << 29, 0)
+    # rounds up to 2^31: halved, shift + 1
+    assert tg.quantize_multiplier(1.0 - 2.0**-40) == (1 << 30, 1)
+    # an exact tie in Q31 rounds away from zero (std::round), not to even
+    assert tg.quantize_multiplier(0.5 + 2.0**-32) == ((1 << 30) + 1, 0)
+    assert tg.quantize_multiplier(0.5 + 3 * 2.0**-32) == ((1 << 30) + 2, 0)
+    assert tg.quantize_multiplier(2.0**-40) == (0, 0)  # flushed like TFLM (shift < -31)
+    assert tg.quantize_multiplier(3.0e-3) == (1649267442, -8)
+    m, s = tg.quantize_multipliers([0.25, 2.0, 1e-3])
+    assert m.dtype == np.int32 and list(s) == [-1, 2, -9]
+
+
+def test_mean_multiplier_folding() -> None:
+    m, s = tg.quantize_multiplier(float(np.float32(0.8)))
+    assert tg.mean_multiplier(0.8, 1.0, 1) == (m, s)
+    # N = 49: k = 5, m' = (m << 5) // 49
+    assert tg.mean_multiplier(0.8, 1.0, 49) == ((m << 5) // 49, s - 5)
+    # k is clamped to 31 + shift for very small ratios
+    m2, s2 = tg.quantize_multiplier(2.0**-29)
+    assert s2 == -28
+    assert tg.mean_multiplier(2.0**-29, 1.0, 1 << 10) == ((m2 << 3) // 1024, s2 - 3)
+
+
+def test_fc_multiplier_products() -> None:
+    a, b, c = 0.0123456789, 0.00345678912, 0.0456789123
+    f32 = np.float64(np.float32(a) * np.float32(b)) / np.float64(np.float32(c))
+    f64 = np.float64(np.float32(a)) * np.float64(np.float32(b)) / np.float64(np.float32(c))
+    assert tg.fc_multiplier(a, b, c, product="float32") == tg.quantize_multiplier(float(f32))
+    assert tg.fc_multiplier(a, b, c) == tg.quantize_multiplier(float(f64))
+    with pytest.raises(ValueError):
+        tg.fc_multiplier(a, b, c, product="half")
+
+
+def test_padding_and_activation() -> None:
+    assert tg.compute_padding(16, 3, 2, "SAME") == (8, 0, 1)
+    assert tg.compute_padding(15, 5, 2, "SAME") == (8, 2, 2)
+    assert tg.compute_padding(16, 5, 2, "SAME") == (8, 1, 2)
+    assert tg.compute_padding(15, 7, 2, "VALID") == (5, 0, 0)
+    assert tg.compute_padding(7, 3, 1, "SAME") == (7, 1, 1)
+    assert tg.activation_range("NONE", 0.1, 3) == (-128, 127)
+    assert tg.activation_range("RELU", 0.1, -5) == (-5, 127)
+    assert tg.activation_range("RELU6", 6.0 / 255, -128) == (-128, 127)
+    assert tg.activation_range("RELU6", 0.05, -10) == (-10, 110)
+    with pytest.raises(UserError):
+        tg.activation_range("TANH", 0.1, 0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_inplace_depthwise_equals_normal(kernel_libs: dict[str, NativeKernels], seed: int) -> None:
+    """Random shapes, kernels, strides and paddings; no TensorFlow involved."""
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(8):
+        k = int(rng.choice([1, 3, 5, 7]))
+        stride = int(rng.choice([1, 2, 3]))
+        c = int(rng.choice([1, 2, 3, 4, 5, 8, 13, 16]))
+        h, w = (int(v) for v in rng.integers(1, 20, 2))
+        padding = str(rng.choice(["SAME", "VALID"]))
+        if padding == "VALID" and (h < k or w < k):
+            padding = "SAME"
+        oh, pt, _ = tg.compute_padding(h, k, stride, padding)
+        ow, pl, _ = tg.compute_padding(w, k, stride, padding)
+        params = dict(
+            in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=c, k_h=k, k_w=k, stride_h=stride,
+            stride_w=stride, pad_top=pt, pad_left=pl, in_offset=int(rng.integers(-127, 129)),
+            out_offset=int(rng.integers(-128, 128)), act_min=-128, act_max=int(rng.integers(0, 128)),
+        )  # fmt: skip
+        mult, shift = tg.quantize_multipliers(rng.uniform(1e-4, 2e-2, c))
+        arrays = {
+            "weights": rng.integers(-128, 128, k * k * c).astype(np.int8),
+            "bias": rng.integers(-5000, 5000, c).astype(np.int32),
+            "out_mult": mult,
+            "out_shift": shift.astype(np.int8),
+        }
+        call = tg.KernelCall(0, "DEPTHWISE_CONV_2D", "ofa_depthwise_s8", "ofa_conv_params_t", (0,), (1,),
+                             params, arrays, 0, True, oh * ow)  # fmt: skip
+        x = rng.integers(-128, 128, h * w * c).astype(np.int8)
+        for lib in kernel_libs.values():
+            normal = lib.conv(2, call, x, oh * ow * c)
+            inplace = lib.conv(3, call, x, oh * ow * c)
+            assert np.array_equal(normal, inplace), params
+        # and all three implementations agree with each other
+        outs = [lib.conv(2, call, x, oh * ow * c) for lib in kernel_libs.values()]
+        assert all(np.array_equal(outs[0], o) for o in outs[1:])
+
+
+# ------------------------------------------------------------------------------------------
+# Models: Keras -> full-int8 TFLite
+# ------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Converted:
+    name: str
+    data: bytes
+    input_shape: tuple[int, ...]
+
+
+def _convert(tf: Any, model: Any, shape: tuple[int, ...], seed: int, per_tensor_dense: bool = True) -> bytes:
+    """Full-integer int8 conversion with int8 input/output (frozen graph: ~4x faster than Keras)."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(tf.TensorSpec(shape, tf.float32))
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(fn)])
+    rng = np.random.default_rng(seed)
+    lo, hi = sorted(rng.uniform(-3, 4, 2))
+    hi = max(hi, lo + 1.0)
+
+    def rep() -> Iterator[list[np.ndarray]]:
+        for _ in range(8):
+            yield [rng.uniform(lo, hi, shape).astype(np.float32)]
+
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    if per_tensor_dense:
+        conv._experimental_disable_per_channel_quantization_for_dense_layers = True
+    return conv.convert()
+
+
+def _bn(keras: Any) -> Any:
+    init = keras.initializers
+    return keras.layers.BatchNormalization(
+        gamma_initializer=init.RandomUniform(0.5, 1.5),
+        beta_initializer=init.RandomNormal(0.0, 0.3),
+        moving_mean_initializer=init.RandomNormal(0.0, 0.3),
+        moving_variance_initializer=init.RandomUniform(0.3, 1.5),
+    )
+
+
+def _random_bias(keras: Any) -> Any:
+    return keras.initializers.RandomNormal(0.0, 0.2)
+
+
+def _zoo(keras: Any, name: str) -> tuple[Any, tuple[int, ...], bool]:
+    """Single-op models (several independent branches each, to save conversions)."""
+    L = keras.layers
+    rb = _random_bias(keras)
+
+    def conv(f: int, k: int, s: int, pad: str, act: str | None) -> Any:
+        return L.Conv2D(f, k, strides=s, padding=pad, activation=act, bias_initializer=rb)
+
+    def dw(k: int, s: int, pad: str, act: str | None) -> Any:
+        return L.DepthwiseConv2D(k, strides=s, padding=pad, activation=act, bias_initializer=rb)
+
+    def relu6(x: Any) -> Any:
+        return L.ReLU(6.0)(x)
+
+    per_tensor = True
+    if name == "conv_c3":
+        shape = (1, 15, 17, 3)
+        x = keras.Input(shape[1:], batch_size=1)
+        outs = [
+            relu6(conv(8, 3, 2, "same", None)(x)),
+            conv(7, 5, 1, "same", None)(x),
+            conv(6, 7, 2, "valid", "relu")(x),
+            conv(5, 1, 2, "same", None)(x),
+            relu6(conv(9, 3, 1, "valid", None)(x)),
+            conv(4, 7, 3, "same", None)(x),
+        ]
+    elif name == "conv_c8":
+        shape = (1, 12, 12, 8)
+        x = keras.Input(shape[1:], batch_size=1)
+        outs = [
+            relu6(conv(16, 3, 1, "same", None)(x)),
+            conv(5, 5, 2, "same", None)(x),
+            relu6(conv(24, 1, 1, "same", None)(x)),
+            conv(7, 1, 1, "valid", None)(x),
+            conv(3, 7, 1, "same", "relu")(x),
+        ]
+    elif name == "pointwise":
+        shape = (1, 9, 7, 13)
+        x = keras.Input(shape[1:], batch_size=1)
+        outs = [relu6(conv(c, 1, 1, "same", None)(x)) for c in (1, 6, 17)] + [conv(32, 1, 1, "same", None)(x)]
+    elif name == "dw_c8":
+        shape = (1, 14, 13, 8)
+        x = keras.Input(shape[1:], batch_size=1)
+        outs = [
+            relu6(dw(3, 1, "same", None)(x)),
+            dw(3, 2, "same", None)(x),
+            relu6(dw(5, 1, "same", None)(x)),
+            dw(5, 2, "same", "relu")(x),
+            relu6(dw(7, 1, "same", None)(x)),
+            dw(7, 2, "valid", None)(x),
+            dw(3, 1, "valid", None)(x),
+        ]
+    elif name == "dw_c5":
+        shape = (1, 9, 11, 5)
+        x = keras.Input(shape[1:], batch_size=1)
+        outs = [relu6(dw(k, s, "same", None)(x)) for k in (3, 5, 7) for s in (1, 2)]
+    elif name == "add":
+        shape = (1, 8, 9, 8)
+        x = keras.Input(shape[1:], batch_size=1)
+        a = relu6(conv(8, 1, 1, "same", None)(x))
+        b = conv(8, 3, 1, "same", None)(x)
+        outs = [
+            L.Add()([a, b]),
+            L.ReLU()(L.Add()([b, x])),
+            relu6(L.Add()([a, x])),
+        ]
+    elif name == "pool":
+        shape = (1, 13, 11, 6)
+        x = keras.Input(shape[1:], batch_size=1)
+        outs = [
+            L.AveragePooling2D(2, 2, "valid")(x),
+            L.AveragePooling2D(3, 1, "same")(x),
+            L.AveragePooling2D(3, 2, "same")(x),
+            L.AveragePooling2D(5, 3, "same")(x),
+            L.GlobalAveragePooling2D()(x),
+            L.GlobalAveragePooling2D(keepdims=True)(relu6(conv(8, 3, 1, "same", None)(x))),
+        ]
+    elif name == "mean_big":
+        shape = (1, 40, 40, 4)
+        x = keras.Input(shape[1:], batch_size=1)
+        outs = [L.GlobalAveragePooling2D()(x), L.GlobalAveragePooling2D()(relu6(conv(6, 3, 2, "same", None)(x)))]
+    elif name in ("fc_tensor", "fc_channel"):
+        per_tensor = name == "fc_tensor"
+        shape = (1, 40)
+        x = keras.Input(shape[1:], batch_size=1)
+        outs = [
+            L.Dense(10, bias_initializer=rb)(x),
+            L.Dense(7, activation="relu", bias_initializer=rb)(x),
+            L.Dense(1, bias_initializer=rb)(x),
+        ]
+    elif name == "flatten_fc":
+        shape = (1, 3, 3, 8)
+        x = keras.Input(shape[1:], batch_size=1)
+        outs = [L.Dense(5, bias_initializer=rb)(L.Flatten()(relu6(conv(8, 3, 1, "same", None)(x))))]
+    else:
+        raise KeyError(name)
+    return keras.Model(x, outs), shape, per_tensor
+
+
+ZOO = ("conv_c3", "conv_c8", "pointwise", "dw_c8", "dw_c5", "add", "pool", "mean_big", "fc_tensor",
+       "fc_channel", "flatten_fc")  # fmt: skip
+
+
+def _random_mbv2(keras: Any, seed: int) -> tuple[Any, tuple[int, ...]]:
+    """A small MobileNetV2-like subnet: stem, inverted residual blocks, GAP, dense."""
+    rng = np.random.default_rng(seed)
+    L = keras.layers
+    res = int(rng.choice([16, 19, 24, 28, 31, 32, 40]))
+    shape = (1, res, res, 3)
+    inp = keras.Input(shape[1:], batch_size=1)
+    c = int(rng.choice([8, 12, 16]))
+    x = L.Conv2D(c, int(rng.choice([3, 5])), strides=2, padding="same", use_bias=False)(inp)
+    x = L.ReLU(6.0)(_bn(keras)(x))
+    size = (res + 1) // 2
+    for _ in range(int(rng.integers(2, 6))):
+        e = int(rng.choice([1, 3, 4, 6]))
+        k = int(rng.choice([3, 5, 7]))
+        s = int(rng.choice([1, 2])) if size >= 4 else 1
+        out_c = int(rng.choice([c, c, 8, 12, 16, 24]))
+        block_in = x
+        if e != 1:
+            x = L.ReLU(6.0)(_bn(keras)(L.Conv2D(c * e, 1, use_bias=False)(x)))
+        x = L.ReLU(6.0)(_bn(keras)(L.DepthwiseConv2D(k, strides=s, padding="same", use_bias=False)(x)))
+        x = _bn(keras)(L.Conv2D(out_c, 1, use_bias=False)(x))
+        if s == 1 and out_c == c:
+            x = L.Add()([block_in, x])
+        c = out_c
+        size = (size + s - 1) // s
+    if rng.random() < 0.5:
+        x = L.ReLU(6.0)(_bn(keras)(L.Conv2D(int(rng.choice([32, 48])), 1, use_bias=False)(x)))
+    x = L.GlobalAveragePooling2D()(x)
+    x = L.Dense(int(rng.choice([2, 10])), bias_initializer=_random_bias(keras))(x)
+    return keras.Model(inp, x), shape
+
+
+class ModelCache:
+    """Converts each test model once per session, on first use."""
+
+    def __init__(self, tf: Any) -> None:
+        self.tf = tf
+        self.keras = tf.keras
+        self.models: dict[str, Converted] = {}
+
+    def get(self, name: str) -> Converted:
+        if name not in self.models:
+            if name.startswith("mbv2_"):
+                seed = int(name.split("_")[1])
+                self.keras.utils.set_random_seed(seed)
+                model, shape = _random_mbv2(self.keras, seed)
+                data = _convert(self.tf, model, shape, seed)
+            else:
+                self.keras.utils.set_random_seed(ZOO.index(name) + 1000)
+                model, shape, per_tensor = _zoo(self.keras, name)
+                data = _convert(self.tf, model, shape, ZOO.index(name), per_tensor_dense=per_tensor)
+            self.models[name] = Converted(name, data, shape)
+        return self.models[name]
+
+
+@pytest.fixture(scope="session")
+def models() -> ModelCache:
+    tf = pytest.importorskip("tensorflow")
+    tf.get_logger().setLevel("ERROR")
+    return ModelCache(tf)
+
+
+@pytest.fixture(scope="session")
+def tflm() -> Any:
+    return pytest.importorskip("tflite_micro").runtime
+
+
+# ------------------------------------------------------------------------------------------
+# Comparison against TFLM
+# ------------------------------------------------------------------------------------------
+
+
+def _inputs(graph: tg.Graph, shape: tuple[int, ...], n: int, seed: int) -> list[np.ndarray]:
+    """Half uniformly random int8, half quantized smooth-ish float data."""
+    rng = np.random.default_rng(seed)
+    t = graph.tensors[graph.inputs[0]]
+    out = []
+    for i in range(n):
+        if i % 2 == 0:
+            out.append(rng.integers(-128, 128, shape).astype(np.int8))
+        else:
+            f = rng.normal(0.5, 1.5, shape)
+            q = np.round(f / float(t.qscale)) + t.qzero
+            out.append(np.clip(q, -128, 127).astype(np.int8))
+    return out
+
+
+def _compare_with_tflm(conv: Converted, libs: dict[str, NativeKernels], tflm: Any) -> dict[str, int]:
+    graph = tg.parse_tflite(conv.data, origin=conv.name)
+    calls = tg.lower_graph(graph, origin=conv.name)
+    acts = graph.activation_tensors()
+    arena = 2 * sum(graph.tensors[i].nbytes for i in acts) + (1 << 20)
+    interp = tflm.Interpreter.from_bytes(
+        conv.data, arena_size=arena, intrepreter_config=tflm.InterpreterConfig.kPreserveAllTensors
+    )
+    n_ops = 0
+    for k, x in enumerate(_inputs(graph, conv.input_shape, N_INPUTS, seed=len(conv.name) + 17)):
+        interp.set_input(x, 0)
+        interp.invoke()
+        golden = {i: np.asarray(interp.GetTensor(i, 0)["tensor_data"]).ravel() for i in acts}
+        assert np.array_equal(golden[graph.inputs[0]], x.ravel())
+        for lib_name, lib in libs.items():
+            values: dict[int, np.ndarray] = {graph.inputs[0]: x.ravel()}
+            for call in calls:
+                out_t = graph.tensors[call.outputs[0]]
+                y = lib.run(call, [values[i] for i in call.inputs], out_t.size)
+                want = golden[call.outputs[0]]
+                if not np.array_equal(y, want):
+                    diff = np.abs(y.astype(np.int32) - want.astype(np.int32))
+                    raise AssertionError(
+                        f"{conv.name} input {k} [{lib_name}]: op {call.op_index} {call.opcode} "
+                        f"({call.function}) differs from TFLM in {int((diff > 0).sum())}/{y.size} values, "
+                        f"max |diff| {int(diff.max())}; params {call.params}"
+                    )
+                values[call.outputs[0]] = y
+                n_ops += 1
+    return {"ops": len(calls), "checked": n_ops}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ZOO)
+def test_single_op_models_bit_exact(name: str, models: ModelCache, kernel_libs: dict[str, NativeKernels],
+                                    tflm: Any) -> None:  # fmt: skip
+    conv = models.get(name)
+    graph = tg.parse_tflite(conv.data)
+    kinds = {op.opcode for op in graph.ops}
+    expected = {
+        "conv_c3": {"CONV_2D"}, "conv_c8": {"CONV_2D"}, "pointwise": {"CONV_2D"},
+        "dw_c8": {"DEPTHWISE_CONV_2D"}, "dw_c5": {"DEPTHWISE_CONV_2D"}, "add": {"ADD"},
+        "pool": {"AVERAGE_POOL_2D", "MEAN"}, "mean_big": {"MEAN"}, "fc_tensor": {"FULLY_CONNECTED"},
+        "fc_channel": {"FULLY_CONNECTED"}, "flatten_fc": {"RESHAPE", "FULLY_CONNECTED"},
+    }[name]  # fmt: skip
+    assert expected <= kinds, kinds
+    if name == "fc_channel":
+        fc = next(op for op in graph.ops if op.opcode == "FULLY_CONNECTED")
+        assert graph.tensors[fc.inputs[1]].per_channel
+    if name == "fc_tensor":
+        fc = next(op for op in graph.ops if op.opcode == "FULLY_CONNECTED")
+        assert not graph.tensors[fc.inputs[1]].per_channel
+    stats = _compare_with_tflm(conv, kernel_libs, tflm)
+    assert stats["checked"] == stats["ops"] * N_INPUTS * len(kernel_libs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(N_RANDOM_GRAPHS))
+def test_random_mbv2_graphs_bit_exact(seed: int, models: ModelCache, kernel_libs: dict[str, NativeKernels],
+                                      tflm: Any) -> None:  # fmt: skip
+    conv = models.get(f"mbv2_{seed}")
+    graph = tg.parse_tflite(conv.data)
+    kinds = [op.opcode for op in graph.ops]
+    assert kinds[-2:] == ["MEAN", "FULLY_CONNECTED"] and "DEPTHWISE_CONV_2D" in kinds
+    _compare_with_tflm(conv, kernel_libs, tflm)
+
+
+def _solve_dot(w: np.ndarray, target: int, off: int, rng: np.random.Generator) -> np.ndarray | None:
+    """An int8 vector x with sum(w * (x + off)) == target, or None."""
+    w = w.astype(np.int64)
+    x = np.full(w.size, int(np.clip(-off, -128, 127)), dtype=np.int64)
+    r = target - int((w * (x + off)).sum())
+    for i in np.argsort(-np.abs(w)):  # greedy, largest weights first
+        if w[i] != 0 and r != 0:
+            nx = int(np.clip(x[i] + round(r / int(w[i])), -128, 127))
+            r -= int(w[i]) * (nx - int(x[i]))
+            x[i] = nx
+    for _ in range(50000):  # then single steps that shrink the residual
+        if r == 0:
+            return x
+        i = int(rng.integers(w.size))
+        wi = int(w[i])
+        if wi == 0:
+            continue
+        step = 1 if (r > 0) == (wi > 0) else -1
+        if abs(r - wi * step) < abs(r) and -128 <= x[i] + step <= 127:
+            x[i] += step
+            r -= wi * step
+    return x if r == 0 else None
+
+
+@pytest.mark.slow
+def test_fc_multiplier_matches_host_tflm(models: ModelCache, kernel_libs: dict[str, NativeKernels],
+                                         tflm: Any) -> None:  # fmt: skip
+    """Per-tensor FC: find an accumulator that rounds differently with the float32-product and
+    the double-product multiplier, build an input that produces it, and check which one the
+    installed TFLM uses (the lowering's default must agree)."""
+    tf, keras = models.tf, models.keras
+    lib = kernel_libs["portable"]
+    rng = np.random.default_rng(0)
+    for seed in range(7, 12):
+        keras.utils.set_random_seed(seed)
+        x_in = keras.Input((512,), batch_size=1)
+        dense = keras.layers.Dense(16, bias_initializer=_random_bias(keras))
+        data = _convert(tf, keras.Model(x_in, [dense(x_in)]), (1, 512), 3)
+        graph = tg.parse_tflite(data)
+        call = tg.lower_graph(graph)[0]
+        op = graph.ops[0]
+        xt, wt, yt = (graph.tensors[i] for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+        mf, sf = tg.fc_multiplier(xt.qscale, wt.qscale, yt.qscale, product="float32")
+        md, sd = tg.fc_multiplier(xt.qscale, wt.qscale, yt.qscale)
+        assert (int(call.arrays["out_mult"][0]), int(call.arrays["out_shift"][0])) == (md, sd)
+        if (mf, sf) == (md, sd):
+            continue
+        real = md * 2.0 ** (sd - 31)
+        span = int(300 / real)
+        acc = np.arange(-span, span, dtype=np.int64)
+        out_f = lib.requant(acc, np.full(acc.size, mf), np.full(acc.size, sf)) + yt.qzero
+        out_d = lib.requant(acc, np.full(acc.size, md), np.full(acc.size, sd)) + yt.qzero
+        cand = acc[(out_f != out_d) & (np.abs(out_d) < 127)]
+        assert wt.data is not None
+        bias = graph.tensors[op.inputs[2]].data
+        assert bias is not None
+        interp = tflm.Interpreter.from_bytes(data, arena_size=1 << 20)
+        for a in cand[:4]:
+            for o in range(16):
+                x = _solve_dot(wt.data[o], int(a) - int(bias[o]), -xt.qzero, rng)
+                if x is None:
+                    continue
+                x8 = x.astype(np.int8)
+                interp.set_input(x8.reshape(1, 512), 0)
+                interp.invoke()
+                got = np.asarray(interp.get_output(0)).ravel()
+                i = int(np.searchsorted(acc, a))
+                assert got[o] == out_d[i] != out_f[i], "host TFLM no longer uses the double product"
+                assert np.array_equal(lib.run(call, [x8], 16), got)
+                return
+    pytest.skip("no distinguishing accumulator found for these seeds")
+
+
+# ------------------------------------------------------------------------------------------
+# Parser errors
+# ------------------------------------------------------------------------------------------
+
+
+def test_not_a_tflite_file(tmp_path: Path) -> None:
+    bad = tmp_path / "x.tflite"
+    bad.write_bytes(b"hello world, certainly not a flatbuffer")
+    with pytest.raises(UserError, match="not a TFLite model"):
+        tg.load_tflite(bad)
+    with pytest.raises(UserError, match="cannot read"):
+        tg.load_tflite(tmp_path / "missing.tflite")
+    with pytest.raises(UserError):
+        tg.parse_tflite(b"")
+
+
+@pytest.mark.slow
+def test_corrupt_and_unsupported(models: ModelCache, tmp_path: Path) -> None:
+    data = models.get("dw_c5").data
+    with pytest.raises(UserError):
+        tg.parse_tflite(data[: len(data) // 3])
+    graph = tg.parse_tflite(data)
+    tg.check_supported(graph)
+    ops = list(graph.ops)
+    ops[0] = dataclasses.replace(ops[0], opcode="SOFTMAX")
+    with pytest.raises(UserError, match="SOFTMAX"):
+        tg.check_supported(dataclasses.replace(graph, ops=tuple(ops)))
+    ops[0] = dataclasses.replace(graph.ops[0], options={**graph.ops[0].options, "dilation_h_factor": 2})
+    with pytest.raises(UserError, match="dilation"):
+        tg.check_supported(dataclasses.replace(graph, ops=tuple(ops)))
+    with pytest.raises(UserError, match="DEPTHWISE_CONV_2D"):
+        tg.lower_op(graph, ops[0])
+
+
+# ------------------------------------------------------------------------------------------
+# Cross-compilation for Cortex-M
+# ------------------------------------------------------------------------------------------
+
+ARM_CPUS: dict[str, list[str]] = {
+    "cortex-m0": ["-mcpu=cortex-m0", "-mthumb", "-masm-syntax-unified"],
+    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"],
+}
+
+
+@pytest.mark.parametrize("cpu", sorted(ARM_CPUS))
+def test_arm_cross_compile(cpu: str, tmp_path: Path) -> None:
+    gcc = require_tool("arm-none-eabi-gcc")
+    objdump = require_tool("arm-none-eabi-objdump")
+    dsp_seen = False
+    for src in sorted(KERNELS.glob("*.c")):
+        obj = tmp_path / (src.stem + ".o")
+        for opt in ("-O2", "-Os"):
+            cmd = [gcc, *ARM_CPUS[cpu], *CFLAGS, opt, "-ffunction-sections", "-c", str(src), "-o", str(obj)]
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            assert res.returncode == 0, f"{' '.join(cmd)}\n{res.stderr}"
+        dis = subprocess.run([objdump, "-d", str(obj)], capture_output=True, text=True, check=True).stdout
+        dsp_seen |= "smlad" in dis or "smlabb" in dis
+    assert dsp_seen == (cpu != "cortex-m0"), "DSP path should be compiled exactly on cores that have it"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["m4-dsp", "m0"])
+def test_qemu_cortex_m_bit_exact(variant: str, models: ModelCache, tflm: Any, tmp_path: Path) -> None:
+    """The real DSP instructions (Cortex-M4) and ARMv6-M code, run in QEMU, give TFLM's bytes."""
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        require_tool(tool)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("kernels_qemu", ROOT / "benchmarks" / "kernels_qemu.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    conv = models.get("mbv2_3")
+    graph = tg.parse_tflite(conv.data)
+    calls = tg.lower_graph(graph)
+    x = np.random.default_rng(5).integers(-128, 128, conv.input_shape).astype(np.int8)
+    golden = bench.tflm_tensors(conv.data, graph, x)
+    main_c = tmp_path / "bench_model.c"
+    main_c.write_text(bench.generate(graph, calls, x, golden))
+    run = bench.build_and_run(variant, tmp_path, main_c)
+    assert run["all_ok"], [o for o in run["ops"] if not o["ok"]]
+    assert len(run["ops"]) == len(calls)
+    assert run["instructions_per_tick"] > 0

@@ -1,0 +1,319 @@
+"""The host side of the serial protocol against scripted fake devices on a local socket (a
+thread with a listening socket, reached as socket://127.0.0.1:PORT): normal replies, a plain
+MLPerf Tiny device, and every failure mode (garbage, silence, reset mid-run, disconnect, flood,
+device errors) ending in a clear WorkFailed within the timeout. Also the latency LUT fit."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from ofa_mcu.errors import UserError, WorkFailed
+from ofa_mcu.profiler import (
+    Device,
+    ProfileResult,
+    default_input,
+    fit_latency_lut,
+    lut_samples,
+    merge_latency_lut,
+    profile,
+)
+
+CLOSE = object()  # handler result: drop the connection
+BANNER = b"m-timestamp-mode-performance\r\nm-init-done\r\nm-ready\r\n"
+
+
+class FakeDevice:
+    """A scripted device: ``handler(command, device)`` returns reply bytes, None (stay silent)
+    or CLOSE. Reachable at ``self.url``; ``close()`` stops it."""
+
+    def __init__(self, handler: Callable[[str, FakeDevice], object], on_connect: bytes = b"") -> None:
+        self.handler = handler
+        self.on_connect = on_connect
+        self.commands: list[str] = []
+        self.state: dict = {}
+        self._srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._srv.bind(("127.0.0.1", 0))
+        self._srv.listen(1)
+        self._srv.settimeout(0.2)
+        self.url = f"socket://127.0.0.1:{self._srv.getsockname()[1]}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        conn = None
+        while not self._stop.is_set() and conn is None:
+            try:
+                conn, _ = self._srv.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+        if conn is None:
+            return
+        conn.settimeout(0.2)
+        try:
+            if self.on_connect:
+                conn.sendall(self.on_connect)
+            buf = b""
+            while not self._stop.is_set():
+                try:
+                    data = conn.recv(4096)
+                except TimeoutError:
+                    continue
+                if not data:
+                    return
+                buf += data
+                while b"%" in buf:
+                    cmd, buf = buf.split(b"%", 1)
+                    text = cmd.decode()
+                    self.commands.append(text)
+                    reply = self.handler(text, self)
+                    if reply is CLOSE:
+                        conn.close()
+                        return
+                    if reply is not None:
+                        conn.sendall(reply)  # type: ignore[arg-type]
+        except OSError:
+            return
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._srv.close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeDevice:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def ofa_device(cmd: str, dev: FakeDevice, *, extensions: bool = True, nbytes: int = 8) -> bytes:
+    """A well-behaved fake ofa-mcu firmware: output = input bytes summed in pairs (int8)."""
+    st = dev.state
+    parts = cmd.split()
+    r = ""
+    if not parts:
+        pass
+    elif parts[0] == "name":
+        r = "m-name-dut-[fake]\r\n"
+    elif parts[0] == "ofa-info" and extensions:
+        r = ("m-ofa-info-[board=fake-board,core=cortex-m4,counter=dwt,clock_hz=100000000,emulated=0,"
+             f"model=fake,runtime=test,input_bytes={nbytes},output_bytes=2,arena_bytes=1000,max_runs=64,version=1]\r\n")
+    elif parts[:2] == ["db", "load"]:
+        st["size"], st["buf"] = int(parts[2]), b""
+        r = f"m-[Expecting {parts[2]} bytes]\r\n"
+    elif parts[0] == "db":
+        st["buf"] += bytes.fromhex(parts[1])
+        st.setdefault("chunks", []).append(len(parts[1]) // 2)
+        r = "m-load-done\r\n" if len(st["buf"]) == st["size"] else ""
+    elif parts[0] == "infer":
+        n, w = int(parts[1]), int(parts[2])
+        x = [b - 256 if b > 127 else b for b in st["buf"]]
+        st["out"] = [max(-128, min(127, x[0] + x[1])), max(-128, min(127, x[2] + x[3]))]
+        st["runs"], st["warmup"] = n, w
+        r = (f"m-warmup-start-{w}\r\nm-warmup-done\r\nm-infer-start-{n}\r\nm-lap-us-1000\r\n"
+             f"m-lap-us-{1000 + 2000 * n}\r\nm-infer-done\r\n"
+             "m-results-[" + ",".join(f"{q / 10:.3f}" for q in st["out"]) + "]\r\n")
+    elif parts[0] == "ofa-cycles" and extensions:
+        n = st["runs"]
+        cyc = [200000 + 10 * i for i in range(n)]
+        r = (f"m-ofa-cycles-[runs={n},warmup={st['warmup']},sum={sum(cyc)},min={min(cyc)},max={max(cyc)},"
+             f"recorded={n}]\r\nm-ofa-cycles-list-[{','.join(map(str, cyc))}]\r\n")
+    elif parts[0] == "ofa-layers" and extensions:
+        r = "m-ofa-layers-[count=2,dropped=0]\r\nm-ofa-layer-[0,conv,150000]\r\nm-ofa-layer-[1,fc,49000,head]\r\n"
+    elif parts[0] == "ofa-out" and extensions:
+        r = f"m-ofa-out-[{','.join(map(str, st['out']))}]\r\n"
+    elif parts[0] == "ofa-mem" and extensions:
+        r = "m-ofa-mem-[arena_used=900,arena_bytes=1000,stack_used=700,stack_bytes=8192,static_ram=3000]\r\n"
+    else:
+        r = f"e-[Unknown command: {parts[0]}]\r\n"
+    return (r + "m-ready\r\n").encode()
+
+
+def test_profile_parses_standard_replies_and_extensions():
+    inputs = [bytes([1, 2, 3, 4, 5, 6, 7, 8]), bytes([0x80, 0xFF, 10, 20, 0, 0, 0, 0])]
+    with FakeDevice(ofa_device, on_connect=BANNER) as fake:
+        res = profile(fake.url, inputs, runs=4, warmup=2, timeout_s=5)
+    assert res.name == "fake" and res.board == "fake-board" and res.counter == "dwt"
+    assert res.clock_hz == 100_000_000 and res.emulated is False and res.count_unit == "cycles"
+    assert res.outputs == [[3, 7], [-128, 30]]
+    assert res.results == [[0.3, 0.7], [-12.8, 3.0]]
+    assert res.latency_cycles == pytest.approx(
+        {"mean": 200015.0, "median": 200015.0, "min": 200000.0, "max": 200030.0, "std": 11.1803398875})
+    assert res.latency_ms["mean"] == pytest.approx(2.00015)
+    assert res.latency_instructions is None
+    assert res.lap_ms_per_run == [2.0, 2.0]
+    assert [(layer.index, layer.kind, layer.cycles, layer.name) for layer in res.layers] == [
+        (0, "conv", 150000, None), (1, "fc", 49000, "head")]
+    assert res.memory == {"arena_used": 900, "arena_bytes": 1000, "stack_used": 700, "stack_bytes": 8192,
+                          "static_ram": 3000}
+    data = res.to_json()
+    assert data["layer_cycles_sum"] == 199000 and "latency_instructions" not in data
+    assert fake.commands.count("infer 4 2") == 2 and fake.commands.count("infer 1 0") == 1  # calibration once
+
+
+def test_default_input_and_chunked_load():
+    assert default_input(4) == bytes([11, 48, 85, 122])
+    assert default_input(300) == default_input(300) and len(set(default_input(256))) == 256
+    with FakeDevice(lambda c, d: ofa_device(c, d, nbytes=300)) as fake:
+        res = profile(fake.url, runs=1, warmup=0, timeout_s=5)
+    assert fake.state["buf"] == default_input(300)
+    assert max(fake.state["chunks"]) == 120  # ofa firmware: long db commands
+    assert res.outputs and len(res.outputs) == 1
+
+
+def test_plain_mlperf_device_is_profiled_from_standard_replies():
+    with FakeDevice(lambda c, d: ofa_device(c, d, extensions=False)) as fake:
+        with pytest.raises(UserError, match="does not report its input size"):
+            profile(fake.url, timeout_s=5)
+    with FakeDevice(lambda c, d: ofa_device(c, d, extensions=False)) as fake:
+        res = profile(fake.url, [bytes(range(8))], runs=3, warmup=0, timeout_s=5)
+        assert max(fake.state["chunks"]) <= 32  # reference firmware: 80-character command buffer
+    assert res.outputs is None and res.board is None and res.layers == []
+    assert res.latency_ms["mean"] == pytest.approx(2.0) and res.latency_cycles == {}
+    assert res.results == [[0.1, 0.5]]
+
+
+def test_garbage_bytes_are_a_clear_error():
+    with FakeDevice(lambda c, d: b"\x8f\xa3\x00\xfe\xff\r\n") as fake:
+        with pytest.raises(WorkFailed, match="garbage from socket://.*wrong baud rate"):
+            profile(fake.url, timeout_s=3)
+
+
+def test_silent_device_fails_within_the_timeout():
+    with FakeDevice(lambda c, d: None) as fake:
+        t = time.monotonic()
+        with pytest.raises(WorkFailed, match=r"no answer from .* to 'name%' within 1 s; nothing received"):
+            profile(fake.url, timeout_s=1)
+        assert time.monotonic() - t < 2.5
+
+
+def test_flood_without_line_end_fails_within_the_timeout():
+    def flood(cmd: str, dev: FakeDevice) -> bytes:
+        return b"A" * 20000
+
+    with FakeDevice(flood) as fake:
+        t = time.monotonic()
+        with pytest.raises(WorkFailed, match="no answer .* received: b'AAAA"):
+            profile(fake.url, timeout_s=1.5)
+        assert time.monotonic() - t < 4
+
+
+def _breaks_on(what: str, action: object) -> Callable[[str, FakeDevice], object]:
+    def handler(cmd: str, dev: FakeDevice) -> object:
+        if cmd.startswith(what) and cmd != "infer 1 0":
+            return action
+        return ofa_device(cmd, dev)
+
+    return handler
+
+
+def test_reset_mid_run_is_detected():
+    with FakeDevice(_breaks_on("infer", b"m-warmup-start-1\r\n" + BANNER)) as fake:
+        with pytest.raises(WorkFailed, match=r"reset while running 'infer 5 1%' \(it printed its start-up banner"):
+            profile(fake.url, [bytes(8)], runs=5, warmup=1, timeout_s=3)
+
+
+def test_disconnect_mid_run_is_detected():
+    with FakeDevice(_breaks_on("infer", CLOSE)) as fake:
+        t = time.monotonic()
+        with pytest.raises(WorkFailed, match="closed or disappeared"):
+            profile(fake.url, [bytes(8)], runs=5, warmup=1, timeout_s=3)
+        assert time.monotonic() - t < 3
+
+
+def test_hanging_inference_times_out():
+    with FakeDevice(_breaks_on("infer", b"m-warmup-start-0\r\n")) as fake:
+        t = time.monotonic()
+        with pytest.raises(WorkFailed, match=r"no reply from .* to 'infer 2 0%' within 1 s; received: .*warmup-start"):
+            profile(fake.url, [bytes(8)], runs=2, warmup=0, timeout_s=3, infer_timeout_s=1)
+        assert time.monotonic() - t < 3
+
+
+def test_device_errors_and_bad_inputs():
+    with FakeDevice(_breaks_on("db load", b"e-[Command 'db load' must be >0 bytes]\r\nm-ready\r\n")) as fake:
+        with pytest.raises(WorkFailed, match=r"device error on 'db load 8%': e-\[Command 'db load'"):
+            profile(fake.url, [bytes(8)], timeout_s=3)
+    with FakeDevice(ofa_device) as fake:
+        with pytest.raises(UserError, match="input 0 has 5 bytes, the model .* takes 8"):
+            profile(fake.url, [bytes(5)], timeout_s=3)
+    with pytest.raises(UserError, match="runs must be > 0"):
+        profile("socket://127.0.0.1:1", runs=0)
+
+
+def test_port_that_cannot_be_opened():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there
+    with pytest.raises(WorkFailed, match=f"cannot open serial port socket://127.0.0.1:{port}"):
+        Device(f"socket://127.0.0.1:{port}", timeout_s=2)
+    with pytest.raises(WorkFailed, match="cannot open serial port /dev/ttyNOSUCH0"):
+        profile("/dev/ttyNOSUCH0", timeout_s=1)
+
+
+def test_numpy_inputs_and_attach_macs():
+    np = pytest.importorskip("numpy")
+    arr = np.arange(16, dtype=np.int8).reshape(2, 2, 2, 2)
+    with FakeDevice(ofa_device) as fake:
+        res = profile(fake.url, arr, runs=1, warmup=0, timeout_s=5, layer_macs={0: 1000, 1: 100})
+    assert res.outputs == [[1, 5], [17, 21]]
+    assert [layer.macs for layer in res.layers] == [1000, 100]
+    assert lut_samples(res) == [{"kind": "conv", "macs": 1000, "cycles": 150000.0},
+                                {"kind": "fc", "macs": 100, "cycles": 49000.0}]
+    with pytest.raises(UserError, match="dtype float32"):
+        profile("socket://127.0.0.1:1", np.zeros((1, 4), dtype=np.float32))
+    with pytest.raises(UserError, match="3 MAC counts for 2 profiled layers"):
+        res.attach_macs([1, 2, 3])
+    assert isinstance(res, ProfileResult)
+
+
+# ------------------------------------------------------------------------------------------
+# latency LUT
+
+
+def test_fit_recovers_a_linear_latency_model():
+    samples = [{"kind": "conv", "macs": m, "cycles": 3.5 * m + 200} for m in (1000, 5000, 20000, 80000)]
+    samples += [{"kind": "depthwise", "macs": m, "cycles": 9.0 * m + 1000 + (50 if i % 2 else -50)}
+                for i, m in enumerate((500, 1500, 4000, 9000))]
+    lut = fit_latency_lut(samples, board="qemu-mps2-an386", unit="instructions", clock_hz=25_000_000)
+    conv = lut["kinds"]["conv"]
+    assert conv["cycles_per_mac"] == pytest.approx(3.5) and conv["cycles_per_op"] == pytest.approx(200)
+    assert conv["rmse"] == pytest.approx(0, abs=1e-6) and conv["r2"] == pytest.approx(1.0) and conv["n"] == 4
+    dw = lut["kinds"]["depthwise"]
+    assert dw["cycles_per_mac"] == pytest.approx(9.0, rel=0.01) and dw["max_abs_error"] > 0
+    assert 0 < dw["mean_rel_error"] < 0.02
+    assert lut["format"] == "ofa-mcu-latency-lut" and lut["unit"] == "instructions" and len(lut["samples"]) == 8
+
+
+def test_fit_edge_cases_and_merge():
+    one = fit_latency_lut([{"kind": "fc", "macs": 100, "cycles": 500}])
+    assert one["kinds"]["fc"]["cycles_per_mac"] == pytest.approx(5.0) and one["kinds"]["fc"]["cycles_per_op"] == 0
+    zero = fit_latency_lut([{"kind": "add", "macs": 0, "cycles": 300}, {"kind": "add", "macs": 0, "cycles": 500}])
+    assert zero["kinds"]["add"]["cycles_per_mac"] == 0 and zero["kinds"]["add"]["cycles_per_op"] == 400
+    # A fit that would need a negative overhead goes through the origin instead.
+    neg = fit_latency_lut([{"kind": "conv", "macs": 100, "cycles": 100}, {"kind": "conv", "macs": 200, "cycles": 400}])
+    assert neg["kinds"]["conv"]["cycles_per_op"] == 0 and neg["kinds"]["conv"]["cycles_per_mac"] > 0
+    with pytest.raises(UserError, match="expected kind, macs and cycles"):
+        fit_latency_lut([{"kind": "conv", "cycles": 1}])
+    first = fit_latency_lut([{"kind": "conv", "macs": 1000, "cycles": 4000}], board="b1", unit="cycles")
+    merged = merge_latency_lut(first, [{"kind": "conv", "macs": 3000, "cycles": 10000}])
+    assert merged["board"] == "b1" and merged["kinds"]["conv"]["n"] == 2
+    assert merged["kinds"]["conv"]["cycles_per_mac"] == pytest.approx(3.0)
+    with pytest.raises(UserError, match="LUT is for board='b1'"):
+        merge_latency_lut(first, [], board="b2")
+    with pytest.raises(UserError, match="not an ofa-mcu latency LUT"):
+        merge_latency_lut({"format": "other"}, [])
