@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "space": "ofa_mcu.commands.space:space",
     "analyze": "ofa_mcu.commands.analyze:analyze",
     "demo": "ofa_mcu.commands.demo:demo",
+    "train": "ofa_mcu.commands.train:train",
 }
 
 

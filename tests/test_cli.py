@@ -10,11 +10,11 @@ from helpers import run_cli
 
 def test_help_lists_verbs():
     out = run_cli("--help", check=True).stdout
-    for verb in ("analyze", "boards", "space", "demo"):
+    for verb in ("analyze", "boards", "space", "demo", "train"):
         assert verb in out
 
 
-@pytest.mark.parametrize("verb", ["analyze", "boards", "space", "demo"])
+@pytest.mark.parametrize("verb", ["analyze", "boards", "space", "demo", "train"])
 def test_every_verb_has_help(verb):
     proc = run_cli(verb, "--help", check=True)
     assert "Usage:" in proc.stdout and len(proc.stdout.splitlines()) > 3

@@ -1,0 +1,203 @@
+"""Data sources behind one interface: ``load_source(spec, seed) -> DataSplit``.
+
+Specs: ``digits`` (scikit-learn's 8x8 handwritten digits, the embedded default), ``npz:PATH``
+(arrays ``x``: N,H,W[,C] uint8 or float in [0, 1], ``y``: N ints), ``imagefolder:PATH`` (one
+folder per class of PNG/JPEG images), ``cifar10:PATH`` (the python pickle batches folder).
+Images are float32 N,C,H,W in [0, 1] at their stored size; ``resize`` brings a batch to a
+subnet's resolution and ``augment`` applies the source's light augmentation. The train and
+validation splits are fixed by the seed; validation never feeds training or BN recalibration.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ofa_mcu.errors import UserError
+
+VAL_FRACTION = 0.2
+IMAGEFOLDER_SIZE = 64  # images of an image folder are stored at this size (square)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+@dataclass
+class DataSplit:
+    name: str
+    train_x: np.ndarray  # float32 N,C,H,W in [0, 1]
+    train_y: np.ndarray  # int64 N
+    val_x: np.ndarray
+    val_y: np.ndarray
+    classes: int
+    flip: bool  # horizontal flips keep the label (natural images, not digits)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.train_x.shape[1])
+
+    def calibration_images(self, n: int, seed: int) -> np.ndarray:
+        """A fixed subset of the TRAINING split (BN recalibration, quantization calibration)."""
+        rng = np.random.default_rng(seed + 7919)
+        idx = np.sort(rng.permutation(len(self.train_x))[: min(n, len(self.train_x))])
+        return self.train_x[idx]
+
+
+def _split(name: str, x: np.ndarray, y: np.ndarray, seed: int, flip: bool, source: str) -> DataSplit:
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise UserError(f"{source}: needs at least 2 classes, found {len(classes)}")
+    if classes[0] != 0 or classes[-1] != len(classes) - 1:
+        raise UserError(f"{source}: labels must be 0..K-1, found {classes[:10].tolist()}")
+    rng = np.random.default_rng(seed)
+    train_idx, val_idx = [], []
+    for c in classes:  # stratified, so every class is in both splits
+        idx = rng.permutation(np.flatnonzero(y == c))
+        n_val = max(1, int(round(len(idx) * VAL_FRACTION)))
+        if len(idx) < 2:
+            raise UserError(f"{source}: class {c} has {len(idx)} example; need at least 2")
+        val_idx.append(idx[:n_val])
+        train_idx.append(idx[n_val:])
+    tr, va = np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(val_idx))
+    return DataSplit(name, x[tr], y[tr], x[va], y[va], len(classes), flip)
+
+
+def _to_nchw01(x: np.ndarray, source: str) -> np.ndarray:
+    if x.ndim == 3:
+        x = x[:, :, :, None]
+    if x.ndim != 4:
+        raise UserError(f"{source}: x must have shape N,H,W or N,H,W,C, got {x.shape}")
+    if x.shape[3] not in (1, 3):
+        raise UserError(f"{source}: x must have 1 or 3 channels (N,H,W,C), got shape {x.shape}")
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / 255.0
+    elif np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float32)
+        if x.size and (x.min() < -1e-6 or x.max() > 1 + 1e-6):
+            raise UserError(f"{source}: float images must be in [0, 1], found [{x.min():.3g}, {x.max():.3g}]")
+    else:
+        raise UserError(f"{source}: x must be uint8 or float, got {x.dtype}")
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def _labels(y: np.ndarray, n: int, source: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n:
+        raise UserError(f"{source}: y must have shape ({n},), got {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise UserError(f"{source}: y must be integers, got {y.dtype}")
+    return y.astype(np.int64)
+
+
+def _digits(seed: int) -> DataSplit:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = (d.images.astype(np.float32) / 16.0)[:, None]
+    return _split("digits", x, d.target.astype(np.int64), seed, flip=False, source="digits")
+
+
+def _npz(path: Path, seed: int) -> DataSplit:
+    src = f"npz:{path}"
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "x" not in f or "y" not in f:
+                raise UserError(f"{src}: expected arrays 'x' and 'y', found {sorted(f.files)}")
+            x, y = f["x"], f["y"]
+    except FileNotFoundError:
+        raise UserError(f"{src}: no such file") from None
+    except (OSError, ValueError) as e:
+        raise UserError(f"{src}: not a readable .npz file ({e})") from None
+    x = _to_nchw01(x, src)
+    return _split(path.stem, x, _labels(y, len(x), src), seed, flip=False, source=src)
+
+
+def _imagefolder(path: Path, seed: int) -> DataSplit:
+    from PIL import Image, UnidentifiedImageError
+
+    src = f"imagefolder:{path}"
+    if not path.is_dir():
+        raise UserError(f"{src}: no such folder")
+    class_dirs = sorted(p for p in path.iterdir() if p.is_dir())
+    if len(class_dirs) < 2:
+        raise UserError(f"{src}: expected one sub-folder per class, found {len(class_dirs)}")
+    files = [(f, c) for c, d in enumerate(class_dirs) for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise UserError(f"{src}: no PNG/JPEG images in the class folders")
+    modes = set()
+    images = []
+    for f, _ in files:
+        try:
+            with Image.open(f) as im:
+                modes.add("L" if im.mode in ("L", "1", "I;16") else "RGB")
+                images.append(im.convert("RGB").resize((IMAGEFOLDER_SIZE, IMAGEFOLDER_SIZE), Image.BILINEAR))
+        except (UnidentifiedImageError, OSError) as e:
+            raise UserError(f"{f}: unreadable image ({e.__class__.__name__})") from None
+    x = np.stack([np.asarray(im) for im in images])
+    if modes == {"L"}:
+        x = x[:, :, :, :1]
+    y = np.array([c for _, c in files], dtype=np.int64)
+    return _split(path.name, _to_nchw01(x, src), y, seed, flip=True, source=src)
+
+
+def _cifar10(path: Path, seed: int) -> DataSplit:
+    src = f"cifar10:{path}"
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    missing = [n for n in names if not (path / n).is_file()]
+    if missing:
+        raise UserError(f"{src}: missing {', '.join(missing)} (expected the 'cifar-10-batches-py' folder)")
+    xs, ys = [], []
+    for n in names:
+        try:
+            with open(path / n, "rb") as f:
+                d = pickle.load(f, encoding="bytes")
+            xs.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(d[b"labels"], dtype=np.int64))
+        except (pickle.UnpicklingError, KeyError, EOFError, ValueError) as e:
+            raise UserError(f"{path / n}: not a CIFAR-10 batch ({e.__class__.__name__})") from None
+    x = np.concatenate(xs[:5]).astype(np.float32) / 255.0
+    y = np.concatenate(ys[:5])
+    # the official test batch is the validation split; the seed does not change it
+    return DataSplit("cifar10", x, y, xs[5].astype(np.float32) / 255.0, ys[5], 10, flip=True)
+
+
+def load_source(spec: str, seed: int = 0) -> DataSplit:
+    """Load a data source by spec (see the module docstring)."""
+    kind, _, arg = spec.partition(":")
+    if kind == "digits" and not arg:
+        return _digits(seed)
+    loaders = {"npz": _npz, "imagefolder": _imagefolder, "cifar10": _cifar10}
+    if kind not in loaders or not arg:
+        raise UserError(f"unknown data source '{spec}': expected digits, npz:PATH, imagefolder:PATH or cifar10:PATH")
+    return loaders[kind](Path(arg).expanduser(), seed)
+
+
+# ---- batches (torch) -------------------------------------------------------------------------
+
+def resize(x, resolution: int):
+    """Bilinear resize of an N,C,H,W torch batch to resolution x resolution (antialiased when shrinking)."""
+    import torch.nn.functional as F
+
+    if x.shape[-1] == resolution and x.shape[-2] == resolution:
+        return x
+    shrink = x.shape[-1] > resolution
+    return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=shrink)
+
+
+def augment(x, generator, flip: bool, max_shift: float = 0.125):
+    """Random translation by up to ``max_shift`` of the size (zero fill), and flips when valid."""
+    import torch
+
+    n, _, h, w = x.shape
+    dy = torch.randint(-int(h * max_shift), int(h * max_shift) + 1, (n,), generator=generator)
+    dx = torch.randint(-int(w * max_shift), int(w * max_shift) + 1, (n,), generator=generator)
+    ys = (torch.arange(h).view(1, h) - dy.view(n, 1)).clamp(-1, h)  # -1/h index the zero padding
+    xs = (torch.arange(w).view(1, w) - dx.view(n, 1)).clamp(-1, w)
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1))
+    out = padded[torch.arange(n)[:, None, None], :, (ys + 1)[:, :, None], (xs + 1)[:, None, :]]
+    out = out.permute(0, 3, 1, 2)
+    if flip:
+        mask = torch.rand(n, generator=generator) < 0.5
+        out[mask] = out[mask].flip(-1)
+    return out

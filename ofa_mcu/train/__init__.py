@@ -1,0 +1,1 @@
+"""Training the supernet once: progressive shrinking with distillation (see trainer.py)."""

@@ -1,0 +1,175 @@
+"""Training: progressive shrinking on a small digits subset, checkpoints, resume, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from helpers import run_cli
+
+from ofa_mcu.checkpoint import load_checkpoint, read_state, save_state
+from ofa_mcu.errors import UserError
+
+TINY_SPACE = """\
+name: tiny
+in_channels: 1
+classes: 10
+resolutions: [12, 16]
+stem: {channels: 8, kernel: 3, stride: 2}
+first_block: {channels: 8}
+kernels: [3, 5]
+expands: [2, 3]
+stages:
+  - {channels: 8, stride: 1, depths: [1, 2]}
+  - {channels: 16, stride: 2, depths: [1, 2]}
+"""
+
+TINY_SCHEDULE = """\
+name: tiny
+batch_size: 32
+subnets_per_step: 3
+kd_ratio: 1.0
+bn_calib_samples: 64
+phases:
+  - {kind: full, epochs: 2, lr: 0.1, warmup_epochs: 1}
+  - {kind: kernel, epochs: 1, lr: 0.03}
+  - {kind: depth-1, epochs: 1, lr: 0.02}
+  - {kind: depth-2, epochs: 1, lr: 0.02}
+  - {kind: expand-1, epochs: 1, lr: 0.02}
+  - {kind: expand-2, epochs: 1, lr: 0.02}
+"""
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A 300-image digits subset as an npz source, a tiny space and a tiny schedule."""
+    from sklearn.datasets import load_digits
+
+    root = tmp_path_factory.mktemp("train")
+    d = load_digits()
+    np.savez(root / "digits300.npz", x=(d.images[:300] * 255 / 16).astype(np.uint8), y=d.target[:300])
+    (root / "space.yaml").write_text(TINY_SPACE)
+    (root / "schedule.yaml").write_text(TINY_SCHEDULE)
+    return root
+
+
+def _train_args(files, out, *extra):
+    return ["train", "--space", str(files / "space.yaml"), "--data", f"npz:{files / 'digits300.npz'}",
+            "--schedule", str(files / "schedule.yaml"), "--out", str(out), "--quiet", *extra]
+
+
+@pytest.fixture(scope="module")
+def trained(files):
+    out = files / "run"
+    proc = run_cli(*_train_args(files, out), check=True)
+    return out, proc
+
+
+def test_train_writes_checkpoint_and_metrics(trained):
+    out, proc = trained
+    metrics = json.loads((out / "metrics.json").read_text())
+    kinds = [p["phase"] for p in metrics["phases"]]
+    assert kinds == ["full", "kernel", "depth-1", "depth-2", "expand-1", "expand-2"]
+    for p in metrics["phases"]:
+        assert {"min_acc", "mid_acc", "max_acc", "loss", "time_s"} <= set(p)
+        assert 0.0 <= p["min_acc"] <= 1.0
+    assert len(metrics["epochs"]) == 7
+    last = metrics["phases"][-1]
+    assert last["max_acc"] > 0.3  # ten classes: well above chance after 7 tiny epochs
+    ck = load_checkpoint(out)
+    assert ck.done and ck.space.classes == 10 and ck.space.in_channels == 1 and ck.data.startswith("npz:")
+    assert "phase expand-2" in proc.stdout and "checkpoint:" in proc.stdout
+
+
+def test_checkpoint_feeds_analyze(trained):
+    out, _ = trained
+    d = json.loads(run_cli("analyze", "--checkpoint", str(out / "checkpoint.pt"), "--preset", "max",
+                           "--target", "qemu-microbit", "--runtime", "native", "--json", check=True).stdout)
+    assert d["space"] == "tiny" and d["layers"][-1]["out_shape"] == [10]
+
+
+def test_bad_checkpoints(tmp_path, trained):
+    out, _ = trained
+    good = (out / "checkpoint.pt").read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(good[: len(good) // 2])
+    with pytest.raises(UserError, match="truncated or corrupt"):
+        load_checkpoint(tmp_path / "trunc.pt")
+    torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
+    with pytest.raises(UserError, match="not an ofa-mcu checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    with pytest.raises(UserError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+    proc = run_cli("analyze", "--checkpoint", str(tmp_path / "trunc.pt"), "--preset", "min")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "truncated" in proc.stderr
+
+
+def test_existing_run_needs_resume(files, trained):
+    out, _ = trained
+    proc = run_cli(*_train_args(files, out))
+    assert proc.returncode == 2 and "--resume" in proc.stderr
+
+
+def test_resume_after_sigkill_reproduces_uninterrupted_run(files, trained):
+    """Kill a run (SIGKILL) after its second epoch checkpoint, resume it, compare with the
+    uninterrupted run: the same weights bit for bit, and at most one epoch was lost."""
+    out = files / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "ofa_mcu", *_train_args(files, out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = out / "checkpoint.pt"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if ckpt.exists():
+            try:
+                if len(read_state(ckpt)["metrics"]["epochs"]) >= 2:
+                    break
+            except UserError:
+                pass  # being replaced right now
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(read_state(ckpt)["metrics"]["epochs"])
+    assert 2 <= done_before < 7
+    run_cli(*_train_args(files, out, "--resume"), check=True)
+    resumed, reference = read_state(ckpt), read_state(trained[0] / "checkpoint.pt")
+    assert len(resumed["metrics"]["epochs"]) == 7 and resumed["done"]
+    for k, v in reference["model"].items():
+        assert torch.equal(v, resumed["model"][k]), k
+
+
+def _ddp_worker(rank: int, world: int, port: int, files, result_dir) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    from ofa_mcu.space import load_space
+    from ofa_mcu.train.schedule import Phase, Schedule
+    from ofa_mcu.train.trainer import Trainer, TrainOptions
+
+    sched = Schedule(name="ddp", batch_size=16, subnets_per_step=3, kd_ratio=1.0, bn_calib_samples=32,
+                     phases=(Phase(kind="full", epochs=1, lr=0.05), Phase(kind="kernel", epochs=1, lr=0.02)))
+    t = Trainer(TrainOptions(load_space(str(files / "space.yaml")), f"npz:{files / 'digits300.npz'}",
+                             result_dir / "run", sched, seed=3, quiet=True))
+    t.run()
+    torch.save(t.net.state_dict(), result_dir / f"rank{rank}.pt")
+
+
+def test_two_process_ddp_ranks_end_identical(files, tmp_path):
+    from ofa_mcu.qemu import free_port
+
+    torch.multiprocessing.start_processes(_ddp_worker, args=(2, free_port(), files, tmp_path), nprocs=2,
+                                          start_method="spawn")
+    a, b = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_save_state_is_atomic(tmp_path):
+    save_state(tmp_path / "c.pt", {"x": 1})
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
