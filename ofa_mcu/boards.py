@@ -68,33 +68,36 @@ _CORE_DSP: dict[str, bool | None] = {
 }
 _NO_DWT_CORES = ("cortex-m0", "cortex-m0plus")
 
-# Latency coefficients used when a board YAML leaves `latency` out (TFLM reference kernels;
-# DESIGN.md: ~17.4 instructions per MAC overall on Cortex-M4).
-_M4_LATENCY: dict[str, dict[str, float]] = {
-    "cycles_per_mac": {
-        "conv": 14.0,
-        "depthwise": 20.0,
-        "pointwise": 14.0,
-        "add": 10.0,
-        "mean": 6.0,
-        "fc": 12.0,
-    },
+# Latency coefficients used when a board YAML leaves `latency` (or one runtime of it) out.
+# tflm: TFLM's reference kernels (DESIGN.md: ~17.4 instructions per MAC overall on Cortex-M4).
+# native: our kernels, fitted on QEMU instruction counts (benchmarks/native_qemu.py): M4 with the
+# DSP path, M0 ARMv6-M code; ADD counts one "MAC" per output element.
+_M4_TFLM: dict[str, dict[str, float]] = {
+    "cycles_per_mac": {"conv": 14.0, "depthwise": 20.0, "pointwise": 14.0, "add": 10.0, "mean": 6.0, "fc": 12.0},
     "cycles_per_op": dict.fromkeys(OP_KINDS, 2000.0),
+}
+_M4_NATIVE: dict[str, dict[str, float]] = {
+    "cycles_per_mac": {"conv": 5.9, "depthwise": 10.0, "pointwise": 3.6, "add": 64.0, "mean": 14.0, "fc": 3.6},
+    "cycles_per_op": dict.fromkeys(OP_KINDS, 300.0),
+}
+_M0_NATIVE: dict[str, dict[str, float]] = {
+    "cycles_per_mac": {"conv": 15.1, "depthwise": 16.9, "pointwise": 11.4, "add": 243.0, "mean": 29.7, "fc": 11.7},
+    "cycles_per_op": dict.fromkeys(OP_KINDS, 400.0),
 }
 
 
-def _scaled_latency(factor: float) -> dict[str, dict[str, float]]:
-    return {table: {k: round(v * factor, 3) for k, v in row.items()} for table, row in _M4_LATENCY.items()}
+def _scaled(table: dict[str, dict[str, float]], factor: float) -> dict[str, dict[str, float]]:
+    return {name: {k: round(v * factor, 3) for k, v in row.items()} for name, row in table.items()}
 
 
-_DEFAULT_LATENCY: dict[str, dict[str, dict[str, float]]] = {
-    "cortex-m0": _scaled_latency(1.5),
-    "cortex-m0plus": _scaled_latency(1.5),
-    "cortex-m3": _scaled_latency(1.2),
-    "cortex-m4": _scaled_latency(1.0),
-    "cortex-m7": _scaled_latency(0.8),
-    "cortex-m33": _scaled_latency(1.0),
-    "cortex-m55": _scaled_latency(0.8),
+_DEFAULT_LATENCY: dict[str, dict[str, dict[str, dict[str, float]]]] = {
+    "cortex-m0": {"tflm": _scaled(_M4_TFLM, 1.5), "native": _M0_NATIVE},
+    "cortex-m0plus": {"tflm": _scaled(_M4_TFLM, 1.5), "native": _M0_NATIVE},
+    "cortex-m3": {"tflm": _scaled(_M4_TFLM, 1.2), "native": _scaled(_M4_NATIVE, 1.2)},
+    "cortex-m4": {"tflm": _M4_TFLM, "native": _M4_NATIVE},
+    "cortex-m7": {"tflm": _scaled(_M4_TFLM, 0.8), "native": _scaled(_M4_NATIVE, 0.8)},
+    "cortex-m33": {"tflm": _M4_TFLM, "native": _M4_NATIVE},
+    "cortex-m55": {"tflm": _scaled(_M4_TFLM, 0.8), "native": _scaled(_M4_NATIVE, 0.8)},
 }
 
 _SIZE_RE = re.compile(r"(\d+)\s*([KkMm]?)(?:i?B)?")
@@ -313,13 +316,16 @@ class Board(_Model):
     cycle_counter: CycleCounter
     flash_tool: FlashTool
     qemu: Qemu | None = None
-    latency: Latency
+    latency: dict[RuntimeName, Latency]
 
     @model_validator(mode="before")
     @classmethod
     def _default_latency(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "latency" not in data and data.get("core") in _DEFAULT_LATENCY:
-            data = {**data, "latency": _DEFAULT_LATENCY[data["core"]]}
+        """Fill the latency coefficients of runtimes the YAML does not give from the core's defaults."""
+        if isinstance(data, dict) and data.get("core") in _DEFAULT_LATENCY:
+            given = data.get("latency")
+            if given is None or isinstance(given, dict):
+                data = {**data, "latency": {**_DEFAULT_LATENCY[data["core"]], **(given or {})}}
         return data
 
     @model_validator(mode="after")

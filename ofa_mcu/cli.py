@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "analyze": "ofa_mcu.commands.analyze:analyze",
     "demo": "ofa_mcu.commands.demo:demo",
     "train": "ofa_mcu.commands.train:train",
+    "search": "ofa_mcu.commands.search:search",
 }
 
 

@@ -1,10 +1,12 @@
 """Memory planners: where each activation tensor lives in the arena, per runtime.
 
-- ``tflm``: TFLM's greedy planner (buffers sorted by size, largest first; each placed at the
-  lowest offset that does not collide with an already placed buffer alive at the same time;
-  sizes rounded up to 16 bytes) plus a model of TFLM's persistent allocations (per tensor, per
-  node, per output channel, per op kind, fixed). The cost parameters are data
-  (``TflmCost``) so they can be calibrated against the real allocator.
+- ``tflm``: TFLM's greedy planner (buffers sorted by size, largest first, equal sizes the later
+  tensor first; each placed at the lowest offset that does not collide with an already placed
+  buffer alive at the same time; sizes rounded up to 16 bytes) plus a model of TFLM's
+  persistent allocations (per tensor, per node, per output channel, per op kind, fixed) and of
+  the temporary memory TFLM's allocator needs while it plans (which can exceed the activations
+  of a small model). The cost parameters are data (``TflmCost``), calibrated against the real
+  allocator (``benchmarks/export_arena.py``).
 - ``native``: the same greedy placement over our own lifetimes, with in-place ops: a depthwise
   conv writes its output over its input (plus a one-channel scratch buffer) and an ADD writes
   over an input that dies there; no interpreter state.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ofa_mcu.ir import Graph
+from ofa_mcu.ir import Graph, Op
 
 RUNTIMES = ("tflm", "native")
 
@@ -26,14 +28,17 @@ def align_up(n: int, alignment: int) -> int:
     return (n + alignment - 1) // alignment * alignment
 
 
-def greedy_offsets(sizes: list[int], first: list[int], last: list[int]) -> tuple[list[int], int]:
+def greedy_offsets(sizes: list[int], first: list[int], last: list[int],
+                   later_first: bool = False) -> tuple[list[int], int]:
     """Place buffers largest first at the lowest non-colliding offset; return (offsets, extent).
 
     Buffers ``a`` and ``b`` collide when their lifetimes [first, last] overlap. Ties in size keep
-    the earlier buffer first (a stable sort), as TFLM does.
+    the earlier buffer first, or with ``later_first`` the later one, as TFLM does: its
+    ``GreedyMemoryPlanner`` fills the array it sorts from the end (last buffer first) and then
+    sorts it by size with a stable bubble sort.
     """
     n = len(sizes)
-    order = sorted(range(n), key=lambda i: -sizes[i])
+    order = sorted(range(n), key=(lambda i: (-sizes[i], -i)) if later_first else (lambda i: -sizes[i]))
     offsets = [0] * n
     placed: list[int] = []
     extent = 0
@@ -54,17 +59,45 @@ def greedy_offsets(sizes: list[int], first: list[int], last: list[int]) -> tuple
 
 @dataclass(frozen=True)
 class TflmCost:
-    """TFLM's arena beyond activations. Defaults calibrated on the host (64-bit) interpreter."""
+    """TFLM's arena beyond activations, calibrated on the host (64-bit) ``tflite-micro`` allocator.
+
+    Calibration (``benchmarks/export_arena.py``, random subnets of both shipped spaces, exported
+    and measured by binary search on ``arena_size``): the activation plan matches TFLM's head
+    exactly; the persistent model is within a few bytes of TFLM's tail, and the defaults carry a
+    16-byte margin on the fixed parts so the prediction is never below the measurement.
+
+    Host figures (64-bit): ``TfLiteEvalTensor`` 24 B (for every tensor, constants included), a
+    node with its registration 64 B, ``OpDataConv`` 80 B plus an int32 multiplier and shift per
+    output channel, ``OpDataAdd`` 60 B; while planning, TFLM temporarily needs an
+    ``AllocationInfo`` (32 B) per tensor and 40 B of greedy-planner bookkeeping per activation
+    tensor. A 32-bit MCU build needs less for the same model (eval tensor 12 B, node 32 B,
+    4-byte pointers in op data and allocation info) and plans the same activations, so these
+    defaults are an upper bound there for TFLM's reference kernels. Optimized kernels (CMSIS-NN)
+    also request per-op scratch buffers that the host build does not have: ``kernels="cmsis-nn"``
+    adds them (:func:`cmsis_nn_scratch_bytes`); for small-resolution subnets with 5x5/7x7
+    depthwise convs on many channels they exceed the 64-bit surplus, so use it for boards built
+    with CMSIS-NN.
+    """
 
     alignment: int = 16
-    fixed_bytes: int = 1024  # interpreter, allocator, subgraph and graph bookkeeping
-    per_tensor_bytes: int = 24  # TfLiteEvalTensor
+    fixed_bytes: int = 880  # interpreter, allocator, graph, input/output TfLiteTensors; MEAN and FC state
+    per_tensor_bytes: int = 24  # TfLiteEvalTensor of each activation tensor
     per_node_bytes: int = 64  # TfLiteNode + registration pointer
     per_channel_bytes: int = 8  # int32 multiplier + int32 shift per output channel
+    # per op: its op data, the eval tensors of its constant inputs (weights, bias, axes) and
+    # allocator bookkeeping
     op_data_bytes: dict[str, int] = field(default_factory=lambda: {
-        "conv": 64, "pointwise": 64, "depthwise": 64, "add": 64, "mean": 48, "fc": 48,
+        "conv": 156, "pointwise": 156, "depthwise": 156, "add": 72, "mean": 48, "fc": 48,
     })
-    scratch_bytes: dict[str, int] = field(default_factory=dict)  # per op kind, e.g. MEAN's int32 sums
+    scratch_bytes: dict[str, int] = field(default_factory=dict)  # per op kind, e.g. kernel scratch
+    kernels: str = "reference"  # "reference" (as measured on the host) or "cmsis-nn" (adds its scratch)
+    # temporary memory while TFLM plans the arena (it must fit between the head and the tail, so
+    # a model whose activations are smaller than this needs the difference on top)
+    planning_fixed_bytes: int = 288
+    planning_per_tensor_bytes: int = 72  # AllocationInfo + planner bookkeeping per activation tensor
+    planning_op_bytes: dict[str, int] = field(default_factory=lambda: {
+        "conv": 64, "pointwise": 64, "depthwise": 64, "mean": 32, "fc": 64,
+    })  # AllocationInfo of each op's constant tensors
 
 
 @dataclass(frozen=True)
@@ -148,12 +181,51 @@ def tflm_persistent_bytes(graph: Graph, cost: TflmCost) -> int:
     )
 
 
+def cmsis_nn_scratch_bytes(op: Op) -> int:
+    """Scratch CMSIS-NN's int8 kernels request for ``op`` (Arm DSP builds, e.g. Cortex-M4/M7).
+
+    From CMSIS-NN's buffer-size functions: a non-1x1 conv (``arm_convolve_s8``) needs an im2col
+    buffer of 2 x C_in x k x k int16; a depthwise conv other than 3x3 (``arm_depthwise_conv_s8_opt``)
+    C x k x k int16; 1x1 convs, 3x3 depthwise convs with SAME padding, ADD and FULLY_CONNECTED
+    none. MEAN runs TFLM's reference kernel.
+    """
+    c_in = op.in_shape[-1]
+    if op.kind == "conv" and op.kernel > 1:
+        return 2 * c_in * op.kernel * op.kernel * 2
+    if op.kind == "depthwise" and op.kernel != 3:
+        return c_in * op.kernel * op.kernel * 2
+    return 0
+
+
+def tflm_planning_bytes(graph: Graph, cost: TflmCost) -> int:
+    """Temporary memory TFLM's allocator uses while it plans the activations."""
+    return (
+        cost.planning_fixed_bytes
+        + cost.planning_per_tensor_bytes * len(graph.tensors)
+        + sum(cost.planning_op_bytes.get(op.kind, 0) for op in graph.ops)
+    )
+
+
 def plan_tflm(graph: Graph, cost: TflmCost | None = None) -> Plan:
-    """TFLM's arena: every tensor its own buffer, greedy placement, persistent state on top."""
+    """TFLM's arena: every tensor its own buffer, greedy placement, persistent state on top.
+
+    When the planner's temporary memory is larger than the planned activations, the difference
+    is counted in ``persistent_bytes`` (the arena must hold it, though not for the whole run).
+    """
     cost = cost or TflmCost()
-    scratch = {op.index: cost.scratch_bytes.get(op.kind, 0) for op in graph.ops}
-    return _plan("tflm", graph, [[t.id] for t in graph.tensors], cost.alignment, scratch,
-                 tflm_persistent_bytes(graph, cost))
+    if cost.kernels not in ("reference", "cmsis-nn"):
+        raise ValueError(f"unknown TFLM kernels {cost.kernels!r}: expected 'reference' or 'cmsis-nn'")
+    scratch = {op.index: cost.scratch_bytes.get(op.kind, 0)
+               + (cmsis_nn_scratch_bytes(op) if cost.kernels == "cmsis-nn" else 0) for op in graph.ops}
+    ts = graph.tensors
+    sizes = [align_up(t.bytes, cost.alignment) for t in ts]
+    offsets, _ = greedy_offsets(sizes, [t.first for t in ts], [t.last for t in ts], later_first=True)
+    scratch = {i: align_up(b, cost.alignment) for i, b in scratch.items() if b}
+    p = Plan("tflm", graph, [[t.id] for t in ts], sizes, [t.first for t in ts], [t.last for t in ts], offsets,
+             scratch, tflm_persistent_bytes(graph, cost))
+    shortfall = align_up(tflm_planning_bytes(graph, cost), cost.alignment) - p.activation_bytes
+    p.persistent_bytes += max(shortfall, 0)
+    return p
 
 
 def plan_native(graph: Graph, cost: NativeCost | None = None) -> Plan:

@@ -75,7 +75,8 @@ def test_all_shipped_boards_load_and_names_match_stems() -> None:
         assert board.usable_sram("native") > board.usable_sram("tflm")
         assert board.usable_flash("native") > board.usable_flash("tflm")
         assert board.arena.name == board.memory.arena_region
-        assert set(board.latency.cycles_per_mac) == {"conv", "depthwise", "pointwise", "add", "mean", "fc"}
+        for runtime in ("tflm", "native"):
+            assert set(board.latency[runtime].cycles_per_mac) == {"conv", "depthwise", "pointwise", "add", "mean", "fc"}
 
 
 def test_load_by_path_equals_load_by_name() -> None:
@@ -184,7 +185,8 @@ def test_latency_defaults_from_core_when_left_out(tmp_path: Path) -> None:
     data = _base_dict()
     del data["latency"]
     b = load_board(str(_write(tmp_path, data)))
-    assert set(b.latency.cycles_per_op) == {"conv", "depthwise", "pointwise", "add", "mean", "fc"}
+    assert set(b.latency["native"].cycles_per_op) == {"conv", "depthwise", "pointwise", "add", "mean", "fc"}
+    assert b.latency["native"].cycles_per_mac["pointwise"] < b.latency["tflm"].cycles_per_mac["pointwise"]
 
 
 def test_unknown_runtime_is_a_user_error() -> None:
@@ -247,7 +249,7 @@ ERROR_CASES = [
         "memory.reserve_sram_bytes",
         "no SRAM",
     ),
-    ("missing op kind", _drop(["latency", "cycles_per_mac", "fc"]), "latency.cycles_per_mac", "fc"),
+    ("missing op kind", _drop(["latency", "tflm", "cycles_per_mac", "fc"]), "latency.tflm.cycles_per_mac", "fc"),
     ("name mismatch", _set(["name"], "other"), "name", "expected 'myboard'"),
 ]
 

@@ -45,12 +45,18 @@ def test_greedy_first_fit():
 
 
 def test_tflm_plan_by_hand(tiny):
-    p = plan_tflm(tiny, TflmCost(fixed_bytes=100, per_tensor_bytes=10, per_node_bytes=20, per_channel_bytes=8,
-                                 op_data_bytes={"conv": 1, "pointwise": 1, "depthwise": 1, "add": 1}))
-    # offsets worked out by hand (largest first, lowest free offset among overlapping lifetimes)
-    assert [p.tensor_offset(t) for t in range(11)] == [0, 64, 0, 128, 256, 0, 128, 0, 64, 0, 16]
+    cost = TflmCost(fixed_bytes=100, per_tensor_bytes=10, per_node_bytes=20, per_channel_bytes=8,
+                    op_data_bytes={"conv": 1, "pointwise": 1, "depthwise": 1, "add": 1},
+                    planning_fixed_bytes=0, planning_per_tensor_bytes=0, planning_op_bytes={})
+    p = plan_tflm(tiny, cost)
+    # offsets worked out by hand (largest first, equal sizes the later tensor first as TFLM's
+    # planner sorts them, lowest free offset among overlapping lifetimes)
+    assert [p.tensor_offset(t) for t in range(11)] == [0, 128, 64, 0, 256, 128, 0, 128, 0, 64, 0]
     assert p.activation_bytes == 320
     assert p.persistent_bytes == 100 + 10 * 11 + 20 * 10 + 8 * 33 + 8
+    # TFLM's temporary planning memory beyond the activations is added on top
+    bigger = plan_tflm(tiny, TflmCost(**{**cost.__dict__, "planning_fixed_bytes": 400}))
+    assert bigger.persistent_bytes == p.persistent_bytes + 400 - 320
     assert p.peak_op == 5  # the depthwise: its input and output plus the block input are alive
     mem = p.op_memory(5)
     assert (mem.live_bytes, mem.extent_bytes) == (320, 320)

@@ -9,67 +9,13 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import torch
 from helpers import run_cli
+from helpers import train_args as _train_args
 
 from ofa_mcu.checkpoint import load_checkpoint, read_state, save_state
 from ofa_mcu.errors import UserError
-
-TINY_SPACE = """\
-name: tiny
-in_channels: 1
-classes: 10
-resolutions: [12, 16]
-stem: {channels: 8, kernel: 3, stride: 2}
-first_block: {channels: 8}
-kernels: [3, 5]
-expands: [2, 3]
-stages:
-  - {channels: 8, stride: 1, depths: [1, 2]}
-  - {channels: 16, stride: 2, depths: [1, 2]}
-"""
-
-TINY_SCHEDULE = """\
-name: tiny
-batch_size: 32
-subnets_per_step: 3
-kd_ratio: 1.0
-bn_calib_samples: 64
-phases:
-  - {kind: full, epochs: 2, lr: 0.1, warmup_epochs: 1}
-  - {kind: kernel, epochs: 1, lr: 0.03}
-  - {kind: depth-1, epochs: 1, lr: 0.02}
-  - {kind: depth-2, epochs: 1, lr: 0.02}
-  - {kind: expand-1, epochs: 1, lr: 0.02}
-  - {kind: expand-2, epochs: 1, lr: 0.02}
-"""
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    """A 300-image digits subset as an npz source, a tiny space and a tiny schedule."""
-    from sklearn.datasets import load_digits
-
-    root = tmp_path_factory.mktemp("train")
-    d = load_digits()
-    np.savez(root / "digits300.npz", x=(d.images[:300] * 255 / 16).astype(np.uint8), y=d.target[:300])
-    (root / "space.yaml").write_text(TINY_SPACE)
-    (root / "schedule.yaml").write_text(TINY_SCHEDULE)
-    return root
-
-
-def _train_args(files, out, *extra):
-    return ["train", "--space", str(files / "space.yaml"), "--data", f"npz:{files / 'digits300.npz'}",
-            "--schedule", str(files / "schedule.yaml"), "--out", str(out), "--quiet", *extra]
-
-
-@pytest.fixture(scope="module")
-def trained(files):
-    out = files / "run"
-    proc = run_cli(*_train_args(files, out), check=True)
-    return out, proc
 
 
 def test_train_writes_checkpoint_and_metrics(trained):

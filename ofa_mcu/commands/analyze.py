@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ofa_mcu.analysis import Analysis
+from ofa_mcu.analysis import Analysis, input_copy_bytes
 from ofa_mcu.analysis import analyze as run_analysis
 from ofa_mcu.boards import load_board
 from ofa_mcu.commands.options import (
@@ -40,7 +40,7 @@ def format_analysis(a: Analysis) -> str:
     out.append(f"total: {fmt_int(a.graph.macs)} MACs, {fmt_int(a.graph.params)} params, "
                f"{fmt_int(a.graph.weight_bytes)} B int8 weights")
     out.append(f"peak SRAM {fmt_bytes(a.peak_sram_bytes)} (activations {fmt_bytes(p.activation_bytes)} + runtime "
-               f"{fmt_bytes(p.persistent_bytes)}) at {a.graph.ops[p.peak_op].name}; flash {fmt_bytes(a.flash_bytes)} "
+               f"{fmt_bytes(p.persistent_bytes)} + input copy {fmt_bytes(input_copy_bytes(a.graph))}) at {a.graph.ops[p.peak_op].name}; flash {fmt_bytes(a.flash_bytes)} "
                f"(model {fmt_bytes(a.model_flash_bytes)} + code {fmt_bytes(a.code_bytes)})")
     if a.sram and a.flash:
         def verdict(name: str, b) -> str:

@@ -1,0 +1,68 @@
+"""`ofa-mcu search`: the most accurate subnet per board under SRAM, flash and latency limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ofa_mcu.commands.options import echo_json, json_option, runtime_option, seed_option
+from ofa_mcu.table import fmt_bytes, fmt_int, render
+
+
+@click.command()
+@click.option("--checkpoint", type=click.Path(), required=True, help="Supernet checkpoint (file or training folder).")
+@click.option("--target", "targets", multiple=True, required=True,
+              help="Board name or YAML path; repeat for a product family (one subnet per board).")
+@runtime_option
+@click.option("--sram-kb", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Usable SRAM limit in KB (overrides the boards').")
+@click.option("--flash-kb", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Flash limit in KB for model + runtime code (overrides the boards').")
+@click.option("--latency-ms", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Latency limit per inference in ms (predicted by the latency model).")
+@click.option("--latency-lut", "latency_luts", multiple=True, type=click.Path(dir_okay=False),
+              help="Measured latency LUT (from `ofa-mcu profile --lut`); applies to the board it names.")
+@seed_option
+@click.option("--predictor-samples", type=click.IntRange(min=10), default=120, show_default=True,
+              help="Subnets measured (BN-recalibrated, validation split) to train the accuracy predictor.")
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Output folder: search.json and pareto-<board>.png.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@json_option
+def search(checkpoint: str, targets: tuple[str, ...], runtime: str, sram_kb: float | None, flash_kb: float | None,
+           latency_ms: float | None, latency_luts: tuple[str, ...], seed: int, predictor_samples: int, out: str,
+           quiet: bool, as_json: bool) -> None:
+    """Search the most accurate subnet that fits each --target's SRAM, flash (and latency).
+
+    Accuracy comes from a predictor trained on measured subnets (cached beside the checkpoint)
+    and the final candidates are measured for real; SRAM from the runtime's memory planner,
+    flash from the model size plus the runtime's code; latency from the board's cycle model or
+    a measured LUT. Exits 2 with the smallest subnet's needs when nothing fits.
+    """
+    from ofa_mcu.search import SearchOptions, run_search
+
+    opts = SearchOptions(checkpoint=Path(checkpoint), targets=list(targets), out=Path(out), runtime=runtime,
+                         sram_kb=sram_kb, flash_kb=flash_kb, latency_ms=latency_ms,
+                         latency_luts=[Path(p) for p in latency_luts], seed=seed,
+                         predictor_samples=predictor_samples, quiet=quiet or as_json)
+    result = run_search(opts, log=(lambda _m: None) if as_json else (lambda m: click.echo(m, err=True)))
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(format_search(result))
+    click.echo(f"wrote {Path(out) / 'search.json'}")
+
+
+def format_search(result: dict) -> str:
+    rows = []
+    for name, b in result["boards"].items():
+        lim = b["limits"]
+        rows.append((name, b["subnet_hash"], b["subnet"]["resolution"], f"{100 * b['measured_acc']:.1f}%",
+                     f"{100 * b['predicted_acc']:.1f}%", fmt_int(b["macs"]),
+                     f"{fmt_bytes(b['peak_sram_bytes'])} / {fmt_bytes(lim['sram_bytes'])}", f"{b['sram_used_pct']:.0f}%",
+                     f"{fmt_bytes(b['flash_bytes'])} / {fmt_bytes(lim['flash_bytes'])}", f"{b['latency_ms']:.2f}"))
+    return render(["board", "subnet", "res", "acc", "predicted", "MACs", "SRAM used / usable", "SRAM %",
+                   "flash used / usable", "latency ms"], rows,
+                  title=f"search: {result['space']} on {result['data']}, runtime {result['runtime']}, "
+                        f"predictor Kendall tau {result['predictor']['kendall_tau']:.2f}")

@@ -1,0 +1,60 @@
+"""Latency model: cycles per op predicted from the IR, per board.
+
+cycles(op) = cycles_per_mac[kind] * MACs + cycles_per_op[kind]; latency in ms = cycles / clock.
+Coefficients come from the board YAML (per runtime) by default, or from a LUT measured by ``ofa-mcu profile
+--lut`` (JSON with ``kinds: {kind: {cycles_per_mac, cycles_per_op}}``), which replaces the kinds
+it covers. In QEMU the "cycles" are instruction counts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ofa_mcu.boards import Board
+from ofa_mcu.errors import UserError
+from ofa_mcu.ir import OP_KINDS, Graph
+
+
+@dataclass(frozen=True)
+class LatencyModel:
+    cycles_per_mac: dict[str, float]
+    cycles_per_op: dict[str, float]
+    clock_hz: int
+    source: str
+
+    def op_cycles(self, kind: str, macs: int) -> float:
+        return self.cycles_per_mac[kind] * macs + self.cycles_per_op[kind]
+
+    def cycles(self, graph: Graph) -> float:
+        return sum(self.op_cycles(op.kind, op.macs) for op in graph.ops)
+
+    def ms(self, graph: Graph) -> float:
+        return 1000.0 * self.cycles(graph) / self.clock_hz
+
+
+def board_latency(board: Board, runtime: str = "tflm", lut: str | Path | None = None) -> LatencyModel:
+    """The board YAML's coefficients for ``runtime``, with a measured LUT's kinds on top."""
+    per_mac = dict(board.latency[runtime].cycles_per_mac)
+    per_op = dict(board.latency[runtime].cycles_per_op)
+    source = f"board {board.name} ({runtime})"
+    if lut is not None:
+        path = Path(lut)
+        try:
+            data = json.loads(path.read_text())
+            kinds = data["kinds"]
+            for kind, coef in kinds.items():
+                if kind not in OP_KINDS:
+                    raise ValueError(f"unknown op kind {kind!r}")
+                per_mac[kind] = float(coef["cycles_per_mac"])
+                per_op[kind] = float(coef["cycles_per_op"])
+        except FileNotFoundError:
+            raise UserError(f"{path}: no such latency LUT") from None
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise UserError(f"{path}: not a latency LUT ({e.__class__.__name__}: {e})") from None
+        lut_board = data.get("board")
+        if lut_board and lut_board != board.name:
+            raise UserError(f"{path}: LUT was measured on '{lut_board}', not '{board.name}'")
+        source = f"LUT {path}"
+    return LatencyModel(per_mac, per_op, board.clock_hz, source)

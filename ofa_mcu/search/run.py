@@ -1,0 +1,263 @@
+"""`run_search`: one subnet per board from one checkpoint, under SRAM, flash and latency limits.
+
+Steps: load the checkpoint and its data; per board, the constraints (the runtime's planner for
+peak SRAM, the flash model plus runtime code, the latency model) and an early, clear error when
+even the smallest subnet does not fit; an accuracy predictor trained on measured subnets (cached
+beside the checkpoint, shared by all boards); evolutionary search per board; the best predicted
+candidates measured for real; the Pareto front; ``search.json``, ``pareto-<board>.png`` and a
+summary table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ofa_mcu.analysis import model_flash_bytes, sram_bytes
+from ofa_mcu.atomic import write_json
+from ofa_mcu.boards import Board, load_board
+from ofa_mcu.config import SubnetConfig
+from ofa_mcu.errors import UserError
+from ofa_mcu.ir import build_graph
+from ofa_mcu.planner import plan
+from ofa_mcu.search.evolution import Evolution, EvolutionSettings
+from ofa_mcu.search.latency import LatencyModel, board_latency
+from ofa_mcu.search.predictor import AccuracyCache, fit_predictor, kendall_tau, measure, training_set
+from ofa_mcu.space import SearchSpace
+
+
+@dataclass
+class SearchOptions:
+    checkpoint: Path
+    targets: list[str]
+    out: Path
+    runtime: str = "tflm"
+    sram_kb: float | None = None
+    flash_kb: float | None = None
+    latency_ms: float | None = None
+    latency_luts: list[Path] = field(default_factory=list)
+    seed: int = 0
+    predictor_samples: int = 120
+    top_k: int = 5
+    evolution: EvolutionSettings = field(default_factory=EvolutionSettings)
+    quiet: bool = False
+
+
+@dataclass(frozen=True)
+class Cost:
+    peak_sram: int
+    flash: int
+    macs: int
+    latency_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"peak_sram_bytes": self.peak_sram, "flash_bytes": self.flash, "macs": self.macs,
+                "latency_ms": round(self.latency_ms, 4)}
+
+
+@dataclass
+class Constraints:
+    """One board's limits and the cost model that checks a subnet against them."""
+
+    board: Board
+    space: SearchSpace
+    runtime: str
+    sram_limit: int
+    flash_limit: int
+    latency_limit_ms: float | None
+    latency: LatencyModel
+    _cache: dict[SubnetConfig, Cost] = field(default_factory=dict)
+
+    def cost(self, cfg: SubnetConfig) -> Cost:
+        c = self._cache.get(cfg)
+        if c is None:
+            g = build_graph(self.space, cfg)
+            code = self.board.runtime[self.runtime].code_bytes
+            c = Cost(sram_bytes(g, plan(g, self.runtime)), model_flash_bytes(g, self.runtime) + code, g.macs,
+                     self.latency.ms(g))
+            self._cache[cfg] = c
+        return c
+
+    def feasible(self, cfg: SubnetConfig) -> bool:
+        c = self.cost(cfg)
+        return (c.peak_sram <= self.sram_limit and c.flash <= self.flash_limit
+                and (self.latency_limit_ms is None or c.latency_ms <= self.latency_limit_ms))
+
+    def margins(self, c: Cost) -> dict[str, Any]:
+        out = {"sram_margin_bytes": self.sram_limit - c.peak_sram,
+               "sram_used_pct": round(100.0 * c.peak_sram / self.sram_limit, 2),
+               "flash_margin_bytes": self.flash_limit - c.flash,
+               "flash_used_pct": round(100.0 * c.flash / self.flash_limit, 2)}
+        if self.latency_limit_ms is not None:
+            out["latency_margin_ms"] = round(self.latency_limit_ms - c.latency_ms, 4)
+        return out
+
+    def limits(self) -> dict[str, Any]:
+        return {"sram_bytes": self.sram_limit, "flash_bytes": self.flash_limit, "latency_ms": self.latency_limit_ms,
+                "latency_model": self.latency.source}
+
+    def explain_infeasible(self) -> str | None:
+        """None when the smallest subnet fits; otherwise the one-line reason."""
+        smallest = SubnetConfig.min(self.space)
+        c = self.cost(smallest)
+        kb = 1024.0
+        problems = []
+        if c.peak_sram > self.sram_limit:
+            problems.append(f"smallest needs {c.peak_sram / kb:.1f} KB SRAM, {self.sram_limit / kb:.1f} KB usable")
+        if c.flash > self.flash_limit:
+            problems.append(f"smallest needs {c.flash / kb:.1f} KB flash, {self.flash_limit / kb:.1f} KB usable")
+        if self.latency_limit_ms is not None and c.latency_ms > self.latency_limit_ms:
+            problems.append(f"smallest takes {c.latency_ms:.2f} ms, limit {self.latency_limit_ms:.2f} ms")
+        if not problems:
+            return None
+        return f"no subnet fits {self.board.name} ({self.runtime}): " + "; ".join(problems)
+
+
+def board_constraints(board: Board, space: SearchSpace, opts: SearchOptions) -> Constraints:
+    luts = [p for p in opts.latency_luts if _lut_board(p) in (None, board.name)]
+    latency = board_latency(board, opts.runtime, luts[-1] if luts else None)
+    code = board.runtime[opts.runtime].code_bytes
+    return Constraints(
+        board, space, opts.runtime,
+        sram_limit=int(opts.sram_kb * 1024) if opts.sram_kb else board.usable_sram(opts.runtime),
+        flash_limit=int(opts.flash_kb * 1024) if opts.flash_kb else board.usable_flash(opts.runtime) + code,
+        latency_limit_ms=opts.latency_ms, latency=latency)
+
+
+def _lut_board(path: Path) -> str | None:
+    import json
+
+    try:
+        return json.loads(Path(path).read_text()).get("board")
+    except (OSError, ValueError, AttributeError):
+        return None  # board_latency reports the problem with the file
+
+
+def pareto_front(points: list[tuple[SubnetConfig, float, Cost]]) -> list[tuple[SubnetConfig, float, Cost]]:
+    """Non-dominated points: higher accuracy, lower SRAM, flash and latency."""
+    if not points:
+        return []
+    m = np.array([[-a, c.peak_sram, c.flash, c.latency_ms] for _, a, c in points])
+    keep = []
+    for i in range(len(points)):
+        dominated = np.any(np.all(m <= m[i], axis=1) & np.any(m < m[i], axis=1))
+        if not dominated:
+            keep.append(points[i])
+    return sorted(keep, key=lambda p: p[2].peak_sram)
+
+
+def _entry(cfg: SubnetConfig, predicted: float, measured: float | None, cost: Cost, con: Constraints) -> dict:
+    return {"subnet": cfg.to_dict(), "subnet_hash": cfg.stable_hash(), "predicted_acc": round(float(predicted), 5),
+            "measured_acc": None if measured is None else round(float(measured), 5),
+            **cost.to_dict(), **con.margins(cost)}
+
+
+def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
+    from ofa_mcu.checkpoint import load_checkpoint
+    from ofa_mcu.data import load_source
+    from ofa_mcu.train.bn import evaluate
+
+    t_start = time.time()
+    ckpt = load_checkpoint(opts.checkpoint)
+    space = ckpt.space
+    if opts.runtime not in ("tflm", "native"):
+        raise UserError(f"unknown runtime '{opts.runtime}': expected tflm or native")
+    boards = [load_board(t) for t in opts.targets]
+    cons = [board_constraints(b, space, opts) for b in boards]
+    for c in cons:
+        reason = c.explain_infeasible()
+        if reason:
+            raise UserError(reason)
+
+    data = load_source(ckpt.data, ckpt.seed)
+    calib = data.calibration_images(ckpt.bn_calib_samples, ckpt.seed)
+
+    def evaluate_cfg(cfg: SubnetConfig) -> float:
+        return evaluate(ckpt.supernet, cfg, calib, data.val_x, data.val_y)
+
+    cache = AccuracyCache(ckpt.path)
+    train_cfgs = training_set(space, opts.predictor_samples, opts.seed)
+    t0 = time.time()
+    bar = _bar(len(train_cfgs), "measuring subnets", opts.quiet)
+    accs = measure(train_cfgs, evaluate_cfg, cache, progress=bar.update if bar else None)
+    if bar:
+        bar.close()
+    measure_s = time.time() - t0
+    n_hold = max(5, len(train_cfgs) // 5)
+    held_pred = fit_predictor(space, train_cfgs[:-n_hold], accs[:-n_hold], seed=opts.seed).predict(train_cfgs[-n_hold:])
+    tau = kendall_tau(held_pred, accs[-n_hold:])
+    predictor = fit_predictor(space, train_cfgs, accs, seed=opts.seed)
+    log(f"predictor: {len(train_cfgs)} measured subnets ({measure_s:.0f}s, cached in {cache.path.name}), "
+        f"Kendall tau {tau:.3f} on {n_hold} held out")
+
+    result: dict[str, Any] = {"checkpoint": str(ckpt.path), "space": space.name, "data": ckpt.data,
+                              "runtime": opts.runtime, "seed": opts.seed,
+                              "predictor": {"samples": len(train_cfgs), "held_out": n_hold, "kendall_tau": round(tau, 4)},
+                              "boards": {}}
+    opts.out.mkdir(parents=True, exist_ok=True)
+    for con in cons:
+        t_board = time.time()
+        evo = Evolution(space, con.feasible, predictor.predict, opts.seed, opts.evolution)
+        ranked, archive = evo.run([SubnetConfig.min(space)])
+        top = ranked[: opts.top_k]
+        measured = measure(top, evaluate_cfg, cache)
+        best_i = int(np.argmax(measured))
+        best = top[best_i]
+        preds = predictor.predict(archive)
+        points = [(c, float(p), con.cost(c)) for c, p in zip(archive, preds)]
+        front = pareto_front(points)
+        chosen = _entry(best, predictor.predict([best])[0], measured[best_i], con.cost(best), con)
+        chosen["measured_macs"] = con.cost(best).macs
+        result["boards"][con.board.name] = {
+            "board": con.board.name, "runtime": opts.runtime, "limits": con.limits(), **chosen,
+            "candidates": [_entry(c, predictor.predict([c])[0], a, con.cost(c), con) for c, a in zip(top, measured)],
+            "pareto": [_entry(c, p, cache.get(c), cost, con) for c, p, cost in front],
+            "evaluations": evo.evaluated, "search_s": round(time.time() - t_board, 2),
+        }
+        plot_pareto(opts.out / f"pareto-{con.board.name}.png", con, points, front, best, measured[best_i])
+        log(f"{con.board.name}: measured {measured[best_i]:.3f}, {con.cost(best).peak_sram / 1024:.1f} of "
+            f"{con.sram_limit / 1024:.1f} KB SRAM, {evo.evaluated} candidates checked in {time.time() - t_board:.1f}s")
+    result["wall_s"] = round(time.time() - t_start, 1)
+    write_json(opts.out / "search.json", result)
+    return result
+
+
+def _bar(total: int, desc: str, quiet: bool):
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="subnet", leave=False, disable=None)
+
+
+def plot_pareto(path: Path, con: Constraints, points, front, best: SubnetConfig, best_acc: float) -> None:
+    """Accuracy vs peak SRAM: all feasible candidates, the front, the budget line, the choice."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ofa_mcu.atomic import atomic_write
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    kb = 1024.0
+    ax.scatter([c.peak_sram / kb for _, _, c in points], [100 * a for _, a, _ in points], s=8, c="#b0b8c8",
+               label="feasible candidates (predicted)")
+    ax.plot([c.peak_sram / kb for _, _, c in front], [100 * a for _, a, _ in front], "o-", ms=4, c="#3060c0",
+            label="Pareto front (predicted)")
+    ax.axvline(con.sram_limit / kb, color="#c03030", ls="--", label=f"usable SRAM {con.sram_limit / kb:.1f} KB")
+    ax.scatter([con.cost(best).peak_sram / kb], [100 * best_acc], marker="*", s=220, c="#f0a020",
+               edgecolors="black", zorder=5, label=f"chosen (measured {100 * best_acc:.1f}%)")
+    ax.set_xlabel(f"peak SRAM ({con.runtime} runtime), KB")
+    ax.set_ylabel("top-1 accuracy, %")
+    ax.set_title(f"{con.board.name}: accuracy vs peak SRAM")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png"))
+    plt.close(fig)

@@ -1,0 +1,116 @@
+"""Search: constraints hold (recomputed independently), infeasible budgets, families, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from helpers import run_cli
+
+from ofa_mcu.analysis import analyze
+from ofa_mcu.boards import load_board
+from ofa_mcu.checkpoint import load_checkpoint
+from ofa_mcu.config import SubnetConfig
+from ofa_mcu.search.evolution import Evolution, EvolutionSettings
+from ofa_mcu.search.predictor import Encoder, fit_predictor, kendall_tau
+from ofa_mcu.search.run import pareto_front
+from ofa_mcu.space import load_space
+
+FAMILY = ["qemu-microbit", "qemu-netduinoplus2"]
+
+
+def _search(ckpt, out, *extra):
+    return run_cli("search", "--checkpoint", str(ckpt), *[a for t in FAMILY for a in ("--target", t)],
+                   "--runtime", "native", "--predictor-samples", "20", "--out", str(out), "--json", *extra)
+
+
+def test_family_search_respects_constraints(trained, tmp_path):
+    ckpt = trained[0] / "checkpoint.pt"
+    proc = _search(ckpt, tmp_path / "s1")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert json.loads((tmp_path / "s1" / "search.json").read_text()) == result
+    space = load_checkpoint(ckpt).space
+    for name in FAMILY:
+        b = result["boards"][name]
+        cfg = SubnetConfig.from_dict(b["subnet"]).validate(space)
+        # recompute the constraints through the analysis path, not the search's cache
+        a = analyze(space, cfg, load_board(name), "native")
+        assert a.fits and a.peak_sram_bytes == b["peak_sram_bytes"] and a.flash_bytes == b["flash_bytes"]
+        assert 0.0 <= b["measured_acc"] <= 1.0 and b["candidates"] and b["pareto"]
+        assert (tmp_path / "s1" / f"pareto-{name}.png").stat().st_size > 10_000
+    assert -1.0 <= result["predictor"]["kendall_tau"] <= 1.0
+    assert not [p for p in (tmp_path / "s1").iterdir() if p.name.startswith(".")]  # no temporary files left
+    # same seed, same result (the second run reads the accuracy cache)
+    proc = _search(ckpt, tmp_path / "s2")
+    assert proc.returncode == 0, proc.stderr
+    again = json.loads(proc.stdout)
+    for name in FAMILY:
+        assert again["boards"][name]["subnet"] == result["boards"][name]["subnet"]
+
+
+def test_sram_override_and_latency_limit(trained, tmp_path):
+    """Limits halfway between the smallest and the largest subnet's needs bind the search."""
+    from ofa_mcu.ir import build_graph
+    from ofa_mcu.search.latency import board_latency
+
+    ckpt = trained[0] / "checkpoint.pt"
+    space, board = load_checkpoint(ckpt).space, load_board("qemu-mps2-an386")
+    lo, hi = SubnetConfig.min(space), SubnetConfig.max(space)
+    sram_kb = (analyze(space, lo, board).peak_sram_bytes + analyze(space, hi, board).peak_sram_bytes) / 2048
+    lat = board_latency(board, "tflm")
+    latency_ms = (lat.ms(build_graph(space, lo)) + lat.ms(build_graph(space, hi))) / 2
+    proc = run_cli("search", "--checkpoint", str(ckpt), "--target", "qemu-mps2-an386", "--runtime", "tflm",
+                   "--sram-kb", f"{sram_kb:.3f}", "--latency-ms", f"{latency_ms:.3f}", "--predictor-samples", "12",
+                   "--out", str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    b = json.loads(proc.stdout)["boards"]["qemu-mps2-an386"]
+    assert b["peak_sram_bytes"] <= sram_kb * 1024 and b["latency_ms"] <= latency_ms
+    assert b["limits"]["sram_bytes"] == int(float(f"{sram_kb:.3f}") * 1024)
+
+
+def test_infeasible_budget_is_one_line_exit_2(trained, tmp_path):
+    proc = run_cli("search", "--checkpoint", str(trained[0]), "--target", "qemu-microbit", "--runtime", "tflm",
+                   "--sram-kb", "2", "--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert "no subnet fits qemu-microbit (tflm): smallest needs" in proc.stderr and "2.0 KB usable" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "search.json").exists()
+
+
+def test_evolution_only_admits_feasible_and_is_seeded():
+    space = load_space("mcu-32")
+    budget = 30 * 1024
+
+    def feasible(c):
+        return analyze(space, c, runtime="native").peak_sram_bytes <= budget
+
+    def fitness(cfgs):  # a stand-in objective: bigger is better
+        return np.array([analyze(space, c).graph.macs for c in cfgs], dtype=float)
+
+    settings = EvolutionSettings(population=20, generations=4)
+    r1, arch1 = Evolution(space, feasible, fitness, 5, settings).run([SubnetConfig.min(space)])
+    r2, _ = Evolution(space, feasible, fitness, 5, settings).run([SubnetConfig.min(space)])
+    assert r1 == r2 and all(feasible(c) for c in arch1)
+    assert fitness(r1[:1])[0] >= max(fitness([SubnetConfig.min(space)]))
+
+
+def test_predictor_learns_a_ranking():
+    space = load_space("mcu-32")
+    cfgs = [SubnetConfig.sample(space, i) for i in range(120)]
+    enc = Encoder(space)
+    assert enc.encode(cfgs).shape == (120, enc.size) and enc.encode(cfgs).sum(1).min() > 0
+    # a synthetic accuracy that grows with resolution and kernel sizes
+    target = [c.resolution / 40 + sum(b.kernel for _, _, b in c.blocks()) / 200 for c in cfgs]
+    p = fit_predictor(space, cfgs[:100], target[:100], seed=0)
+    assert kendall_tau(p.predict(cfgs[100:]), target[100:]) > 0.6
+
+
+def test_pareto_front_is_non_dominated():
+    from ofa_mcu.search.run import Cost
+
+    space = load_space("mcu-32")
+    c = [SubnetConfig.sample(space, i) for i in range(4)]
+    pts = [(c[0], 0.9, Cost(100, 100, 1, 1.0)), (c[1], 0.8, Cost(200, 100, 1, 1.0)),
+           (c[2], 0.95, Cost(150, 100, 1, 1.0)), (c[3], 0.7, Cost(90, 100, 1, 1.0))]
+    front = pareto_front(pts)
+    assert [p[0] for p in front] == [c[3], c[0], c[2]]
