@@ -17,6 +17,7 @@ peak. Pure Python over small lists: the searcher calls this thousands of times p
 
 from __future__ import annotations
 
+from bisect import insort
 from dataclasses import dataclass, field
 
 from ofa_mcu.ir import Graph, Op
@@ -40,20 +41,22 @@ def greedy_offsets(sizes: list[int], first: list[int], last: list[int],
     n = len(sizes)
     order = sorted(range(n), key=(lambda i: (-sizes[i], -i)) if later_first else (lambda i: -sizes[i]))
     offsets = [0] * n
-    placed: list[int] = []
+    placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last), kept sorted by offset
     extent = 0
     for i in order:
         fi, li, size = first[i], last[i], sizes[i]
-        busy = sorted((offsets[j], offsets[j] + sizes[j]) for j in placed if first[j] <= li and fi <= last[j])
         offset = 0
-        for start, end in busy:
+        for start, end, pf, pl in placed:
+            if pf > li or pl < fi:  # not alive at the same time
+                continue
             if start - offset >= size:
                 break
             if end > offset:
                 offset = end
         offsets[i] = offset
-        placed.append(i)
-        extent = max(extent, offset + size)
+        insort(placed, (offset, offset + size, fi, li))
+        if offset + size > extent:
+            extent = offset + size
     return offsets, extent
 
 
