@@ -23,6 +23,13 @@ COMMANDS: dict[str, str] = {
     "demo": "ofa_mcu.commands.demo:demo",
     "train": "ofa_mcu.commands.train:train",
     "search": "ofa_mcu.commands.search:search",
+    "export": "ofa_mcu.commands.export:export",
+    "inspect": "ofa_mcu.commands.inspect:inspect",
+    "compile": "ofa_mcu.commands.compile:compile_cmd",
+    "build": "ofa_mcu.commands.build:build",
+    "flash": "ofa_mcu.commands.flash:flash",
+    "emulate": "ofa_mcu.commands.emulate:emulate",
+    "profile": "ofa_mcu.commands.profile:profile",
 }
 
 

@@ -11,7 +11,7 @@ Layout of a rendered project::
     config/board_config.h
     firmware/bsp/...  firmware/runner/...  [firmware/<subdir>/... for runtime code]
     model/<model sources>
-    [extra files at the root]
+    [README.md from the runtime's readme_template]  [extra files at the root]
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ _RUNTIME_DIRS: dict[str, tuple[list[dict[str, str]], list[dict[str, str]]]] = {
         ],
     ),
 }
-_RUNTIME_SUBDIRS: dict[str, tuple[str, ...]] = {"native": ("kernels",)}
+_RUNTIME_SUBDIRS: dict[str, tuple[str, ...]] = {"native": ("kernels",), "tflm": ("tflm",)}
 
 
 # ------------------------------------------------------------------------------------------
@@ -351,10 +351,10 @@ def template_context(
             raise UserError(f"firmware/{sub}: no such folder in the installation ({fw})")
         subdir_sources += sorted(
             f"firmware/{sub}/{p.relative_to(src).as_posix()}"
-            for p in src.rglob("*") if p.is_file() and p.suffix in (".c", ".S")
+            for p in src.rglob("*") if p.is_file() and p.name.endswith(COMPILED_SUFFIXES)
         )
     model_compile = [f"model/{f}" for f in model_files if f.endswith(COMPILED_SUFFIXES)]
-    cxx = any(f.endswith(CXX_SUFFIXES) for f in model_files) or bool(extra.get("cxx", False))
+    cxx = any(f.endswith(CXX_SUFFIXES) for f in [*model_files, *subdir_sources]) or bool(extra.get("cxx", False))
     cpu_flags = board.gcc_cpu_flags()
     if board.core in ("cortex-m0", "cortex-m0plus"):
         cpu_flags.append("-masm-syntax-unified")
@@ -406,7 +406,8 @@ def template_context(
     return ctx
 
 
-def _jinja_env() -> jinja2.Environment:
+def jinja_env() -> jinja2.Environment:
+    """The Jinja environment every generated file is rendered with (strict, no autoescape)."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
@@ -447,7 +448,8 @@ def render_project(
     runtime's, ``kernels`` for ``native``). ``extra_files`` go to the project root. ``emulated``
     defaults to ``board.emulated``, ``semihosting`` to ``emulated``. ``extra_context`` overrides
     template variables; ``extra_context["cmake_template"]`` names a template (relative to
-    ``templates/``) that extends ``project/CMakeLists.txt.j2`` for a runtime.
+    ``templates/``) that extends ``project/CMakeLists.txt.j2`` for a runtime, and
+    ``extra_context["readme_template"]`` one rendered with the same variables into ``README.md``.
 
     Deterministic (same inputs, same bytes) and atomic: rendered into a temporary folder beside
     ``out_dir`` and renamed into place; a previous project's ``build/`` is kept when its toolchain
@@ -461,6 +463,7 @@ def render_project(
     subdirs = tuple(_RUNTIME_SUBDIRS.get(runtime, ()) if firmware_subdirs is None else firmware_subdirs)
     model_files = [_check_rel(n, "model source") for n in model_sources]
     cmake_template = str(extra.pop("cmake_template", DEFAULT_CMAKE_TEMPLATE))
+    readme_template = extra.pop("readme_template", None)
     ctx = template_context(
         board, runtime=runtime, model_name=name, model_files=model_files, firmware_subdirs=subdirs,
         emulated=emulated, semihosting=semihosting, extra_context=extra,
@@ -470,7 +473,7 @@ def render_project(
     if out.is_dir() and any(out.iterdir()) and not (out / PROJECT_INFO).is_file():
         raise UserError(f"{out}: folder exists, is not empty and is not a generated project; choose another --out")
 
-    env = _jinja_env()
+    env = jinja_env()
     files: dict[str, str | bytes] = {}
     try:
         files["CMakeLists.txt"] = env.get_template(cmake_template).render(ctx)
@@ -481,6 +484,8 @@ def render_project(
             ("project/Makefile.j2", "Makefile"),
         ):
             files[target] = env.get_template(tname).render(ctx)
+        if readme_template:
+            files["README.md"] = env.get_template(str(readme_template)).render(ctx)
     except jinja2.TemplateError as e:
         raise WorkFailed(f"rendering the firmware project failed: {type(e).__name__}: {e}") from None
 

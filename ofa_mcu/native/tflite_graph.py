@@ -72,7 +72,7 @@ _SCHEMA_MODULES = (
 )
 
 
-def _schema() -> ModuleType:
+def tflite_schema() -> ModuleType:
     """The TFLite flatbuffers schema module of an installed package (lazy import)."""
     for name in _SCHEMA_MODULES:
         try:
@@ -250,7 +250,7 @@ def _enum_names(enum_cls: type) -> dict[int, str]:
 
 def parse_tflite(data: bytes | bytearray | memoryview, origin: str = "<bytes>") -> Graph:
     """Parse TFLite flatbuffer bytes into a :class:`Graph` (no support checks)."""
-    schema = _schema()
+    schema = tflite_schema()
     buf = bytes(data)
     if len(buf) < 8 or not schema.Model.ModelBufferHasIdentifier(buf, 0):
         raise UserError(f"{origin}: not a TFLite model (no 'TFL3' flatbuffer identifier)")

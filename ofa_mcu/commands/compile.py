@@ -1,0 +1,94 @@
+"""`ofa-mcu compile`: checkpoint -> subnet (given or searched) -> INT8 export -> firmware project."""
+
+from __future__ import annotations
+
+import click
+
+from ofa_mcu.commands.options import echo_json, json_option, seed_option
+from ofa_mcu.table import fmt_bytes
+
+
+def _budget(name: str, b: dict | None) -> str | None:
+    if not b:
+        return None
+    verdict = "fits" if b["fits"] else "DOES NOT FIT"
+    return f"{name}: {fmt_bytes(b['used'])} of {fmt_bytes(b['limit'])} usable: {verdict} (margin {b['margin_bytes']:+,} B)"
+
+
+def format_compile(info: dict, project: str, notes: list[str]) -> str:
+    """The human summary of a compiled project."""
+    p = info["predicted"]
+    lines = [f"compiled {info['model']} for {info['board']} ({info['core']}), runtime {info['runtime']}: {project}"]
+    sub = info.get("subnet") or {}
+    if sub:
+        depths = ",".join(str(len(s)) for s in sub.get("stages", []))
+        lines.append(f"subnet {info['subnet_hash']} of {info['space']}: resolution {sub.get('resolution')}, depths {depths}, "
+                     f"{len(info['layers'])} layers, {p.get('macs', 0):,} MACs")
+    acc = info.get("accuracy")
+    if acc:
+        lines.append(f"accuracy on {acc['val_samples']} validation images: float {100 * acc['float']:.2f}%, "
+                     f"int8 (TFLM) {100 * acc['int8']:.2f}%")
+    if "arena_bytes" in p:
+        extra = ""
+        if info["runtime"] == "native":
+            extra = " (planned by plan_native; the generated arena is exactly this)"
+        lines.append(f"predicted arena {p['arena_bytes']:,} B{extra}, stack {p.get('stack_bytes', 0):,} B, "
+                     f"flash {p.get('flash_bytes', 0):,} B (model {p.get('model_flash_bytes', 0):,} + code "
+                     f"{p.get('code_bytes', 0):,})")
+    for line in (_budget("SRAM", p.get("sram_budget")), _budget("flash", p.get("flash_budget"))):
+        if line:
+            lines.append(line)
+    lines += [f"note: {n}" for n in notes]
+    lines.append("files: model.tflite, subnet.json, export.json, compile.json, model/, firmware/, CMakeLists.txt")
+    nxt = f"next: ofa-mcu build {project}"
+    if info.get("emulated"):
+        nxt += f"  |  ofa-mcu emulate {project} --profile"
+    else:
+        nxt += f"  then  ofa-mcu flash {project}"
+    lines.append(nxt)
+    return "\n".join(lines)
+
+
+@click.command(name="compile")
+@click.option("--checkpoint", type=click.Path(), required=True,
+              help="Supernet checkpoint (a file or a training folder with checkpoint.pt).")
+@click.option("--target", "target", required=True,
+              help="Board name (see `ofa-mcu boards`) or board YAML path.")
+@click.option("--subnet", "subnet_file", type=click.Path(dir_okay=False), default=None,
+              help="Subnet JSON to deploy (from `space sample` or a search result).")
+@click.option("--search", "search_dir", type=click.Path(), default=None,
+              help="Search output folder: its search.json gives the board's subnet; if the folder has no "
+                   "search.json yet, the search runs there first.")
+@click.option("--out", "out", type=click.Path(file_okay=False), required=True,
+              help="Firmware project folder to write (replaced if it is a previous project).")
+@click.option("--runtime", type=click.Choice(["tflm", "native"]), default=None,
+              help="Runtime on the device: the TFLM interpreter (needs a TFLM tree to build) or generated native "
+                   "C (bit-exact with TFLM, smaller arena). Default: tflm for real boards, native for emulated ones.")
+@click.option("--calibration-samples", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Training images that calibrate the INT8 quantization.")
+@seed_option
+@json_option
+def compile_cmd(checkpoint: str, target: str, subnet_file: str | None, search_dir: str | None, out: str,
+                runtime: str | None, calibration_samples: int, seed: int, as_json: bool) -> None:
+    """Compile a firmware project for one board: subnet -> INT8 .tflite -> C project.
+
+    The subnet is given (--subnet) or comes from a search (--search DIR; run first when DIR has no
+    result). The subnet is exported to INT8 (BN recalibrated, TensorFlow's converter, verified on
+    TFLM), then rendered for the runtime into OUT: CMake project, board support, serial runner,
+    model sources, model.tflite, subnet.json, export.json and compile.json (predicted arena and
+    flash against the board's budgets, per-layer MACs). Build it with `ofa-mcu build OUT`.
+    """
+    if (subnet_file is None) == (search_dir is None):
+        raise click.UsageError("give exactly one of --subnet FILE or --search DIR")
+    from ofa_mcu.boards import load_board
+    from ofa_mcu.firmware.compile import compile_project
+
+    board = load_board(target)
+    rt = runtime or ("native" if board.emulated else "tflm")
+    progress = None if as_json else (lambda msg: click.echo(f"compile: {msg}", err=True))
+    res = compile_project(checkpoint, board, out, rt, subnet=subnet_file, search_dir=search_dir,
+                          calibration_samples=calibration_samples, seed=seed, progress=progress)
+    if as_json:
+        echo_json(res.to_json())
+    else:
+        click.echo(format_compile(res.info, str(res.project_dir), res.notes))

@@ -1,0 +1,118 @@
+"""`ofa-mcu emulate`: build a project for an emulated board and run it in QEMU (optionally profiled)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ofa_mcu.commands.build import project_board, tree_defines, tree_options
+from ofa_mcu.commands.options import echo_json, json_option
+from ofa_mcu.commands.profile import (
+    attach_layers,
+    format_profile,
+    layer_table,
+    load_inputs,
+    measure_options,
+    profile_json,
+    update_lut,
+)
+from ofa_mcu.errors import UserError
+
+EMULATE_SUBDIR = "emulate"
+
+
+def emulated_project(project: Path, board_name: str | None, say: Any) -> tuple[Path, Any]:
+    """The project folder to build for the emulated board, re-rendered when it differs from FWDIR's."""
+    from ofa_mcu.boards import board_names, load_board
+    from ofa_mcu.firmware.compile import EXPORT_REPORT, MODEL_FILE, read_compile_info, render_model_project
+
+    info, own = project_board(project)
+    board = load_board(board_name) if board_name else own
+    emulated = [n for n in board_names() if load_board(n).emulated]
+    if board is None:
+        raise UserError(f"{project}: board {info.get('board')!r} cannot be loaded; give --board ({', '.join(emulated)})")
+    if board.qemu is None:
+        raise UserError(f"board {board.name} is not emulated (no QEMU machine): give --board with one of "
+                        f"{', '.join(emulated)}")
+    if own is not None and board.name == own.name and info.get("emulated"):
+        return project, board
+    model = project / MODEL_FILE
+    if not model.is_file():
+        raise UserError(f"{project}: no {MODEL_FILE} to re-render for {board.name}")
+    compiled = read_compile_info(project) or {}
+    runtime = str(compiled.get("runtime") or info.get("runtime") or "native")
+    report: dict[str, Any] = {}
+    if (project / EXPORT_REPORT).is_file():
+        report = json.loads((project / EXPORT_REPORT).read_text())
+    out = project / EMULATE_SUBDIR / board.name
+    say(f"re-rendering {project.name} ({info.get('board')}) for {board.name} into {out}")
+    path, _, _ = render_model_project(model.read_bytes(), board, out, runtime, report=report)
+    return path, board
+
+
+@click.command()
+@click.argument("fwdir", type=click.Path(file_okay=False, exists=True))
+@click.option("--board", "board_name", default=None,
+              help="Emulated board to run on (qemu-mps2-an386, qemu-mps2-an500, qemu-netduinoplus2, qemu-microbit); "
+                   "default: the project's own board. Another board re-renders the project into FWDIR/emulate/BOARD.")
+@click.option("--profile", "do_profile", is_flag=True,
+              help="Run the profiler on the emulated board and print the latency table (instruction counts).")
+@measure_options
+@click.option("--qemu-timeout", type=click.FloatRange(min=1), default=None,
+              help="Kill QEMU after this many seconds (default: none without --profile, 600 s with it).")
+@tree_options
+@json_option
+def emulate(fwdir: str, board_name: str | None, do_profile: bool, runs: int, warmup: int, inputs: str | None,
+            lut: str | None, timeout_s: float, qemu_timeout: float | None, tflm_dir: str | None,
+            cmsis_nn_dir: str | None, as_json: bool) -> None:
+    """Build FWDIR for an emulated board and run it in qemu-system-arm (-icount, semihosting exit).
+
+    The board's UART is served on a free local TCP port. Without --profile the port is printed
+    (profile it with `ofa-mcu profile --port socket://127.0.0.1:PORT`) and QEMU runs until Ctrl-C.
+    With --profile the profiler runs and prints the latency table; QEMU's counts are executed
+    instructions, not cycles. QEMU is always stopped and reaped on the way out.
+    """
+    from ofa_mcu.firmware.compile import read_compile_info
+    from ofa_mcu.firmware.project import build_project
+    from ofa_mcu.profiler import profile as run_profile
+    from ofa_mcu.qemu import run_qemu
+
+    if not do_profile and (inputs or lut):
+        raise click.UsageError("--inputs and --lut go with --profile")
+    say = (lambda _m: None) if as_json else (lambda msg: click.echo(f"emulate: {msg}", err=True))
+    data = load_inputs(inputs)
+    project, board = emulated_project(Path(fwdir), board_name, say)
+    say(f"building {project} for {board.name} (QEMU {board.qemu.machine})")
+    built = build_project(project, defines=tree_defines(tflm_dir, cmsis_nn_dir))
+    limit = qemu_timeout if qemu_timeout is not None else (600.0 if do_profile else None)
+    if do_profile:
+        layers = layer_table(read_compile_info(project))
+        with run_qemu(built.elf, board, timeout_s=limit) as session:
+            say(f"QEMU {board.qemu.machine} running, UART on {session.url}; profiling")
+            result = run_profile(session.url, data, runs=runs, warmup=warmup, timeout_s=timeout_s,
+                                 progress=None if as_json else say)
+        attach_layers(result, layers)
+        table = update_lut(lut, result) if lut else None
+        if as_json:
+            echo_json({**profile_json(result, lut, table), "project": str(project), "elf": str(built.elf)})
+        else:
+            click.echo(format_profile(result, lut, table))
+        return
+    try:
+        with run_qemu(built.elf, board, timeout_s=limit) as session:
+            desc = {"board": board.name, "machine": board.qemu.machine, "elf": str(built.elf), "port": session.port,
+                    "url": session.url, "pid": session.pid}
+            if as_json:
+                click.echo(json.dumps(desc))
+            else:
+                click.echo(f"QEMU {board.qemu.machine} is running {built.elf}")
+                click.echo(f"serial port: {session.url}  (the guest starts when something connects)")
+                click.echo(f"profile it:  ofa-mcu profile --port {session.url} --project {project}")
+                click.echo("press Ctrl-C to stop QEMU")
+            status = session.process.wait()
+            say(f"QEMU exited with status {status}" + (" (timeout)" if session.timed_out else ""))
+    except KeyboardInterrupt:
+        say("stopped QEMU")

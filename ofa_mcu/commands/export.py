@@ -1,0 +1,136 @@
+"""`ofa-mcu export`: one subnet of a trained supernet -> INT8 `.tflite` verified on TFLM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ofa_mcu.commands.options import echo_json, json_option, seed_option, subnet_options
+from ofa_mcu.config import SubnetConfig
+from ofa_mcu.errors import UserError
+from ofa_mcu.space import SearchSpace
+
+
+def subnet_from_search(search_dir: str, board: str, space: SearchSpace) -> SubnetConfig:
+    """The subnet the search chose for ``board`` (``DIR/search.json``: ``{"boards": {NAME: {"subnet": ...}}}``)."""
+    path = Path(search_dir) / "search.json" if Path(search_dir).is_dir() or not search_dir.endswith(".json") else Path(search_dir)
+    try:
+        data = json.loads(path.read_text())
+    except OSError:
+        raise UserError(f"{path}: no such search result (run `ofa-mcu search` first)") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
+    boards = data.get("boards") if isinstance(data, dict) else None
+    if not isinstance(boards, dict):
+        raise UserError(f"{path}: expected a 'boards' mapping of board name -> result")
+    entry = boards.get(board)
+    if entry is None:
+        folded = {k.lower(): k for k in boards}
+        entry = boards.get(folded.get(board.lower(), ""))
+    if entry is None:
+        have = ", ".join(sorted(boards)) or "none"
+        raise UserError(f"{path}: no result for board '{board}' (boards searched: {have})")
+    if not isinstance(entry, dict) or "subnet" not in entry:
+        raise UserError(f"{path}: board '{board}' has no 'subnet'")
+    source = f"{path} (board {board})"
+    return SubnetConfig.from_dict(entry["subnet"], source).validate(space, source)
+
+
+def sidecar_path(out: Path) -> Path:
+    return out.with_suffix(".json")
+
+
+def _reference_line(ref: dict) -> str:
+    if ref["max_int8_diff"] == 0:
+        return f"TFLM and TFLite's reference kernels agree bit for bit on {ref['samples']} inputs"
+    ops = ", ".join(f"{op} on {n}" for op, n in ref["first_differing_op"].items())
+    note = " (TFLite's reference FC rounds once, TFLM twice)" if set(ref["first_differing_op"]) == {"FULLY_CONNECTED"} else ""
+    return (f"TFLM vs TFLite's reference kernels: output differs by up to {ref['max_int8_diff']} on "
+            f"{ref['differing_samples']} of {ref['samples']} inputs, first at {ops}{note}")
+
+
+def format_report(r: dict, out: Path) -> str:
+    acc, arena, fl = r["accuracy"], r["arena"], r["flash"]
+    lines = [
+        f"wrote {out} ({r['model_bytes']:,} B, sha256 {r['sha256'][:16]}) and {sidecar_path(out).name}",
+        f"subnet {r['subnet_hash']} of {r['space']}: resolution {r['subnet']['resolution']}, "
+        f"{len(r['ops'])} ops, {r['macs']:,} MACs, {r['weight_bytes']:,} B int8 weights",
+        f"accuracy on {acc['val_samples']} validation images: float {100 * acc['float']:.2f}%, "
+        f"int8 on TFLM {100 * acc['int8']:.2f}% (drop {acc['drop_points']:+.2f} points)",
+        f"checks: IR matches the .tflite op for op; torch vs TF float max |diff| {r['float_check']['max_abs_diff']:.2e}",
+        _reference_line(r["reference_check"]),
+        f"input int8 scale {r['input']['scale']:.6g} zero point {r['input']['zero_point']}; "
+        f"output int8 scale {r['output']['scale']:.6g} zero point {r['output']['zero_point']}",
+    ]
+    if arena["measured_bytes"] is not None:
+        lines.append(f"TFLM arena: predicted {arena['predicted_bytes']:,} B, measured {arena['measured_bytes']:,} B "
+                     f"(host build; {arena['error_pct']:+.2f}%); with CMSIS-NN scratch {arena['predicted_cmsis_nn_bytes']:,} B")
+    else:
+        lines.append(f"TFLM arena: predicted {arena['predicted_bytes']:,} B (not measured)")
+    lines.append(f"flash (model): predicted {fl['predicted_model_bytes']:,} B, actual {fl['model_bytes']:,} B")
+    lines.append(f"op resolver ({r['resolver']['count']} ops): {', '.join(r['resolver']['calls'])}")
+    lines.append(f"export took {r['export_seconds']:.1f} s (TensorFlow conversion {r['convert_seconds']:.1f} s)")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option("--checkpoint", type=click.Path(), required=True,
+              help="Supernet checkpoint (a file or a training folder with checkpoint.pt).")
+@subnet_options
+@click.option("--search", "search_dir", type=click.Path(), default=None,
+              help="Search output folder (its search.json); use with --board.")
+@click.option("--board", default=None, help="Board whose searched subnet to export (with --search).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="Output .tflite file.")
+@click.option("--calibration-samples", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Training images that calibrate the INT8 quantization.")
+@seed_option
+@click.option("--no-measure", is_flag=True, help="Skip measuring the real TFLM arena.")
+@json_option
+def export(checkpoint: str, subnet_file: str | None, preset: str | None, search_dir: str | None, board: str | None,
+           out: str, calibration_samples: int, seed: int, no_measure: bool, as_json: bool) -> None:
+    """Export one subnet to a full-integer INT8 TensorFlow Lite model for TFLM.
+
+    BatchNorm is recalibrated for the subnet, the model converted with TensorFlow's converter
+    (int8 in/out, per-channel conv weights, per-tensor classifier), checked op for op against
+    the layer IR, run on the real TFLM kernels for its INT8 accuracy, and its TFLM arena
+    measured. Writes OUT and a sidecar OUT.json (report: accuracy, arena, quantization, ops).
+    """
+    chosen = sum(x is not None for x in (subnet_file, preset, search_dir))
+    if chosen != 1:
+        raise click.UsageError("give exactly one of --subnet FILE, --preset min|max or --search DIR --board NAME")
+    if (search_dir is None) != (board is None):
+        raise click.UsageError("--search DIR and --board NAME go together")
+    out_path = Path(out)
+    if out_path.suffix.lower() == ".json":
+        raise click.UsageError("--out must not end in .json (the sidecar report gets that name)")
+
+    from ofa_mcu.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    space = ckpt.space
+    if search_dir is not None:
+        cfg = subnet_from_search(search_dir, board or "", space)
+    elif preset:
+        cfg = SubnetConfig.min(space) if preset == "min" else SubnetConfig.max(space)
+    else:
+        cfg = SubnetConfig.load(subnet_file or "").validate(space, source=subnet_file or "subnet")
+
+    from ofa_mcu.atomic import write_bytes, write_json
+    from ofa_mcu.data import load_source
+    from ofa_mcu.export.pipeline import export_subnet
+
+    data = load_source(ckpt.data, ckpt.seed)
+    if data.in_channels != space.in_channels:
+        raise UserError(f"{checkpoint}: data '{ckpt.data}' has {data.in_channels} channels, space expects {space.in_channels}")
+    progress = None if as_json else (lambda msg: click.echo(f"export: {msg}", err=True))
+    result = export_subnet(ckpt.supernet, cfg, data, calibration_samples=calibration_samples, seed=seed,
+                           bn_samples=ckpt.bn_calib_samples, measure=not no_measure, progress=progress)
+    report = {**result.report, "model": out_path.name, "checkpoint": str(ckpt.path), "data": ckpt.data}
+    write_bytes(out_path, result.model)
+    write_json(sidecar_path(out_path), report)
+    if as_json:
+        echo_json({**report, "model_path": str(out_path), "report_path": str(sidecar_path(out_path))})
+    else:
+        click.echo(format_report(report, out_path))

@@ -1,0 +1,14 @@
+"""INT8 export: static torch subnet -> ``.tflite`` for TFLM, verified on TFLM's kernels.
+
+Modules (TensorFlow is imported lazily, only by ``tf_build`` and ``convert``):
+
+- ``layers``: fold BatchNorm into the convs of a :class:`~ofa_mcu.supernet.extract.StaticSubnet`.
+- ``tf_build``: the NHWC TensorFlow graph of the folded subnet.
+- ``convert``: ``export_tflite(static_subnet, representative_nhwc) -> bytes`` (TFLiteConverter,
+  full integer, per-channel conv weights, per-tensor classifier, deterministic, op whitelist).
+- ``verify``: IR vs ``.tflite`` op for op, accuracy, TFLite reference-kernel agreement.
+- ``tflm``: int8 inference on ``tflite_micro.runtime.Interpreter``.
+- ``arena``: the real TFLM arena (binary search in forked children, allocation report).
+- ``tflite_file``: metadata read/write (subnet + space travel inside the ``.tflite``).
+- ``pipeline``: the ``export`` and ``inspect`` commands' work.
+"""

@@ -1,0 +1,70 @@
+"""The NHWC TensorFlow model of a folded subnet (TensorFlow imported lazily, only here).
+
+The graph is written with plain TensorFlow ops inside a ``tf.function`` whose weights are
+constants: ``conv2d``/``depthwise_conv2d`` + ``bias_add`` + ``relu6``, ``add``, ``reduce_mean``
+over H and W, ``matmul`` + ``bias_add``. This is exactly the graph a Keras functional model
+(Conv2D / DepthwiseConv2D with bias and ReLU6, Add, GlobalAveragePooling2D, Dense) lowers to,
+without Keras' tracing machinery: TensorFlow's converter fuses bias and ReLU6 into CONV_2D /
+DEPTHWISE_CONV_2D, turns the mean into MEAN and the classifier into FULLY_CONNECTED, and every
+convolution uses SAME padding (checked to equal the torch padding when folding), so no PAD,
+TRANSPOSE or RESHAPE op appears. Batch size is fixed at 1, as on the device.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ofa_mcu.export.layers import FoldedNet
+
+
+def tf_module() -> Any:
+    """Import TensorFlow quietly (its C++ logging off) and return the module."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    return tf
+
+
+def build_tf_function(net: FoldedNet) -> Any:
+    """A ``tf.function`` computing the logits of ``net`` for an NHWC float32 batch of one."""
+    tf = tf_module()
+    consts = []
+    for kind, conv in net.program:
+        if kind == "conv" and conv is not None:
+            consts.append((conv, tf.constant(conv.weight), tf.constant(conv.bias)))
+    fc_w, fc_b = tf.constant(net.fc_weight), tf.constant(net.fc_bias)
+    r, c = net.resolution, net.in_channels
+
+    def forward(x: Any) -> Any:
+        it = iter(consts)
+        saved = None
+        for kind, _ in net.program:
+            if kind == "save":
+                saved = x
+            elif kind == "add":
+                x = tf.add(saved, x)
+            else:
+                conv, w, b = next(it)
+                strides = (1, conv.stride, conv.stride, 1)
+                if conv.depthwise:
+                    x = tf.nn.depthwise_conv2d(x, w, strides, "SAME")
+                else:
+                    x = tf.nn.conv2d(x, w, strides, "SAME")
+                x = tf.nn.bias_add(x, b)
+                if conv.relu6:
+                    x = tf.nn.relu6(x)
+        x = tf.reduce_mean(x, axis=(1, 2))
+        return tf.nn.bias_add(tf.matmul(x, fc_w), fc_b)
+
+    return tf.function(forward, input_signature=[tf.TensorSpec((1, r, r, c), tf.float32, name="input")],
+                       autograph=False, reduce_retracing=True)
+
+
+def tf_float_logits(fn: Any, x_nhwc: np.ndarray) -> np.ndarray:
+    """Run the float TensorFlow graph on an NHWC batch (one sample at a time, batch size 1)."""
+    out = [fn(x_nhwc[i:i + 1]).numpy() for i in range(len(x_nhwc))]
+    return np.concatenate(out, axis=0) if out else np.zeros((0, 0), np.float32)

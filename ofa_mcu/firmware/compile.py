@@ -1,0 +1,362 @@
+"""The compile pipeline: checkpoint -> (search) -> subnet -> INT8 export -> firmware project.
+
+:func:`compile_project` is what ``ofa-mcu compile`` runs:
+
+1. the subnet: given (a :class:`~ofa_mcu.config.SubnetConfig` or a subnet JSON file), read from
+   a search result (``DIR/search.json``), or found by running the search for the board
+   (:func:`ofa_mcu.search.run_search`) when the folder holds no result yet;
+2. the INT8 ``.tflite`` (:func:`ofa_mcu.export.pipeline.export_subnet`: BN recalibration,
+   TensorFlow's converter, verification on TFLM, INT8 accuracy);
+3. the model sources for the runtime: ``native`` -> :func:`ofa_mcu.native.codegen.generate_native`
+   (arena planned by :func:`ofa_mcu.planner.plan_native`); ``tflm`` ->
+   ``ofa_mcu.tflm.codegen.model_sources`` (TFLM interpreter project);
+4. the project (:func:`ofa_mcu.firmware.project.render_project`) with ``model.tflite``,
+   ``subnet.json``, ``export.json`` (the export report) and ``compile.json``: board, runtime,
+   subnet, accuracy, the predicted arena / SRAM / flash against the board's budgets, and one
+   entry per layer (index, name, op kind, MACs) that ``ofa-mcu profile --lut`` attaches to the
+   measured per-layer cycles.
+
+:func:`render_model_project` re-renders a compiled project's ``model.tflite`` for another board
+(``ofa-mcu emulate --board``) without exporting again.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ofa_mcu import __version__
+from ofa_mcu.boards import Board, load_board
+from ofa_mcu.config import SubnetConfig
+from ofa_mcu.errors import UserError, WorkFailed
+from ofa_mcu.space import SearchSpace
+
+COMPILE_INFO = "compile.json"
+MODEL_FILE = "model.tflite"
+SUBNET_FILE = "subnet.json"
+EXPORT_REPORT = "export.json"
+SEARCH_FILE = "search.json"
+COMPILE_FORMAT = "ofa-mcu-compile/1"
+NATIVE_README = "native/README.md.j2"
+RUNTIMES = ("tflm", "native")
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class CompileResult:
+    """What :func:`compile_project` produced."""
+
+    project_dir: Path
+    board: str
+    runtime: str
+    subnet: SubnetConfig
+    model: bytes
+    info: dict[str, Any]  # the project's compile.json
+    native: Any = None  # ofa_mcu.native.codegen.NativeModel for the native runtime
+    search: dict[str, Any] | None = None  # the search result entry for the board, if searched
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.info, "project_dir": str(self.project_dir), "notes": self.notes}
+
+
+# ------------------------------------------------------------------------------------------
+# the subnet
+
+
+def _search_available() -> tuple[Any, Any] | None:
+    try:
+        mod = importlib.import_module("ofa_mcu.search")
+        return mod.run_search, mod.SearchOptions
+    except (ImportError, AttributeError):
+        return None
+
+
+def _run_search(checkpoint: Path, board: Board, runtime: str, out: Path, seed: int, quiet: bool,
+                say: Progress) -> None:
+    found = _search_available()
+    if found is None:
+        raise UserError("give --subnet FILE (the search is not available in this installation)")
+    run_search, options = found
+    say(f"searching the best subnet for {board.name} ({runtime} runtime) into {out}")
+    run_search(options(checkpoint=checkpoint, targets=[board.name], out=out, runtime=runtime, seed=seed, quiet=quiet),
+               log=say)
+
+
+def resolve_subnet(space: SearchSpace, board: Board, runtime: str, checkpoint: Path, *,
+                   subnet: SubnetConfig | str | os.PathLike | None, search_dir: str | os.PathLike | None,
+                   seed: int = 0, quiet: bool = True, say: Progress = lambda _m: None
+                   ) -> tuple[SubnetConfig, dict[str, Any] | None, str | None]:
+    """(subnet, the search's entry for the board or None, search.json text or None)."""
+    if subnet is not None and search_dir is not None:
+        raise UserError("give either a subnet or a search folder, not both")
+    if isinstance(subnet, SubnetConfig):
+        return subnet.validate(space), None, None
+    if subnet is not None:
+        return SubnetConfig.load(subnet).validate(space, source=str(subnet)), None, None
+    from ofa_mcu.commands.export import subnet_from_search
+
+    tmp: str | None = None
+    if search_dir is None:
+        tmp = tempfile.mkdtemp(prefix="ofa-mcu-search-")
+        folder = Path(tmp)
+    else:
+        folder = Path(search_dir)
+        if folder.suffix.lower() == ".json" and not folder.is_dir():
+            folder = folder.parent
+    try:
+        if not (folder / SEARCH_FILE).is_file():
+            _run_search(checkpoint, board, runtime, folder, seed, quiet, say)
+        cfg = subnet_from_search(str(folder), board.name, space)
+        text = (folder / SEARCH_FILE).read_text(encoding="utf-8")
+        data = json.loads(text)
+        entry = data.get("boards", {}).get(board.name)
+        if isinstance(entry, dict) and entry.get("runtime") not in (None, runtime):
+            say(f"note: the search for {board.name} assumed the {entry.get('runtime')} runtime, compiling for {runtime}")
+        return cfg, entry if isinstance(entry, dict) else None, text
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------
+# rendering
+
+
+def _model_name(space: str | None, cfg: SubnetConfig | None) -> str:
+    if space and cfg is not None:
+        return f"{space}-{cfg.stable_hash()}"
+    return "model"
+
+
+def _predicted(space: SearchSpace | None, cfg: SubnetConfig | None, board: Board, runtime: str) -> dict[str, Any]:
+    """The analysis' figures for this subnet on this board (what the search assumed)."""
+    if space is None or cfg is None:
+        return {"source": "generated model (no subnet metadata)"}
+    from ofa_mcu.analysis import analyze
+
+    a = analyze(space, cfg, board, runtime)
+    d = a.to_dict()
+    return {
+        "source": "ofa_mcu.analysis (layer IR + planner + flash model)",
+        "arena_bytes": a.plan.peak_bytes,
+        "sram_bytes": a.peak_sram_bytes,  # arena + the runner's copy of the input
+        "activation_bytes": a.plan.activation_bytes,
+        "persistent_bytes": a.plan.persistent_bytes,
+        "peak_layer": d["peak_layer"],
+        "model_flash_bytes": a.model_flash_bytes,
+        "code_bytes": a.code_bytes,
+        "flash_bytes": a.flash_bytes,
+        "stack_bytes": board.memory.stack_bytes,
+        "sram_budget": d["sram_budget"],
+        "flash_budget": d["flash_budget"],
+        "fits": a.fits,
+        "macs": a.graph.macs,
+    }
+
+
+def _layers(space: SearchSpace | None, cfg: SubnetConfig | None, native: Any, model: bytes) -> list[dict[str, Any]]:
+    """One entry per profiled layer: index, name, op kind (the latency model's), MACs."""
+    if native is not None:
+        return [{"index": layer.index, "name": layer.name, "kind": layer.kind, "tflite_op": layer.opcode,
+                 "macs": layer.macs, "in_shape": layer.in_shape, "out_shape": layer.out_shape}
+                for layer in native.layers]
+    if space is not None and cfg is not None:
+        from ofa_mcu.ir import build_graph
+
+        g = build_graph(space, cfg)
+        return [{"index": op.index, "name": op.name, "kind": op.kind, "tflite_op": op.tflite_op, "macs": op.macs,
+                 "in_shape": list(op.in_shape), "out_shape": list(op.out_shape)} for op in g.ops]
+    from ofa_mcu.native import tflite_graph as tg
+    from ofa_mcu.native.codegen import ir_from_tflite
+
+    g = ir_from_tflite(tg.parse_tflite(model)).graph
+    return [{"index": op.index, "name": op.name, "kind": op.kind, "macs": op.macs, "in_shape": list(op.in_shape),
+             "out_shape": list(op.out_shape)} for op in g.ops]
+
+
+def _tflm_sources(model: bytes, board: Board, meta: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    try:
+        mod = importlib.import_module("ofa_mcu.tflm.codegen")
+        fn = mod.model_sources
+    except (ImportError, AttributeError):
+        raise UserError("the tflm runtime is not available in this installation: use --runtime native") from None
+    result = fn(model, board, meta)
+    sources, extra = result[0], result[1]
+    return dict(sources), dict(extra or {})
+
+
+def render_model_project(model: bytes, board: Board | str, out: str | os.PathLike, runtime: str, *,
+                         space: SearchSpace | None = None, subnet: SubnetConfig | None = None,
+                         report: Mapping[str, Any] | None = None, search_text: str | None = None,
+                         extra_info: Mapping[str, Any] | None = None, say: Progress = lambda _m: None
+                         ) -> tuple[Path, dict[str, Any], Any]:
+    """Render the firmware project of an INT8 ``.tflite`` for ``board``: (folder, compile.json, native model).
+
+    ``space`` / ``subnet`` give the predicted figures and layer names (read from the model's
+    metadata when not given); ``report`` is the export report (accuracy, quantization).
+    """
+    if runtime not in RUNTIMES:
+        raise UserError(f"unknown runtime '{runtime}': expected one of {', '.join(RUNTIMES)}")
+    b = board if isinstance(board, Board) else load_board(board)
+    if space is None or subnet is None:
+        from ofa_mcu.native.codegen import subnet_from_model
+
+        space, subnet = subnet_from_model(model, MODEL_FILE)
+    name = _model_name(space.name if space is not None else None, subnet)
+    rep = dict(report or {})
+    predicted = _predicted(space, subnet, b, runtime)
+    native = None
+    extra_context: dict[str, Any] = {}
+    if runtime == "native":
+        from ofa_mcu.native.codegen import generate_native
+
+        say("generating the native C model (weights in flash, arena planned by plan_native)")
+        native = generate_native(model, name=name, origin=MODEL_FILE)
+        sources: dict[str, Any] = dict(native.sources)
+        if "arena_bytes" in predicted and native.arena_bytes != predicted["arena_bytes"]:
+            # generate_native plans with the very planner the analysis uses: this never happens
+            raise WorkFailed(f"generated arena {native.arena_bytes} B differs from the predicted "
+                             f"{predicted['arena_bytes']} B")
+        predicted.setdefault("arena_bytes", native.arena_bytes)
+        predicted["input_store_bytes"] = native.input_bytes
+        extra_context = {"readme_template": NATIVE_README, "native_readme": {
+            "model_bytes": len(model), "sha256": native.sha256, "space": space.name if space else None,
+            "subnet_hash": subnet.stable_hash() if subnet else None, "layers": len(native.layers),
+            "macs": native.macs, "input_shape": native.input_shape, "input_scale": native.input_scale,
+            "input_zero_point": native.input_zero_point, "input_bytes": native.input_bytes,
+            "output_bytes": native.output_bytes, "output_scale": native.output_scale,
+            "output_zero_point": native.output_zero_point, "accuracy": rep.get("accuracy"),
+            "arena_bytes": native.arena_bytes, "const_bytes": native.const_bytes,
+            "flash_bytes": predicted.get("flash_bytes"),
+        }}
+    else:
+        say("generating the TFLM model sources")
+        meta: dict[str, Any] = {**rep, "name": name, "model_name": name, "board": b.name}
+        if space is not None and subnet is not None:
+            meta.update({"space_spec": space.to_dict(), "subnet": subnet.to_dict(), "subnet_hash": subnet.stable_hash()})
+        if "arena_bytes" in predicted:
+            meta.update({"sram_bytes": predicted["arena_bytes"], "flash_bytes": predicted["flash_bytes"]})
+        if space is not None:
+            meta["space"] = space.name
+        sources, extra_context = _tflm_sources(model, b, meta)
+    info: dict[str, Any] = {
+        "format": COMPILE_FORMAT,
+        "generator": f"ofa-mcu {__version__}",
+        "board": b.name,
+        "core": b.core,
+        "clock_hz": b.clock_hz,
+        "emulated": b.emulated,
+        "qemu_machine": b.qemu.machine if b.qemu else None,
+        "runtime": runtime,
+        "model": name,
+        "model_file": MODEL_FILE,
+        "model_bytes": len(model),
+        "space": space.name if space is not None else None,
+        "subnet": subnet.to_dict() if subnet is not None else None,
+        "subnet_hash": subnet.stable_hash() if subnet is not None else None,
+        "accuracy": rep.get("accuracy"),
+        "input": rep.get("input"),
+        "output": rep.get("output"),
+        "predicted": predicted,
+        "layers": _layers(space, subnet, native, model),
+        **dict(extra_info or {}),
+    }
+    if native is not None:
+        info["native"] = {k: v for k, v in native.to_dict().items() if k != "layers"}
+    extra_files: dict[str, str | bytes] = {MODEL_FILE: bytes(model), COMPILE_INFO: json.dumps(info, indent=2) + "\n"}
+    if subnet is not None:
+        extra_files[SUBNET_FILE] = json.dumps(subnet.to_dict(), indent=2) + "\n"
+    if rep:
+        extra_files[EXPORT_REPORT] = json.dumps(rep, indent=2) + "\n"
+    if search_text is not None:
+        extra_files[SEARCH_FILE] = search_text
+    from ofa_mcu.firmware.project import render_project
+
+    say(f"rendering the {runtime} firmware project for {b.name} into {out}")
+    path = render_project(b, out, sources, runtime=runtime, extra_context=extra_context, model_name=name,
+                          extra_files=extra_files)
+    return path, info, native
+
+
+# ------------------------------------------------------------------------------------------
+# the whole pipeline
+
+
+def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str | os.PathLike,
+                    runtime: str = "native", *, subnet: SubnetConfig | str | os.PathLike | None = None,
+                    search_dir: str | os.PathLike | None = None, calibration_samples: int = 200, seed: int = 0,
+                    measure_arena: bool | None = None, progress: Progress | None = None) -> CompileResult:
+    """Search (unless a subnet is given), export and render a firmware project into ``out``.
+
+    ``subnet``: a config or a subnet JSON path. ``search_dir``: a search output folder; its
+    ``search.json`` gives the board's subnet, and when it has none yet the search runs there
+    first. Neither: the search runs in a temporary folder and its ``search.json`` is kept in the
+    project. ``measure_arena``: measure the real TFLM arena during export (default: for tflm).
+    """
+    if runtime not in RUNTIMES:
+        raise UserError(f"unknown runtime '{runtime}': expected one of {', '.join(RUNTIMES)}")
+    say: Progress = progress or (lambda _m: None)
+    b = board if isinstance(board, Board) else load_board(board)
+    out_path = Path(out).expanduser()
+    from ofa_mcu.firmware.project import PROJECT_INFO
+
+    if out_path.exists() and (not out_path.is_dir() or (any(out_path.iterdir()) and not (out_path / PROJECT_INFO).is_file())):
+        raise UserError(f"{out_path}: exists and is not a generated firmware project; choose another --out")
+    from ofa_mcu.checkpoint import load_checkpoint, resolve_path
+
+    ckpt_path = resolve_path(checkpoint)
+    ckpt = load_checkpoint(ckpt_path)
+    space = ckpt.space
+    cfg, entry, search_text = resolve_subnet(space, b, runtime, ckpt_path, subnet=subnet, search_dir=search_dir,
+                                             seed=seed, quiet=progress is None, say=say)
+    from ofa_mcu.analysis import analyze
+
+    pre = analyze(space, cfg, b, runtime)
+    notes: list[str] = []
+    if pre.fits is False:
+        what = [n for n, bud in (("SRAM", pre.sram), ("flash", pre.flash)) if bud is not None and not bud.fits]
+        notes.append(f"the analysis predicts that subnet {cfg.stable_hash()} does not fit {b.name} "
+                     f"({' and '.join(what)}): the link will fail")
+        say("warning: " + notes[-1])
+
+    from ofa_mcu.data import load_source
+    from ofa_mcu.export.pipeline import export_subnet
+
+    data = load_source(ckpt.data, ckpt.seed)
+    if data.in_channels != space.in_channels:
+        raise UserError(f"{ckpt_path}: data '{ckpt.data}' has {data.in_channels} channels, space expects "
+                        f"{space.in_channels}")
+    say(f"exporting subnet {cfg.stable_hash()} of {space.name} to INT8")
+    exported = export_subnet(ckpt.supernet, cfg, data, calibration_samples=calibration_samples, seed=seed,
+                             bn_samples=ckpt.bn_calib_samples,
+                             measure=(runtime == "tflm") if measure_arena is None else measure_arena,
+                             progress=(lambda m: say(f"export: {m}")) if progress else None)
+    report = {**exported.report, "checkpoint": str(ckpt_path), "data": ckpt.data}
+    extra = {"checkpoint": str(ckpt_path), "data": ckpt.data}
+    if entry is not None:
+        extra["search"] = {k: entry.get(k) for k in ("predicted_acc", "measured_acc", "peak_sram_bytes",
+                                                      "flash_bytes", "latency_ms", "runtime") if k in entry}
+    path, info, native = render_model_project(exported.model, b, out_path, runtime, space=space, subnet=cfg,
+                                              report=report, search_text=search_text, extra_info=extra, say=say)
+    return CompileResult(project_dir=path, board=b.name, runtime=runtime, subnet=cfg, model=exported.model, info=info,
+                         native=native, search=entry, notes=notes)
+
+
+def read_compile_info(project_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """A compiled project's compile.json (None when the project has none)."""
+    path = Path(project_dir) / COMPILE_INFO
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: unreadable ({e})") from None
