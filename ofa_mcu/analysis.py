@@ -154,7 +154,7 @@ def analyze(space: SearchSpace, cfg: SubnetConfig, board: Board | None = None, r
     limit applies to model + runtime code.
     """
     graph = build_graph(space, cfg.validate(space))
-    p = plan(graph, runtime)
+    p = plan(graph, runtime, board.runtime[runtime].kernels if board else "reference")
     mflash = model_flash_bytes(graph, runtime)
     code = board.runtime[runtime].code_bytes if board else 0
     a = Analysis(graph, p, runtime, mflash, code, board)

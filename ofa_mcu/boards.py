@@ -255,6 +255,9 @@ class RuntimeCost(_Model):
 
     code_bytes: ByteCount
     static_bytes: ByteCount
+    # TFLM only: which kernels the firmware is built with; CMSIS-NN asks for per-op scratch
+    # buffers (see planner.TflmCost), so the arena prediction must include them
+    kernels: Literal["reference", "cmsis-nn"] = "reference"
 
 
 class Uart(_Model):

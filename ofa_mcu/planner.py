@@ -252,9 +252,10 @@ def plan_native(graph: Graph, cost: NativeCost | None = None) -> Plan:
     return _plan("native", graph, list(groups.values()), cost.alignment, scratch, 0)
 
 
-def plan(graph: Graph, runtime: str) -> Plan:
+def plan(graph: Graph, runtime: str, kernels: str = "reference") -> Plan:
+    """The arena plan of ``runtime``; ``kernels`` (TFLM only) adds CMSIS-NN's scratch buffers."""
     if runtime == "tflm":
-        return plan_tflm(graph)
+        return plan_tflm(graph, TflmCost(kernels=kernels))
     if runtime == "native":
         return plan_native(graph)
     raise ValueError(f"unknown runtime {runtime!r}: expected one of {RUNTIMES}")

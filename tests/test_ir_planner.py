@@ -86,3 +86,17 @@ def test_plans_never_overlap_live_tensors(space):
         assert plan_tflm(g).activation_bytes >= floor
         # native never needs more activation memory than TFLM's plan
         assert plan_native(g).activation_bytes <= plan_tflm(g).activation_bytes
+
+
+def test_cmsis_nn_boards_reserve_kernel_scratch():
+    """Boards built with CMSIS-NN get its depthwise scratch in the TFLM arena prediction."""
+    from ofa_mcu.analysis import analyze
+    from ofa_mcu.boards import load_board
+    from ofa_mcu.space import load_space
+
+    space = load_space("mcu-32")
+    cfg = SubnetConfig.max(space)
+    assert load_board("nucleo-f746zg").runtime["tflm"].kernels == "cmsis-nn"
+    ref = analyze(space, cfg, load_board("qemu-mps2-an386"), "tflm").plan
+    cmsis = analyze(space, cfg, load_board("nucleo-f746zg"), "tflm").plan
+    assert cmsis.activation_bytes > ref.activation_bytes and cmsis.persistent_bytes == ref.persistent_bytes

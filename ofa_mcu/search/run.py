@@ -78,7 +78,7 @@ class Constraints:
         if c is None:
             g = build_graph(self.space, cfg)
             code = self.board.runtime[self.runtime].code_bytes
-            c = Cost(sram_bytes(g, plan(g, self.runtime)), model_flash_bytes(g, self.runtime) + code, g.macs,
+            c = Cost(sram_bytes(g, plan(g, self.runtime, self.board.runtime[self.runtime].kernels)), model_flash_bytes(g, self.runtime) + code, g.macs,
                      self.latency.ms(g))
             self._cache[cfg] = c
         return c
