@@ -56,6 +56,7 @@ def main() -> None:
     if not all(cache.get(c) is not None for c in cfgs):
         run_search(SearchOptions(Path(args.checkpoint), ["qemu-mps2-an386"], Path(args.out), runtime=args.runtime,
                                  predictor_samples=args.predictor_samples, quiet=True), log=lambda m: None)
+        cache = AccuracyCache(ckpt.path)  # re-read: the search filled it
     predictor = fit_predictor(space, cfgs, [cache.get(c) for c in cfgs])
     con = board_constraints(boards[0], space, opts)
     rate = constraint_rate(space, con, predictor)

@@ -16,8 +16,9 @@ from ofa_mcu.errors import UserError
 def tree_options(f: Callable) -> Callable:
     """--tflm-dir / --cmsis-nn-dir (default: the TFLM_DIR / CMSIS_NN_DIR environment variables)."""
     f = click.option("--cmsis-nn-dir", type=click.Path(file_okay=False), default=None,
-                     help="CMSIS-NN source tree for the tflm runtime's optimized kernels "
-                          "(default: $CMSIS_NN_DIR; none: reference kernels).")(f)
+                     help="CMSIS-NN source tree for the tflm runtime's optimized kernels (default: "
+                          "$CMSIS_NN_DIR, else the copy inside the TFLM tree; the board YAML's tflm "
+                          "'kernels' chooses CMSIS-NN or reference kernels).")(f)
     f = click.option("--tflm-dir", type=click.Path(file_okay=False), default=None,
                      help="TFLM source tree (create_tflm_tree.py output) for the tflm runtime "
                           "(default: $TFLM_DIR; not needed for native).")(f)
