@@ -283,7 +283,7 @@ def _emulate_then_ctrl_c(fw: Path, elf: Path) -> int:
             assert dev.sync().startswith("m-name-dut-[tiny-")
         assert _qemu_running(elf)
         proc.send_signal(signal.SIGINT)
-        return proc.wait(timeout=30)
+        return proc.wait(timeout=90)  # the reaper allows QEMU a SIGTERM grace, then SIGKILL; slow under load
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -176,6 +176,8 @@ def test_semihosting_exit_status_and_systick(builds, board):
                 got += ser.read(ser.in_waiting or 1)
             except serial.SerialException:
                 break
+        ser.write(b"x")  # the fixture waits for this before it exits
+        ser.flush()
         assert session.wait(20) == 3  # bsp_exit(3) through SYS_EXIT_EXTENDED
         ser.close()
     assert got.decode() == f"hello from {board} counter=systick advancing\r\n"
