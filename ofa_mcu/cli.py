@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "flash": "ofa_mcu.commands.flash:flash",
     "emulate": "ofa_mcu.commands.emulate:emulate",
     "profile": "ofa_mcu.commands.profile:profile",
+    "report": "ofa_mcu.commands.report:report",
 }
 
 
