@@ -19,6 +19,7 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[Any], None], mode: s
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
     try:
         with os.fdopen(fd, mode) as f:
             writer(f)
@@ -32,6 +33,12 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[Any], None], mode: s
             pass
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

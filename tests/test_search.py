@@ -38,6 +38,7 @@ def test_family_search_respects_constraints(trained, tmp_path):
         a = analyze(space, cfg, load_board(name), "native")
         assert a.fits and a.peak_sram_bytes == b["peak_sram_bytes"] and a.flash_bytes == b["flash_bytes"]
         assert 0.0 <= b["measured_acc"] <= 1.0 and b["candidates"] and b["pareto"]
+        assert b["measured_acc"] == max(c["measured_acc"] for c in b["candidates"])
         assert (tmp_path / "s1" / f"pareto-{name}.png").stat().st_size > 10_000
     assert -1.0 <= result["predictor"]["kendall_tau"] <= 1.0
     assert not [p for p in (tmp_path / "s1").iterdir() if p.name.startswith(".")]  # no temporary files left

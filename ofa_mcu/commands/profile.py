@@ -104,8 +104,8 @@ def format_profile(result: Any, lut_path: str | None = None, lut: dict[str, Any]
     lines = [f"profile of {result.model or result.name} on {result.board or result.port} ({result.core}, "
              f"{(result.clock_hz or 0) / 1e6:g} MHz), runtime {result.runtime}, counter {result.counter}"]
     if emulated:
-        lines.append("emulated (QEMU -icount): counts are executed INSTRUCTIONS, not cycles; times are virtual "
-                     "time at the board clock")
+        lines.append("emulated (QEMU -icount shift=0): counts are executed INSTRUCTIONS, not cycles; times are "
+                     "QEMU's virtual time (1 ns per instruction), not the board's")
     lines.append(f"{len(result.lap_ms_per_run)} input(s) x {result.runs} run(s) (warm-up {result.warmup})")
     ms = result.latency_ms
     counts = result.latency_instructions if emulated and result.latency_instructions else result.latency_cycles

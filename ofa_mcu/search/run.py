@@ -204,7 +204,10 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
         t_board = time.time()
         evo = Evolution(space, con.feasible, predictor.predict, opts.seed, opts.evolution)
         ranked, archive = evo.run([SubnetConfig.min(space)])
+        # final candidates, all measured for real: the predictor's top k, plus every subnet already
+        # measured for the predictor that fits this board (free, and a guard against a weak predictor)
         top = ranked[: opts.top_k]
+        top += [c for c in train_cfgs if c not in top and con.feasible(c)]
         measured = measure(top, evaluate_cfg, cache)
         best_i = int(np.argmax(measured))
         best = top[best_i]
