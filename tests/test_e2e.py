@@ -261,8 +261,10 @@ def test_emulate_prints_the_port_and_stops_on_ctrl_c(projects: dict[str, Path]) 
 
 
 def _emulate_then_ctrl_c(fw: Path, elf: Path) -> int:
+    # started with SIGINT ignored, as some runners start children: emulate must still stop on Ctrl-C
     proc = subprocess.Popen([sys.executable, "-m", "ofa_mcu", "emulate", str(fw)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # noqa: PLW1509
     try:
         deadline = time.monotonic() + 120
         lines = []

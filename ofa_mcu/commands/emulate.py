@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,9 @@ def emulate(fwdir: str, board_name: str | None, do_profile: bool, runs: int, war
         else:
             click.echo(format_profile(result, lut, table))
         return
+    # "press Ctrl-C to stop" must hold even when SIGINT was ignored in the process that started us
+    # (Python leaves an inherited SIG_IGN in place, e.g. under some test runners and job controls)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with run_qemu(built.elf, board, timeout_s=limit) as session:
             desc = {"board": board.name, "machine": board.qemu.machine, "elf": str(built.elf), "port": session.port,
