@@ -8,6 +8,7 @@
  */
 #include "ofa_kernels.h"
 #include "ofa_requant.h"
+#include "ofa_window.h"
 
 void ofa_avgpool_s8(const ofa_avgpool_params_t *restrict p, const int8_t *restrict input,
                     int8_t *restrict output)
@@ -19,12 +20,12 @@ void ofa_avgpool_s8(const ofa_avgpool_params_t *restrict p, const int8_t *restri
 
     for (oy = 0; oy < out_h; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        const int32_t ky_begin = iy0 < 0 ? -iy0 : 0;
-        const int32_t ky_end = (in_h - iy0) < k_h ? (in_h - iy0) : k_h;
+        const int32_t ky_begin = ofa_tap_begin(iy0);
+        const int32_t ky_end = ofa_tap_end(iy0, in_h, k_h);
         for (ox = 0; ox < out_w; ++ox) {
             const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            const int32_t kx_begin = ix0 < 0 ? -ix0 : 0;
-            const int32_t kx_end = (in_w - ix0) < k_w ? (in_w - ix0) : k_w;
+            const int32_t kx_begin = ofa_tap_begin(ix0);
+            const int32_t kx_end = ofa_tap_end(ix0, in_w, k_w);
             const int32_t count = (ky_end - ky_begin) * (kx_end - kx_begin);
             int8_t *out_px = output + (oy * out_w + ox) * ch_n;
             for (c = 0; c < ch_n; ++c) {

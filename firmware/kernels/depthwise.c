@@ -13,6 +13,7 @@
 #include "ofa_kernels.h"
 #include "ofa_dot.h"
 #include "ofa_requant.h"
+#include "ofa_window.h"
 
 #if OFA_USE_DSP
 /* one tap of a four-channel block: a_j += w[c+j] * (x[c+j] + in_off), j = 0..3 */
@@ -54,12 +55,12 @@ void ofa_depthwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restric
 
     for (oy = 0; oy < out_h; ++oy) {
         const int32_t iy0 = oy * stride_h - pad_top;
-        const int32_t ky_begin = iy0 < 0 ? -iy0 : 0;
-        const int32_t ky_end = (in_h - iy0) < k_h ? (in_h - iy0) : k_h;
+        const int32_t ky_begin = ofa_tap_begin(iy0);
+        const int32_t ky_end = ofa_tap_end(iy0, in_h, k_h);
         for (ox = 0; ox < out_w; ++ox) {
             const int32_t ix0 = ox * stride_w - pad_left;
-            const int32_t kx_begin = ix0 < 0 ? -ix0 : 0;
-            const int32_t kx_end = (in_w - ix0) < k_w ? (in_w - ix0) : k_w;
+            const int32_t kx_begin = ofa_tap_begin(ix0);
+            const int32_t kx_end = ofa_tap_end(ix0, in_w, k_w);
             const int32_t ntaps_x = kx_end - kx_begin;
             int8_t *out_px = output + (oy * out_w + ox) * ch_n;
             const int8_t *in_first;
@@ -168,8 +169,8 @@ static void dw_plane(const ofa_conv_params_t *restrict p, const int8_t *restrict
     }
     for (oy = 0; oy < out_h; ++oy) {
         const int32_t iy0 = oy * stride_h - pad_top;
-        const int32_t ky_begin = iy0 < 0 ? -iy0 : 0;
-        const int32_t ky_end = (in_h - iy0) < k_h ? (in_h - iy0) : k_h;
+        const int32_t ky_begin = ofa_tap_begin(iy0);
+        const int32_t ky_end = ofa_tap_end(iy0, in_h, k_h);
         const int rows_full = local && ky_begin == 0 && ky_end == k_h;
         for (ox = 0; ox < out_w; ++ox) {
             const int32_t ix0 = ox * stride_w - pad_left;
@@ -217,8 +218,8 @@ static void dw_plane(const ofa_conv_params_t *restrict p, const int8_t *restrict
                     xr += row_stride;
                 }
             } else {
-                const int32_t kx_begin = ix0 < 0 ? -ix0 : 0;
-                const int32_t kx_end = (in_w - ix0) < k_w ? (in_w - ix0) : k_w;
+                const int32_t kx_begin = ofa_tap_begin(ix0);
+                const int32_t kx_end = ofa_tap_end(ix0, in_w, k_w);
                 const int32_t ntaps_x = kx_end - kx_begin;
                 for (ky = ky_begin; ky < ky_end; ++ky) {
                     const int8_t *xr = input + ((iy0 + ky) * in_w + ix0 + kx_begin) * ch_n + ch;
