@@ -75,14 +75,6 @@ class SubnetConfig:
             raise UserError(f"{source}: {e}") from None
 
     @classmethod
-    def from_json(cls, text: str, source: str = "subnet") -> SubnetConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{source}: invalid JSON at line {e.lineno}: {e.msg}") from None
-        return cls.from_dict(data, source)
-
-    @classmethod
     def load(cls, path: str | Path) -> SubnetConfig:
         """Read a subnet JSON file, or a result file that embeds one under ``"subnet"``."""
         path = Path(path)
