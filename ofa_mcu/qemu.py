@@ -176,13 +176,17 @@ def _start(cmd: list[str], port: int, start_timeout_s: float) -> QemuSession:
     )
     session = QemuSession(url=f"socket://127.0.0.1:{port}", port=port, command=cmd, process=proc)
     listening = threading.Event()
+    output_closed = threading.Event()
 
     def pump() -> None:
         stream = proc.stdout
         assert stream is not None
         seen = b""
         while True:
-            chunk = stream.read1(4096) if hasattr(stream, "read1") else stream.read(1)
+            try:
+                chunk = stream.read1(4096) if hasattr(stream, "read1") else stream.read(1)
+            except (OSError, ValueError):  # the pipe was closed when QEMU was killed
+                break
             if not chunk:
                 break
             with session._lock:
@@ -191,6 +195,7 @@ def _start(cmd: list[str], port: int, start_timeout_s: float) -> QemuSession:
                 seen = (seen + chunk)[-4096:]
                 if _WAITING_RE.search(seen.decode("utf-8", "replace")):
                     listening.set()
+        output_closed.set()
         listening.set()  # QEMU ended: stop waiting
 
     threading.Thread(target=pump, name=f"qemu-{proc.pid}-output", daemon=True).start()
@@ -198,6 +203,13 @@ def _start(cmd: list[str], port: int, start_timeout_s: float) -> QemuSession:
     while time.monotonic() < deadline:
         if listening.wait(0.05) or _port_listening(port):
             break
+    if output_closed.is_set():
+        # QEMU closed its output: it is exiting. Its exit status can lag the EOF by a moment, so
+        # wait for it instead of racing poll() (a QEMU that failed must not look started).
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
     if proc.poll() is not None:
         return session  # the caller reports the failure with QEMU's output
     if not (listening.is_set() or _port_listening(port)):
