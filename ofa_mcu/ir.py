@@ -34,13 +34,13 @@ class Tensor:
     shape: tuple[int, ...]
     first: int = 0  # index of the op that writes it (0 for the graph input)
     last: int = 0  # index of the last op that reads it (the last op for the graph output)
+    bytes: int = field(init=False)  # int8 elements = bytes (the shape never changes)
 
-    @property
-    def bytes(self) -> int:
+    def __post_init__(self) -> None:
         n = 1
         for d in self.shape:
             n *= d
-        return n
+        self.bytes = n
 
 
 @dataclass(slots=True)
@@ -99,23 +99,26 @@ class Graph:
 class _Builder:
     def __init__(self, space: SearchSpace, cfg: SubnetConfig) -> None:
         self.g = Graph(space, cfg)
+        self.tensors, self.ops = self.g.tensors, self.g.ops  # the hot path appends to these
 
     def tensor(self, name: str, shape: tuple[int, ...]) -> int:
-        t = Tensor(len(self.g.tensors), name, shape, first=len(self.g.ops))
-        self.g.tensors.append(t)
-        return t.id
+        tid = len(self.tensors)
+        self.tensors.append(Tensor(tid, name, shape, len(self.ops)))
+        return tid
 
     def _op(self, name: str, kind: str, inputs: tuple[int, ...], out_shape: tuple[int, ...], **kw) -> int:
-        index = len(self.g.ops)
+        index = len(self.ops)
+        tensors = self.tensors
         for t in inputs:
-            self.g.tensors[t].last = index
-        out = self.tensor(name, out_shape)
-        self.g.ops.append(Op(index, name, kind, inputs, out, self.g.tensors[inputs[0]].shape, out_shape, **kw))
+            tensors[t].last = index
+        out = len(tensors)
+        tensors.append(Tensor(out, name, out_shape, index))
+        self.ops.append(Op(index, name, kind, inputs, out, tensors[inputs[0]].shape, out_shape, **kw))
         return out
 
     def conv(self, name: str, x: int, out_ch: int, kernel: int, stride: int, relu6: bool,
              depthwise: bool = False) -> int:
-        h, w, c = self.g.tensors[x].shape
+        h, w, c = self.tensors[x].shape
         oh, ow = same_out(h, stride), same_out(w, stride)
         if depthwise:
             kind, weights, out_ch = "depthwise", c * kernel * kernel, c

@@ -135,10 +135,20 @@ class Plan:
     activation_bytes: int = 0
 
     def __post_init__(self) -> None:
-        top = max((o + s for o, s in zip(self.offsets, self.sizes)), default=0)
-        for i in self.scratch:
-            top = max(top, self.op_memory(i).extent_bytes)
-        self.activation_bytes = top
+        n_ops = len(self.graph.ops)
+        live = [0] * n_ops  # bytes of the buffers alive at each op
+        top = [0] * n_ops  # highest end of a buffer alive at each op
+        for off, size, fi, li in zip(self.offsets, self.sizes, self.first, self.last):
+            end = off + size
+            for i in range(fi, min(li, n_ops - 1) + 1):
+                live[i] += size
+                if end > top[i]:
+                    top[i] = end
+        for i, extra in self.scratch.items():
+            live[i] += extra
+            top[i] += extra
+        self._live, self._top = live, top
+        self.activation_bytes = max(max(top, default=0), max((o + s for o, s in zip(self.offsets, self.sizes)), default=0))
 
     @property
     def peak_bytes(self) -> int:
@@ -148,10 +158,8 @@ class Plan:
         return next(self.offsets[k] for k, g in enumerate(self.groups) if tensor in g)
 
     def op_memory(self, index: int) -> OpMemory:
-        live = [k for k in range(len(self.sizes)) if self.first[k] <= index <= self.last[k]]
-        extra = self.scratch.get(index, 0)
-        top = max((self.offsets[k] + self.sizes[k] for k in live), default=0) + extra
-        return OpMemory(sum(self.sizes[k] for k in live) + extra, top, top + self.persistent_bytes)
+        top = self._top[index]
+        return OpMemory(self._live[index], top, top + self.persistent_bytes)
 
     @property
     def per_op(self) -> list[OpMemory]:
@@ -160,8 +168,7 @@ class Plan:
     @property
     def peak_op(self) -> int:
         """The op whose live buffers reach highest in the arena (ties: most bytes alive)."""
-        rows = self.per_op
-        return max(range(len(rows)), key=lambda i: (rows[i].extent_bytes, rows[i].live_bytes))
+        return max(range(len(self._top)), key=lambda i: (self._top[i], self._live[i]))
 
 
 def _plan(runtime: str, graph: Graph, groups: list[list[int]], alignment: int,
