@@ -5,14 +5,15 @@ random supernet weights with BatchNorm recalibrated on random images, exported w
 export path), this compares:
 
 - native: the arena of the generated native C (``ofa_mcu.native.codegen``; the plan of
-  ``ofa_mcu.planner.plan_native``: lifetimes, in-place depthwise and ADD, no interpreter state);
+  ``ofa_mcu.planner.plan_native``: lifetimes, in-place depthwise and ADD, strided depthwise
+  fused with its expand conv, no interpreter state);
 - TFLM: the smallest ``arena_size`` with which TFLM's own allocator allocates and runs the model
   (``ofa_mcu.export.arena.measure_arena``, host 64-bit build of the ``tflite-micro`` package; a
   32-bit MCU needs 2-5% less, DESIGN.md), and its activation part alone (the allocator's head:
   TFLM's greedy plan of the same tensors, without in-place ops).
 
 It prints one row per subnet and the median and range of native / TFLM (goal: <= 0.6), and of
-native / TFLM activations (what in-place depthwise and ADD save on their own).
+native / TFLM activations (what in-place and fused ops save on their own).
 
     .venv/bin/python benchmarks/native_arena.py [--n 8] [--seed 0] [--json OUT]
 """

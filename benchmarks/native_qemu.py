@@ -48,7 +48,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "m0": {"latency_board": "qemu-microbit",
            "extra": {"cpu_flags": ["-mcpu=cortex-m0", "-mthumb", "-mfloat-abi=soft", "-masm-syntax-unified"]}},
 }
-KINDS = ("conv", "depthwise", "pointwise", "add", "mean", "fc")
+KINDS = ("conv", "depthwise", "pointwise", "pointwise+depthwise", "add", "mean", "fc")
 
 
 def run_variant(model: bytes, variant: str, folder: Path) -> list[dict[str, Any]]:
@@ -67,10 +67,13 @@ def run_variant(model: bytes, variant: str, folder: Path) -> list[dict[str, Any]
     with run_qemu(elf, board, timeout_s=600) as session:
         res = profile(session.url, runs=1, warmup=0, timeout_s=30)
     by_index = {layer.index: layer for layer in nm.layers}
+    fused_into = {dw: ex for ex, dw in nm.plan.fused.items()}
     out = []
     for layer in res.layers:
         info = by_index[layer.index]
+        ops = [nm.ir.ops[i] for i in (fused_into.get(layer.index), layer.index) if i is not None]
         out.append({"index": layer.index, "name": info.name, "kind": info.kind, "macs": info.macs,
+                    "parts": [(op.kind, op.macs) for op in ops],  # the IR ops the call runs
                     "instructions": float(layer.instructions or 0.0)})
     total = (res.latency_instructions or {}).get("mean", 0.0)
     out.append({"index": -1, "name": "TOTAL", "kind": "total", "macs": nm.macs, "instructions": float(total)})
@@ -114,7 +117,7 @@ def latency_errors(variant: str, subnets: list[list[dict[str, Any]]]) -> dict[st
                     return yaml_model.op_cycles(kind, macs)
             else:
                 others = [{"kind": x["kind"], "macs": x["macs"], "cycles": x["instructions"]}
-                          for j, s in enumerate(subnets) if j != i for x in s if x["kind"] != "total"]
+                          for j, s in enumerate(subnets) if j != i for x in s if len(x.get("parts", ())) == 1]
                 coef = fit_latency_lut(others)["kinds"]
 
                 def predict(kind: str, macs: int, coef: dict = coef) -> float:
@@ -124,7 +127,7 @@ def latency_errors(variant: str, subnets: list[list[dict[str, Any]]]) -> dict[st
             for x in layers:
                 if x["kind"] == "total":
                     continue
-                p = predict(x["kind"], x["macs"])
+                p = sum(predict(kind, macs) for kind, macs in x["parts"])  # a fused call: both ops
                 pred_total += p
                 layer_err[x["kind"]].append(_err(p, x["instructions"]))
             meas_total = next(x["instructions"] for x in layers if x["kind"] == "total")

@@ -9,7 +9,8 @@
   allocator (``benchmarks/export_arena.py``).
 - ``native``: the same greedy placement over our own lifetimes, with in-place ops: a depthwise
   conv writes its output over its input (plus a one-channel scratch buffer) and an ADD writes
-  over an input that dies there; no interpreter state.
+  over an input that dies there; a strided depthwise conv is fused with the expand conv before
+  it, so the expanded tensor only exists as a window of k rows; no interpreter state.
 
 Both return a ``Plan`` with per-op figures (live bytes, planned extent) and the op that sets the
 peak. Pure Python over small lists: the searcher calls this thousands of times per second.
@@ -105,9 +106,25 @@ class TflmCost:
 
 @dataclass(frozen=True)
 class NativeCost:
+    """Choices of the native runtime's planner (each one a kernel of ``firmware/kernels`` relies on).
+
+    ``fuse_expand_depthwise``: a strided depthwise conv fused with the 1x1 expand conv before it
+    (``ofa_expand_depthwise_s8``): the expanded tensor, the largest of an inverted residual block,
+    only ever exists as a window of ``min(k, H)`` rows, and the depthwise output is written while
+    the block input is still alive. Stride-1 depthwise convs are not fused: they run in place,
+    which already costs no more than the expanded tensor itself.
+    """
+
     alignment: int = 4
     inplace_depthwise: bool = True
     inplace_add: bool = True
+    fuse_expand_depthwise: bool = True
+
+
+def fused_window_bytes(dw: Op) -> int:
+    """Bytes of the row window of an expand conv fused into depthwise conv ``dw``."""
+    h, w, c = dw.in_shape
+    return min(dw.kernel, h) * w * c
 
 
 @dataclass
@@ -133,6 +150,9 @@ class Plan:
     scratch: dict[int, int]  # op index -> scratch bytes placed above what is alive there
     persistent_bytes: int  # runtime state in the arena (tflm)
     activation_bytes: int = 0
+    # native: expand op index -> the depthwise op it is fused into; the expand's output buffer is
+    # the row window (fused_window_bytes), and the depthwise output lives from the expand on
+    fused: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n_ops = len(self.graph.ops)
@@ -169,17 +189,6 @@ class Plan:
     def peak_op(self) -> int:
         """The op whose live buffers reach highest in the arena (ties: most bytes alive)."""
         return max(range(len(self._top)), key=lambda i: (self._top[i], self._live[i]))
-
-
-def _plan(runtime: str, graph: Graph, groups: list[list[int]], alignment: int,
-          scratch: dict[int, int], persistent: int) -> Plan:
-    ts = graph.tensors
-    sizes = [align_up(max(ts[t].bytes for t in g), alignment) for g in groups]
-    first = [min(ts[t].first for t in g) for g in groups]
-    last = [max(ts[t].last for t in g) for g in groups]
-    offsets, _ = greedy_offsets(sizes, first, last)
-    scratch = {i: align_up(b, alignment) for i, b in scratch.items() if b}
-    return Plan(runtime, graph, groups, sizes, first, last, offsets, scratch, persistent)
 
 
 def tflm_persistent_bytes(graph: Graph, cost: TflmCost) -> int:
@@ -239,24 +248,54 @@ def plan_tflm(graph: Graph, cost: TflmCost | None = None) -> Plan:
 
 
 def plan_native(graph: Graph, cost: NativeCost | None = None) -> Plan:
-    """Our static plan: in-place depthwise (one-channel scratch) and in-place ADD."""
+    """Our static plan: in-place depthwise (one-plane scratch), in-place ADD, and strided
+    depthwise convs fused with their expand conv (see :class:`NativeCost`)."""
     cost = cost or NativeCost()
-    alias: dict[int, int] = {}  # tensor -> tensor whose buffer it reuses
+    ts, ops = graph.tensors, graph.ops
+    size = [t.bytes for t in ts]
+    first = [t.first for t in ts]
+    last = [t.last for t in ts]
+    root = list(range(len(ts)))  # tensor -> the tensor whose buffer it reuses (resolved)
     scratch: dict[int, int] = {}
-    for op in graph.ops:
-        dying = [t for t in op.inputs if graph.tensors[t].last == op.index and t != graph.input]
-        if op.kind == "depthwise" and cost.inplace_depthwise and dying:
-            alias[op.output] = dying[0]
-            scratch[op.index] = op.out_shape[0] * op.out_shape[1]
-        elif op.kind == "add" and cost.inplace_add and dying:
-            alias[op.output] = dying[0]
-    groups: dict[int, list[int]] = {}
-    for t in graph.tensors:
-        r = t.id
-        while r in alias:
-            r = alias[r]
-        groups.setdefault(r, []).append(t.id)
-    return _plan("native", graph, list(groups.values()), cost.alignment, scratch, 0)
+    fused: dict[int, int] = {}
+    for op in ops:
+        if op.kind == "depthwise" and cost.fuse_expand_depthwise and op.stride > 1 and op.index > 0:
+            expand = ops[op.index - 1]
+            window = op.inputs[0]
+            if expand.kind == "pointwise" and expand.output == window and last[window] == op.index:
+                fused[expand.index] = op.index
+                size[window] = fused_window_bytes(op)
+                first[op.output] = expand.index
+                continue
+        if op.kind not in ("depthwise", "add") or not (cost.inplace_depthwise if op.kind == "depthwise"
+                                                        else cost.inplace_add):
+            continue
+        dying = next((t for t in op.inputs if last[t] == op.index and t != graph.input), None)
+        if dying is not None:
+            root[op.output] = root[dying]
+            if op.kind == "depthwise":
+                scratch[op.index] = align_up(op.out_shape[0] * op.out_shape[1], cost.alignment)
+    group_of: dict[int, int] = {}
+    groups: list[list[int]] = []
+    sizes: list[int] = []
+    g_first: list[int] = []
+    g_last: list[int] = []
+    for t in range(len(ts)):  # a buffer's root tensor comes first, so groups keep tensor order
+        k = group_of.get(root[t])
+        if k is None:
+            group_of[root[t]] = len(groups)
+            groups.append([t])
+            sizes.append(size[t])
+            g_first.append(first[t])
+            g_last.append(last[t])
+        else:
+            groups[k].append(t)
+            sizes[k] = max(sizes[k], size[t])
+            g_first[k] = min(g_first[k], first[t])
+            g_last[k] = max(g_last[k], last[t])
+    sizes = [align_up(b, cost.alignment) for b in sizes]
+    offsets, _ = greedy_offsets(sizes, g_first, g_last)
+    return Plan("native", graph, groups, sizes, g_first, g_last, offsets, scratch, 0, fused=fused)
 
 
 def plan(graph: Graph, runtime: str, kernels: str = "reference") -> Plan:

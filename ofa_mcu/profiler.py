@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ofa_mcu.errors import UserError, WorkFailed
+from ofa_mcu.ir import OP_KINDS
 
 DEFAULT_BAUD = 115200
 DEFAULT_TIMEOUT_S = 10.0
@@ -633,14 +634,17 @@ def _merge_layers(sets: list[list[LayerProfile]]) -> list[LayerProfile]:
 def lut_samples(results: ProfileResult | Iterable[ProfileResult], *, use_instructions: bool | None = None) -> list[dict[str, Any]]:
     """Per-layer samples ``{kind, macs, cycles}`` of profile results whose layers have MACs.
 
-    For emulated results the value is the instruction count (``use_instructions`` default).
+    Only layers of one IR op kind (``ofa_mcu.ir.OP_KINDS``) are samples: a fused call of the
+    native runtime (kind ``pointwise+depthwise``) cannot be split between its kinds, and the
+    latency model predicts per IR op. For emulated results the value is the instruction count
+    (``use_instructions`` default).
     """
     items = [results] if isinstance(results, ProfileResult) else list(results)
     out: list[dict[str, Any]] = []
     for r in items:
         instr = r.emulated if use_instructions is None else use_instructions
         for layer in r.layers:
-            if layer.macs is None:
+            if layer.macs is None or layer.kind not in OP_KINDS:
                 continue
             value = layer.instructions if instr and layer.instructions is not None else layer.cycles
             out.append({"kind": layer.kind, "macs": int(layer.macs), "cycles": float(value)})

@@ -81,6 +81,7 @@ class NativeKernels:
         self.lib.h_mean.argtypes = [vp] * 3
         self.lib.h_avgpool.argtypes = [vp] * 3
         self.lib.h_requant.argtypes = [ci, vp, vp, vp, vp, ctypes.c_int32]
+        self.lib.h_expand_dw.argtypes = [vp] * 13
 
     def requant(self, x: np.ndarray, mult: np.ndarray, shift: np.ndarray, which: int = 0) -> np.ndarray:
         """0: ofa_requant, 1: ofa_requant_ref, 2: ofa_srdhm(x, mult), 3: ofa_rdivpot(x, shift)."""
@@ -303,6 +304,53 @@ def test_inplace_depthwise_equals_normal(kernel_libs: dict[str, NativeKernels], 
         # and all three implementations agree with each other
         outs = [lib.conv(2, call, x, oh * ow * c) for lib in kernel_libs.values()]
         assert all(np.array_equal(outs[0], o) for o in outs[1:])
+
+
+def _random_conv(rng: np.random.Generator, function: str, h: int, w: int, c_in: int, c_out: int, k: int,
+                 stride: int, padding: str) -> tg.KernelCall:
+    oh, pt, _ = tg.compute_padding(h, k, stride, padding)
+    ow, pl, _ = tg.compute_padding(w, k, stride, padding)
+    params = dict(
+        in_h=h, in_w=w, in_c=c_in, out_h=oh, out_w=ow, out_c=c_out, k_h=k, k_w=k, stride_h=stride,
+        stride_w=stride, pad_top=pt, pad_left=pl, in_offset=int(rng.integers(-127, 129)),
+        out_offset=int(rng.integers(-128, 128)), act_min=-128, act_max=int(rng.integers(0, 128)),
+    )  # fmt: skip
+    n_weights = k * k * c_in if function == "ofa_depthwise_s8" else c_out * c_in * k * k
+    mult, shift = tg.quantize_multipliers(rng.uniform(1e-4, 2e-2, c_out))
+    arrays = {"weights": rng.integers(-128, 128, n_weights).astype(np.int8),
+              "bias": rng.integers(-5000, 5000, c_out).astype(np.int32), "out_mult": mult,
+              "out_shift": shift.astype(np.int8)}
+    return tg.KernelCall(0, "CONV_2D", function, "ofa_conv_params_t", (0,), (1,), params, arrays, 0, False, 0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fused_expand_depthwise_equals_the_two_kernels(kernel_libs: dict[str, NativeKernels], seed: int) -> None:
+    """ofa_expand_depthwise_s8 == ofa_pointwise_s8 then ofa_depthwise_s8, for random shapes (images
+    shorter than the kernel included), and it writes nothing past its min(k, H)-row window."""
+    rng = np.random.default_rng(200 + seed)
+    guard = 64
+    for _ in range(8):
+        k = int(rng.choice([1, 3, 5, 7]))
+        stride = int(rng.choice([1, 2, 3]))
+        c_in, c = int(rng.choice([1, 3, 8, 16])), int(rng.choice([1, 4, 5, 24]))
+        h, w = (int(v) for v in rng.integers(1, 16, 2))
+        padding = "VALID" if h >= k and w >= k and rng.random() < 0.3 else "SAME"
+        expand = _random_conv(rng, "ofa_pointwise_s8", h, w, c_in, c, 1, 1, "VALID")
+        dw = _random_conv(rng, "ofa_depthwise_s8", h, w, c, c, k, stride, padding)
+        out_size = dw.params["out_h"] * dw.params["out_w"] * c
+        x = rng.integers(-128, 128, h * w * c_in).astype(np.int8)
+        for lib in kernel_libs.values():
+            want = lib.conv(2, dw, lib.conv(1, expand, x, h * w * c), out_size)
+            window = np.full(min(k, h) * w * c + guard, 77, np.int8)
+            got = np.zeros(out_size, np.int8)
+            e, d = expand.arrays, dw.arrays
+            ip1, ip2 = _ints(expand.params, CONV_FIELDS), _ints(dw.params, CONV_FIELDS)  # alive during the call
+            lib.lib.h_expand_dw(
+                _ptr(ip1), _ptr(e["weights"]), _ptr(e["bias"]), _ptr(e["out_mult"]), _ptr(e["out_shift"]),
+                _ptr(ip2), _ptr(d["weights"]), _ptr(d["bias"]), _ptr(d["out_mult"]), _ptr(d["out_shift"]),
+                _ptr(x), _ptr(window), _ptr(got))  # fmt: skip
+            assert np.array_equal(got, want), (h, w, c_in, c, k, stride, padding)
+            assert (window[-guard:] == 77).all(), "the fused kernel wrote past its window"
 
 
 # ------------------------------------------------------------------------------------------

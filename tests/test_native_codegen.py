@@ -38,7 +38,7 @@ from ofa_mcu.config import SubnetConfig
 from ofa_mcu.errors import UserError
 from ofa_mcu.ir import build_graph
 from ofa_mcu.native import tflite_graph as tg
-from ofa_mcu.native.codegen import generate_native, ir_from_tflite
+from ofa_mcu.native.codegen import FUSED_KIND, generate_native, ir_from_tflite
 from ofa_mcu.planner import plan_native
 from ofa_mcu.space import load_space
 
@@ -265,13 +265,17 @@ def test_generated_model_is_bit_exact_with_tflm(space_name: str, res: int, seed:
     a = analyze(space, cfg, runtime="native")
     assert nm.arena_bytes == a.plan.peak_bytes
     assert a.peak_sram_bytes == nm.arena_bytes + a.graph.tensors[a.graph.input].bytes  # + the runner's input copy
-    assert [layer.kind for layer in nm.layers] == [op.kind for op in build_graph(space, cfg).ops]
+    fused = plan_native(build_graph(space, cfg)).fused  # expand -> strided depthwise, one kernel call
+    assert fused and all(dw == ex + 1 for ex, dw in fused.items())
+    assert [layer.kind for layer in nm.layers] == [
+        FUSED_KIND if op.index in fused.values() else op.kind for op in build_graph(space, cfg).ops
+        if op.index not in fused]
     assert any(layer.inplace and layer.kind == "depthwise" for layer in nm.layers)
     variant = "dsp" if seed % 2 == 0 else "portable"
     host = HostModel(nm, tmp_path / "gen", kernel_objects[variant])
     xs = _inputs(graph, N_INPUTS, seed)
     checked = _compare(host, data, graph, xs, f"{space_name} seed {seed} [{variant}]")
-    assert checked == N_INPUTS * len(graph.ops)
+    assert checked == N_INPUTS * (len(graph.ops) - len(fused))  # a fused expand output never exists
 
 
 @pytest.mark.slow
@@ -288,7 +292,8 @@ def test_ir_and_plan_match_the_subnet_ir(models: ModelCache) -> None:
             assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields], (a, b)
         assert [(t.shape, t.first, t.last) for t in got.tensors] == [(t.shape, t.first, t.last) for t in ref.tensors]
         p1, p2 = plan_native(got), plan_native(ref)
-        assert (p1.groups, p1.offsets, p1.sizes, p1.scratch) == (p2.groups, p2.offsets, p2.sizes, p2.scratch)
+        assert (p1.groups, p1.offsets, p1.sizes, p1.scratch, p1.fused) == (p2.groups, p2.offsets, p2.sizes, p2.scratch,
+                                                                 p2.fused)
 
 
 @pytest.mark.slow
@@ -332,7 +337,7 @@ def test_reshape_is_an_alias(models: ModelCache, kernel_objects: dict[str, list[
     nm = generate_native(data, graph=edited, name="reshaped", use_metadata=False)
     plain = generate_native(data, name="plain")
     assert "RESHAPE" in nm.sources["model.c"] and nm.arena_bytes == plain.arena_bytes
-    assert len(nm.layers) == len(plain.layers) == len(graph.ops)
+    assert len(nm.layers) == len(plain.layers) == len(graph.ops) - len(plain.plan.fused)
     host = HostModel(nm, tmp_path / "gen", kernel_objects["portable"])
     xs = _inputs(graph, 3, 7)
 

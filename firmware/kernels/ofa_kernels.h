@@ -17,6 +17,7 @@
  *    results (shift > 0 is a left shift).
  *  - Input and output buffers must not overlap, except for
  *    ofa_depthwise_s8_inplace, whose contract is documented below.
+ *  - ofa_expand_depthwise_s8 runs two layers in one call (see below).
  *  - Weights: conv [out_c][k_h][k_w][in_c]; depthwise [k_h][k_w][c] (the
  *    TFLite [1][k_h][k_w][c] filter); fully connected [out][in].
  *  - Padding: explicit pad_top / pad_left (TFLite SAME puts the odd extra
@@ -124,6 +125,15 @@ void ofa_depthwise_s8(const ofa_conv_params_t *p, const int8_t *input, int8_t *o
  * Other channels are never touched.
  */
 void ofa_depthwise_s8_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch);
+
+/*
+ * A 1x1 expand conv (`expand`, stride 1) fused with the depthwise conv `dw` that reads its output:
+ * the expanded tensor is only ever held as a window of min(dw->k_h, dw->in_h) rows of
+ * dw->in_w * dw->in_c bytes (`window`, which must not overlap `input` or `output`). Same results
+ * as ofa_pointwise_s8(expand) followed by ofa_depthwise_s8(dw).
+ */
+void ofa_expand_depthwise_s8(const ofa_conv_params_t *expand, const ofa_conv_params_t *dw,
+                             const int8_t *input, int8_t *window, int8_t *output);
 
 void ofa_fully_connected_s8(const ofa_fc_params_t *p, const int8_t *input, int8_t *output);
 

@@ -8,10 +8,14 @@ kernels) once per op, with every constant in flash and every activation in one s
 * The arena layout comes from :func:`ofa_mcu.planner.plan_native` run on the layer IR of the
   model (:func:`ir_from_tflite`), so the arena the firmware reserves is exactly the figure the
   search and ``analyze --runtime native`` predicted: tensor lifetimes, in-place depthwise convs
-  (one-plane scratch above what is alive), in-place ADD. RESHAPE is an alias (same bytes).
+  (one-plane scratch above what is alive), in-place ADD, strided depthwise convs fused with
+  their expand conv (one ``ofa_expand_depthwise_s8`` call; the expand output buffer is its
+  k-row window). RESHAPE is an alias (same bytes).
 * ``ofa_model_invoke()`` runs the ops in order, each wrapped in ``runner_layer_begin_named`` /
   ``runner_layer_end`` so the serial runner reports per-layer cycles with the IR op kind
   (``conv``, ``pointwise``, ``depthwise``, ``add``, ``mean``, ``fc``: the latency model's kinds).
+  A fused call is one layer, reported under the depthwise conv's index with kind
+  ``pointwise+depthwise`` (:data:`FUSED_KIND`) and the MACs of both.
 * ``main.c`` fills the ``runner_model_t`` (input, a separate copy of the ``db``-loaded input,
   output, quantization, arena) and calls ``runner_main``. The arena is painted at start-up so
   ``arena_used`` reports the highest byte the model really wrote.
@@ -47,6 +51,8 @@ ARENA_PAINT = 0xA5
 _ARRAY_TYPES = {"weights": "int8_t", "bias": "int32_t", "out_mult": "int32_t", "out_shift": "int8_t"}
 _PER_LINE = {"int8_t": 20, "int32_t": 8}
 _INT32_MIN = -(1 << 31)
+#: Layer kind the runner reports for an expand conv fused with its depthwise conv.
+FUSED_KIND = "pointwise+depthwise"
 
 
 # ------------------------------------------------------------------------------------------
@@ -343,9 +349,12 @@ def generate_native(model: bytes, *, name: str = "model", origin: str = "model.t
     arena_bytes = plan.activation_bytes
 
     arrays: list[dict[str, Any]] = []
-    ops_ctx: list[dict[str, Any]] = []
+    params_ctx: list[dict[str, Any]] = []  # one static const parameter struct per layer
+    ops_ctx: list[dict[str, Any]] = []  # the kernel calls, in order (RESHAPE: a comment)
     layers: list[NativeLayer] = []
     const_total = 0
+    fused_into = {dw: ex for ex, dw in plan.fused.items()}  # depthwise op -> its fused expand op
+    pending_expand: dict[str, Any] | None = None  # the expand call a fused depthwise call completes
     for call, tfl_op in zip(calls, graph.ops, strict=True):
         ir_index = mapping.op_of[call.op_index]
         if ir_index is None:  # RESHAPE: the IR tensor is shared, nothing to run
@@ -378,11 +387,51 @@ def generate_native(model: bytes, *, name: str = "model", origin: str = "model.t
         in_offsets = [offset_of[mapping.tensor_of[t]] for t in call.inputs]
         out_t = mapping.tensor_of[call.outputs[0]]
         out_offset = offset_of[out_t]
+        assert call.function is not None and call.params_type is not None
+        params = {"index": ir_index, "name": op.name, "kind": op.kind,
+                  "var": var, "params_type": call.params_type, "fields": fields,
+                  "comment": _op_description(tfl_op, graph, op)}
+        if ir_index in plan.fused:  # runs inside the fused call of the next layer
+            if call.function != "ofa_pointwise_s8":
+                raise WorkFailed(f"{origin}: op {call.op_index}: the plan fuses a {call.function} conv into a "
+                                 "depthwise conv; only a 1x1 stride-1 conv can be fused")
+            params_ctx.append(params)
+            pending_expand = {"op": op, "call": call, "in_offsets": in_offsets, "window": out_offset,
+                              "const_bytes": const_bytes, "tfl_op": tfl_op}
+            continue
+        if ir_index in fused_into:
+            ex = pending_expand
+            if ex is None or ex["op"].index != fused_into[ir_index] or call.function != "ofa_depthwise_s8":
+                raise WorkFailed(f"{origin}: op {call.op_index}: the plan fuses this layer with one the model "
+                                 "does not run just before it")
+            pending_expand = None
+            ex_op = ex["op"]
+            params_ctx.append(params)
+            fused_name = f"{ex_op.name}+{op.name}"
+            buffers = (f"in @{ex['in_offsets']}, expanded rows in the window @{ex['window']} "
+                       f"({plan.sizes[group_of[mapping.tensor_of[call.inputs[0]]]]} B), out @{out_offset} "
+                       f"({tens[call.outputs[0]].size} B)")
+            ops_ctx.append({
+                "reshape": False, "index": ir_index, "tflite_index": call.op_index,
+                "name": fused_name, "kind": FUSED_KIND, "param_vars": [f"op{ex_op.index}", var],
+                "function": "ofa_expand_depthwise_s8",
+                "args": [f"ofa_arena + {ex['in_offsets'][0]}", f"ofa_arena + {ex['window']}", f"ofa_arena + {out_offset}"],
+                "comment": f"layers {ex_op.index} and {ir_index} fused: "
+                           f"{_op_description(ex['tfl_op'], graph, ex_op)}, then {params['comment']}",
+                "macs": ex_op.macs + op.macs, "inplace": False, "buffers": buffers,
+            })
+            layers.append(NativeLayer(
+                index=ir_index, tflite_index=call.op_index, name=fused_name, kind=FUSED_KIND, opcode=call.opcode,
+                function="ofa_expand_depthwise_s8", inplace=False, inputs=ex["in_offsets"], output=out_offset,
+                output_bytes=tens[call.outputs[0]].size, scratch=ex["window"], in_shape=list(ex_op.in_shape),
+                out_shape=list(op.out_shape), macs=ex_op.macs + op.macs,
+                const_bytes=ex["const_bytes"] + const_bytes,
+            ))
+            continue
         in_t = mapping.tensor_of[call.inputs[0]]
         inplace = group_of[out_t] == group_of[in_t] or (
             len(call.inputs) > 1 and group_of[out_t] == group_of[mapping.tensor_of[call.inputs[1]]])
         function = call.function
-        assert function is not None and call.params_type is not None
         scratch: int | None = None
         if inplace and function == "ofa_depthwise_s8":
             if not call.inplace_ok or plan.scratch.get(ir_index, 0) < call.scratch_bytes:
@@ -397,10 +446,11 @@ def generate_native(model: bytes, *, name: str = "model", origin: str = "model.t
         else:
             args = [f"ofa_arena + {o}" for o in in_offsets] + [f"ofa_arena + {out_offset}"]
         out_bytes = tens[call.outputs[0]].size
+        params_ctx.append(params)
         ops_ctx.append({
-            "reshape": False, "index": ir_index, "tflite_index": call.op_index, "name": op.name, "kind": op.kind,
-            "var": var, "params_type": call.params_type, "fields": fields, "function": function, "args": args,
-            "comment": _op_description(tfl_op, graph, op), "macs": op.macs, "inplace": inplace,
+            "reshape": False, "index": ir_index, "tflite_index": call.op_index,
+            "name": op.name, "kind": op.kind, "param_vars": [var], "function": function, "args": args,
+            "comment": params["comment"], "macs": op.macs, "inplace": inplace,
             "buffers": f"in @{in_offsets}, out @{out_offset} ({out_bytes} B)"
                        + (f", scratch @{scratch} ({plan.scratch[ir_index]} B)" if scratch is not None else ""),
         })
@@ -442,6 +492,7 @@ def generate_native(model: bytes, *, name: str = "model", origin: str = "model.t
         "macs": sum(layer.macs for layer in layers),
         "const_bytes": const_total,
         "arrays": arrays,
+        "params": params_ctx,
         "ops": ops_ctx,
         "buffers": buffers,
         "scratches": scratches,

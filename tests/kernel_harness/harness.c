@@ -61,6 +61,18 @@ int h_conv(int kind, const int32_t *ip, const int8_t *w, const int32_t *bias, co
     }
 }
 
+/* an expand conv (ip1, ...) fused with a depthwise conv (ip2, ...): ofa_expand_depthwise_s8 */
+int h_expand_dw(const int32_t *ip1, const int8_t *w1, const int32_t *b1, const int32_t *m1, const int8_t *s1,
+                const int32_t *ip2, const int8_t *w2, const int32_t *b2, const int32_t *m2, const int8_t *s2,
+                const int8_t *in, int8_t *window, int8_t *out)
+{
+    ofa_conv_params_t expand, dw;
+    fill_conv(&expand, ip1, w1, b1, m1, s1);
+    fill_conv(&dw, ip2, w2, b2, m2, s2);
+    ofa_expand_depthwise_s8(&expand, &dw, in, window, out);
+    return 0;
+}
+
 /* batches in_features out_features in_offset out_offset act_min act_max per_channel */
 int h_fc(const int32_t *ip, const int8_t *w, const int32_t *bias, const int32_t *mult, const int8_t *shift,
          const int8_t *in, int8_t *out)
