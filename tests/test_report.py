@@ -86,6 +86,7 @@ def test_measured_latency_replaces_the_prediction(folder: Path, tmp_path: Path) 
     from ofa_mcu.checkpoint import read_space
     from ofa_mcu.config import SubnetConfig
     from ofa_mcu.ir import build_graph
+    from ofa_mcu.planner import plan_native
     from ofa_mcu.report import gather
 
     root = tmp_path / "dir"
@@ -101,18 +102,29 @@ def test_measured_latency_replaces_the_prediction(folder: Path, tmp_path: Path) 
         "subnet": entry["subnet"], "checkpoint": search["checkpoint"],
         "accuracy": {"float": 0.5, "int8": 0.25, "val_samples": 60}, "predicted": {}}))
     clock = load_board("qemu-microbit").clock_hz
-    per_layer = [1000 + 20 * op.macs for op in graph.ops]
+    per_op = [1000 + 20 * op.macs for op in graph.ops]
+    # as the native firmware reports it: a fused expand + strided depthwise call is one layer
+    fused = plan_native(graph).fused
+    assert fused
+    layers = []
+    for op, n in zip(graph.ops, per_op):
+        if op.index in fused.values():
+            n += per_op[op.index - 1]
+        if op.index not in fused:
+            layers.append({"index": op.index, "kind": op.kind, "cycles": n * clock // 10**9, "instructions": float(n)})
+    per_layer = [x["instructions"] for x in layers]
     (fw / "profile.json").write_text(json.dumps({
         "emulated": True, "clock_hz": clock, "count_unit": "instructions",
         "latency_ms": {"mean": sum(per_layer) / 1e6}, "latency_instructions": {"mean": float(sum(per_layer))},
-        "layers": [{"index": op.index, "kind": op.kind, "cycles": n * clock // 10**9, "instructions": float(n)}
-                   for op, n in zip(graph.ops, per_layer)],
+        "layers": layers,
         "memory": {"arena_used": 1000, "arena_bytes": 1200, "stack_used": 300, "stack_bytes": 2048},
         "check": {"inputs": 4, "match": True, "mismatches": 0, "correct": 3}}))
     data = gather(root)
     mb = next(b for b in data.boards if b.name == "qemu-microbit")
     assert mb.latency == (pytest.approx(1000 * sum(per_layer) / clock), "measured")
-    assert mb.acc_int8 == 0.25 and [r.measured_ms is not None for r in mb.latency_layers] == [True] * len(graph.ops)
+    assert mb.acc_int8 == 0.25 and [r.measured_ms is not None for r in mb.latency_layers] == [True] * len(layers)
+    assert [r.index for r in mb.latency_layers] == [x["index"] for x in layers]
+    assert sum("+" in r.kind for r in mb.latency_layers) == len(fused)
     nd = next(b for b in data.boards if b.name == "qemu-netduinoplus2")
     assert nd.latency[1] == "predicted"
     proc = run_cli("report", str(root))

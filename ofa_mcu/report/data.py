@@ -257,13 +257,24 @@ def _latency_layers(space: SearchSpace, cfg: SubnetConfig, board: Board, runtime
     clock = (profile or {}).get("clock_hz") or board.clock_hz
     emulated = bool((profile or {}).get("emulated"))
     measured = {int(x["index"]): x for x in (profile or {}).get("layers", []) if "index" in x}
-    if measured and len(measured) == len(rows):
-        for r in rows:
-            m = measured.get(r.index) or {}
-            ticks = m.get("instructions") if emulated else m.get("cycles")
-            if ticks is not None:
-                r.measured_ms = 1000.0 * float(ticks) / clock
-    return rows
+    if not measured or not set(measured) <= {r.index for r in rows} or rows[-1].index not in measured:
+        return rows  # no profile, or one of another model
+    out: list[LayerLatency] = []
+    pending: LayerLatency | None = None  # ops that ran inside the next profiled call (a fused kernel)
+    for r in rows:
+        if pending is not None:
+            r = LayerLatency(r.index, f"{pending.name}+{r.name}", f"{pending.kind}+{r.kind}", pending.macs + r.macs,
+                             pending.predicted_ms + r.predicted_ms)
+            pending = None
+        if r.index not in measured:
+            pending = r
+            continue
+        m = measured[r.index]
+        ticks = m.get("instructions") if emulated else m.get("cycles")
+        if ticks is not None:
+            r.measured_ms = 1000.0 * float(ticks) / clock
+        out.append(r)
+    return out
 
 
 def gather(root: str | Path) -> ReportData:
