@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import functools
 import re
-import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from ofa_mcu.errors import UserError
 from ofa_mcu.resources import targets_dir
+from ofa_mcu.validation import format_validation_error, read_yaml, show
 
 Family = Literal["stm32f4", "stm32f7", "stm32l4", "stm32h7", "nrf51", "nrf52", "nrf53", "mps2"]
 Core = Literal[
@@ -104,11 +103,6 @@ _SIZE_RE = re.compile(r"(\d+)\s*([KkMm]?)(?:i?B)?")
 _UNITS = {"": 1, "k": 1024, "m": 1024 * 1024}
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _bytes_value(value: Any, *, positive: bool) -> int:
     """Parse an int or a string like ``320K``/``1M`` (binary units) into a byte count."""
     n: int | None = None
@@ -123,7 +117,7 @@ def _bytes_value(value: Any, *, positive: bool) -> int:
         raise PydanticCustomError(
             "size",
             "expected {what} (int, or string like '320K'/'1M'), got {got}",
-            {"what": what, "got": _show(value)},
+            {"what": what, "got": show(value)},
         )
     return n
 
@@ -150,7 +144,7 @@ def _address(value: Any) -> int:
         raise PydanticCustomError(
             "address",
             "expected a 32-bit address (int or hex like 0x20000000), got {got}",
-            {"got": _show(value)},
+            {"got": show(value)},
         )
     return n
 
@@ -158,14 +152,14 @@ def _address(value: Any) -> int:
 def _positive_int(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    raise PydanticCustomError("positive_int", "expected a positive integer, got {got}", {"got": _show(value)})
+    raise PydanticCustomError("positive_int", "expected a positive integer, got {got}", {"got": show(value)})
 
 
 def _positive_number(value: Any) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
         return float(value)
     raise PydanticCustomError(
-        "positive_number", "expected a positive number, got {got}", {"got": _show(value)}
+        "positive_number", "expected a positive number, got {got}", {"got": show(value)}
     )
 
 
@@ -429,25 +423,6 @@ class Board(_Model):
 # loading ---------------------------------------------------------------------------------------
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that rejects a key given twice in one mapping (PyYAML keeps the last)."""
-
-
-def _construct_mapping(
-    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
-) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _display(path: Path) -> str:
     """How an error names a board file: ``targets/x.yaml`` for shipped boards, else the path."""
     try:
@@ -457,124 +432,20 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _loc_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part == "[key]":
-            continue
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def _unwrap_optional(ann: Any) -> Any:
-    if typing.get_origin(ann) in (Union, types.UnionType):
-        args = [a for a in typing.get_args(ann) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return ann
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model class found at ``loc`` inside Board (None if the path leads elsewhere)."""
-    ann: Any = Board
-    for part in loc:
-        ann = _unwrap_optional(ann)
-        origin = typing.get_origin(ann)
-        if isinstance(ann, type) and issubclass(ann, BaseModel) and isinstance(part, str):
-            field = ann.model_fields.get(part)
-            if field is None:
-                return None
-            ann = field.annotation
-        elif origin is list:
-            ann = typing.get_args(ann)[0]
-        elif origin is dict:
-            ann = typing.get_args(ann)[1]
-        else:
-            return None
-    ann = _unwrap_optional(ann)
-    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
-
-
-def _describe(err: Any) -> tuple[str, str]:
-    """(field path, what was expected) for one pydantic error."""
-    loc = tuple(err.get("loc", ()))
-    kind = err.get("type", "")
-    ctx = err.get("ctx") or {}
-    got = _show(err.get("input"))
-    if kind == "board_field":
-        path = ".".join(p for p in (_loc_path(loc), ctx.get("field", "")) if p)
-        return path.replace(".[", "["), str(ctx.get("message", err.get("msg", "")))
-    path = _loc_path(loc)
-    if kind == "extra_forbidden":
-        model = _model_at(loc[:-1])
-        keys = ", ".join(model.model_fields) if model else ""
-        return path, f"unknown key (expected one of: {keys})" if keys else "unknown key"
-    if kind == "missing":
-        return path, "missing required field"
-    if kind == "literal_error":
-        return path, f"expected one of {ctx.get('expected', '?')}, got {got}"
-    simple = {
-        "int_type": "an integer",
-        "int_parsing": "an integer",
-        "int_from_float": "an integer",
-        "float_type": "a number",
-        "float_parsing": "a number",
-        "string_type": "a string",
-        "bool_type": "true or false",
-        "bool_parsing": "true or false",
-        "list_type": "a list",
-        "dict_type": "a mapping",
-        "model_type": "a mapping",
-        "model_attributes_type": "a mapping",
-    }
-    if kind in simple:
-        return path, f"expected {simple[kind]}, got {got}"
-    msg = str(err.get("msg", kind))
-    if kind in ("size", "address", "positive_int", "positive_number"):
-        return path, msg
-    return path, f"{msg}, got {got}"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _validation_message(display: str, exc: ValidationError) -> str:
-    # An unknown key usually is a misspelt one: report it before the "missing field" it causes.
-    errors = sorted(exc.errors(), key=lambda err: err.get("type") != "extra_forbidden")
-    path, what = _describe(errors[0])
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    where = f"{display}: {path}: " if path else f"{display}: "
-    return _one_line(f"{where}{what}{more}")
-
-
 def board_from_dict(data: Any, source: str = "<board>") -> Board:
     """Validate a parsed board mapping; any problem becomes a one-line ``UserError`` naming ``source``."""
     if not isinstance(data, dict):
-        raise UserError(f"{source}: expected a mapping of board fields at the top level, got {_show(data)}")
+        raise UserError(f"{source}: expected a mapping of board fields at the top level, got {show(data)}")
     try:
         return Board.model_validate(data)
     except ValidationError as e:
-        raise UserError(_validation_message(source, e)) from None
+        raise UserError(format_validation_error(source, e, Board)) from None
 
 
 @functools.lru_cache(maxsize=128)
 def _load_file(path_str: str, display: str, _mtime_ns: int, _size: int) -> Board:
     path = Path(path_str)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(_one_line(f"{display}: cannot read board file: {e}")) from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        problem = getattr(e, "problem", None) or str(e)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise UserError(_one_line(f"{display}: invalid YAML{at}: {problem}")) from None
+    data = read_yaml(path, display)
     if data is None:
         raise UserError(f"{display}: empty file, expected a mapping of board fields")
     board = board_from_dict(data, display)
