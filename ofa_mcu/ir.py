@@ -106,14 +106,17 @@ class _Builder:
         self.tensors.append(Tensor(tid, name, shape, len(self.ops)))
         return tid
 
-    def _op(self, name: str, kind: str, inputs: tuple[int, ...], out_shape: tuple[int, ...], **kw) -> int:
+    def _op(self, name: str, kind: str, inputs: tuple[int, ...], out_shape: tuple[int, ...], kernel: int = 1,
+            stride: int = 1, relu6: bool = False, weight_bytes: int = 0, bias_bytes: int = 0,
+            quant_channels: int = 0, macs: int = 0, params: int = 0) -> int:
         index = len(self.ops)
         tensors = self.tensors
         for t in inputs:
             tensors[t].last = index
         out = len(tensors)
         tensors.append(Tensor(out, name, out_shape, index))
-        self.ops.append(Op(index, name, kind, inputs, out, tensors[inputs[0]].shape, out_shape, **kw))
+        self.ops.append(Op(index, name, kind, inputs, out, tensors[inputs[0]].shape, out_shape, kernel, stride,
+                           relu6, weight_bytes, bias_bytes, quant_channels, macs, params))
         return out
 
     def conv(self, name: str, x: int, out_ch: int, kernel: int, stride: int, relu6: bool,
@@ -130,15 +133,15 @@ class _Builder:
                         macs=oh * ow * weights, params=weights + 2 * out_ch)
 
     def add(self, name: str, a: int, b: int) -> int:
-        shape = self.g.tensors[a].shape
-        return self._op(name, "add", (a, b), shape, macs=self.g.tensors[a].bytes)
+        t = self.tensors[a]
+        return self._op(name, "add", (a, b), t.shape, macs=t.bytes)
 
     def mean(self, name: str, x: int) -> int:
-        h, w, c = self.g.tensors[x].shape
+        h, w, c = self.tensors[x].shape
         return self._op(name, "mean", (x,), (c,), macs=h * w * c)
 
     def fc(self, name: str, x: int, out: int) -> int:
-        (c,) = self.g.tensors[x].shape
+        (c,) = self.tensors[x].shape
         return self._op(name, "fc", (x,), (out,), weight_bytes=c * out, bias_bytes=4 * out,
                         quant_channels=1, macs=c * out, params=c * out + out)
 

@@ -234,14 +234,20 @@ def plan_tflm(graph: Graph, cost: TflmCost | None = None) -> Plan:
     cost = cost or TflmCost()
     if cost.kernels not in ("reference", "cmsis-nn"):
         raise ValueError(f"unknown TFLM kernels {cost.kernels!r}: expected 'reference' or 'cmsis-nn'")
-    scratch = {op.index: cost.scratch_bytes.get(op.kind, 0)
-               + (cmsis_nn_scratch_bytes(op) if cost.kernels == "cmsis-nn" else 0) for op in graph.ops}
+    scratch: dict[int, int] = {}
+    if cost.scratch_bytes or cost.kernels == "cmsis-nn":
+        for op in graph.ops:
+            b = cost.scratch_bytes.get(op.kind, 0) + (cmsis_nn_scratch_bytes(op) if cost.kernels == "cmsis-nn" else 0)
+            if b:
+                scratch[op.index] = align_up(b, cost.alignment)
     ts = graph.tensors
-    sizes = [align_up(t.bytes, cost.alignment) for t in ts]
-    offsets, _ = greedy_offsets(sizes, [t.first for t in ts], [t.last for t in ts], later_first=True)
-    scratch = {i: align_up(b, cost.alignment) for i, b in scratch.items() if b}
-    p = Plan("tflm", graph, [[t.id] for t in ts], sizes, [t.first for t in ts], [t.last for t in ts], offsets,
-             scratch, tflm_persistent_bytes(graph, cost))
+    a = cost.alignment
+    sizes = [(t.bytes + a - 1) // a * a for t in ts]  # align_up, inlined: this runs per candidate
+    first = [t.first for t in ts]
+    last = [t.last for t in ts]
+    offsets, _ = greedy_offsets(sizes, first, last, later_first=True)
+    p = Plan("tflm", graph, [[t.id] for t in ts], sizes, first, last, offsets, scratch,
+             tflm_persistent_bytes(graph, cost))
     shortfall = align_up(tflm_planning_bytes(graph, cost), cost.alignment) - p.activation_bytes
     p.persistent_bytes += max(shortfall, 0)
     return p
@@ -298,10 +304,14 @@ def plan_native(graph: Graph, cost: NativeCost | None = None) -> Plan:
     return Plan("native", graph, groups, sizes, g_first, g_last, offsets, scratch, 0, fused=fused)
 
 
+_TFLM_COSTS = {k: TflmCost(kernels=k) for k in ("reference", "cmsis-nn")}  # the defaults, built once
+
+
 def plan(graph: Graph, runtime: str, kernels: str = "reference") -> Plan:
     """The arena plan of ``runtime``; ``kernels`` (TFLM only) adds CMSIS-NN's scratch buffers."""
     if runtime == "tflm":
-        return plan_tflm(graph, TflmCost(kernels=kernels))
+        cost = _TFLM_COSTS.get(kernels)
+        return plan_tflm(graph, cost if cost is not None else TflmCost(kernels=kernels))
     if runtime == "native":
         return plan_native(graph)
     raise ValueError(f"unknown runtime {runtime!r}: expected one of {RUNTIMES}")
