@@ -160,7 +160,7 @@ class Plan:
         top = [0] * n_ops  # highest end of a buffer alive at each op
         for off, size, fi, li in zip(self.offsets, self.sizes, self.first, self.last):
             end = off + size
-            for i in range(fi, min(li, n_ops - 1) + 1):
+            for i in range(fi, li + 1):  # every buffer lives within the ops [0, n_ops)
                 live[i] += size
                 if end > top[i]:
                     top[i] = end
@@ -168,7 +168,7 @@ class Plan:
             live[i] += extra
             top[i] += extra
         self._live, self._top = live, top
-        self.activation_bytes = max(max(top, default=0), max((o + s for o, s in zip(self.offsets, self.sizes)), default=0))
+        self.activation_bytes = max(top, default=0)
 
     @property
     def peak_bytes(self) -> int:
