@@ -40,7 +40,9 @@ def greedy_offsets(sizes: list[int], first: list[int], last: list[int],
     sorts it by size with a stable bubble sort.
     """
     n = len(sizes)
-    order = sorted(range(n), key=(lambda i: (-sizes[i], -i)) if later_first else (lambda i: -sizes[i]))
+    # largest first; Python's sort is stable (also with reverse=True), so ties keep the order of
+    # the indices given: ascending, or descending for later_first
+    order = sorted(range(n - 1, -1, -1) if later_first else range(n), key=sizes.__getitem__, reverse=True)
     offsets = [0] * n
     placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last), kept sorted by offset
     extent = 0
