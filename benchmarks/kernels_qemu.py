@@ -34,6 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ofa_mcu.export.convert import set_int8_options  # noqa: E402
 from ofa_mcu.native import tflite_graph as tg  # noqa: E402
 
 KERNELS = ROOT / "firmware" / "kernels"
@@ -91,12 +92,7 @@ def default_model() -> bytes:
         for _ in range(16):
             yield [rng.uniform(-1.0, 2.0, shape).astype(np.float32)]
 
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    conv._experimental_disable_per_channel_quantization_for_dense_layers = True
+    set_int8_options(conv, rep)
     return conv.convert()
 
 

@@ -27,6 +27,7 @@ import pytest
 from helpers import require_tool
 
 from ofa_mcu.errors import UserError
+from ofa_mcu.export.convert import set_int8_options
 from ofa_mcu.native import tflite_graph as tg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -369,13 +370,7 @@ def _convert(tf: Any, model: Any, shape: tuple[int, ...], seed: int, per_tensor_
         for _ in range(8):
             yield [rng.uniform(lo, hi, shape).astype(np.float32)]
 
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    if per_tensor_dense:
-        conv._experimental_disable_per_channel_quantization_for_dense_layers = True
+    set_int8_options(conv, rep, per_tensor_dense=per_tensor_dense)
     return conv.convert()
 
 

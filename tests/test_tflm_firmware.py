@@ -34,6 +34,7 @@ from helpers import require_tool
 
 from ofa_mcu.boards import list_boards, load_board
 from ofa_mcu.errors import UserError, WorkFailed
+from ofa_mcu.export.convert import set_int8_options
 from ofa_mcu.firmware import build_project, render_project
 from ofa_mcu.firmware.project import read_project_info
 from ofa_mcu.planner import plan_tflm
@@ -78,12 +79,7 @@ def _keras_model(tf: Any) -> bytes:
     fn = tf.function(lambda t: model(t, training=False)).get_concrete_function(tf.TensorSpec(shape, tf.float32))
     conv = tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(fn)])
     rng = np.random.default_rng(0)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = lambda: ([rng.uniform(-1, 1, shape).astype(np.float32)] for _ in range(8))
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    conv._experimental_disable_per_channel_quantization_for_dense_layers = True
+    set_int8_options(conv, lambda: ([rng.uniform(-1, 1, shape).astype(np.float32)] for _ in range(8)))
     return conv.convert()
 
 

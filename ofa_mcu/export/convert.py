@@ -18,6 +18,7 @@ the metadata is serialized with sorted keys).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,24 @@ def _check_representative(net: FoldedNet, representative: np.ndarray) -> np.ndar
     return np.ascontiguousarray(rep, dtype=np.float32)
 
 
+def set_int8_options(converter: Any, representative_dataset: Callable[[], Iterable[list[np.ndarray]]], *,
+                     per_tensor_dense: bool = True) -> None:
+    """Configure a ``TFLiteConverter`` for full-integer INT8 as ofa-mcu converts every model: int8
+    input and output, int8 builtin ops only, per-channel conv weights, activations calibrated on
+    ``representative_dataset``, and (``per_tensor_dense``) a per-tensor FULLY_CONNECTED (see the
+    module docstring)."""
+    from ofa_mcu.export.tf_build import tf_module
+
+    tf = tf_module()
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    if per_tensor_dense:
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+
+
 def convert_folded(net: FoldedNet, representative: np.ndarray, tf_function: Any | None = None) -> bytes:
     """Convert a folded net to int8 TFLite bytes (no metadata, no checks)."""
     from ofa_mcu.export.tf_build import build_tf_function, tf_module
@@ -65,12 +84,7 @@ def convert_folded(net: FoldedNet, representative: np.ndarray, tf_function: Any 
     module = tf.Module()
     module.forward = fn
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], module)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = dataset
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+    set_int8_options(converter, dataset)
     try:
         return bytes(converter.convert())
     except Exception as e:  # the converter raises many types; report one line
