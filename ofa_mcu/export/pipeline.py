@@ -228,16 +228,12 @@ def inspect_model(path: Any, measure: bool = True) -> dict[str, Any]:
     from pathlib import Path
 
     from ofa_mcu.analysis import model_flash_bytes
-    from ofa_mcu.errors import UserError
     from ofa_mcu.export.verify import compare_ir
-    from ofa_mcu.native.tflite_graph import parse_tflite
+    from ofa_mcu.native.tflite_graph import parse_tflite, read_tflite_bytes
     from ofa_mcu.planner import plan_tflm
 
     p = Path(path)
-    try:
-        model = p.read_bytes()
-    except OSError as e:
-        raise UserError(f"{p}: cannot read ({e.strerror or e})") from None
+    model = read_tflite_bytes(p)
     tg = parse_tflite(model, origin=str(p))
     graph, why = recover_ir(model, str(p), p.with_suffix(".json"))
     layers = []

@@ -330,14 +330,19 @@ def parse_tflite(data: bytes | bytearray | memoryview, origin: str = "<bytes>") 
     )
 
 
+def read_tflite_bytes(path: str | Path) -> bytes:
+    """The bytes of a model file; an unreadable file is a one-line ``UserError``."""
+    p = Path(path)
+    try:
+        return p.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{p}: cannot read ({exc.strerror or exc})") from None
+
+
 def load_tflite(path: str | Path, check: bool = True) -> Graph:
     """Read and parse a ``.tflite`` file; with ``check`` also run :func:`check_supported`."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise UserError(f"{p}: cannot read ({exc.strerror or exc})") from None
-    graph = parse_tflite(data, origin=str(p))
+    graph = parse_tflite(read_tflite_bytes(p), origin=str(p))
     if check:
         check_supported(graph, origin=str(p))
     return graph
