@@ -660,6 +660,19 @@ def _bias(graph: Graph, op: Op, channels: int) -> dict[str, np.ndarray]:
     return {}
 
 
+def _weight_arrays(graph: Graph, op: Op, w: Tensor, channels: int, mult: np.ndarray,
+                   shift: np.ndarray) -> dict[str, np.ndarray]:
+    """The constant arrays of a conv-like or fully connected call: int8 weights, int32 bias (if
+    the op has one), int32 multipliers and int8 shifts."""
+    assert w.data is not None
+    return {
+        "weights": np.ascontiguousarray(w.data, dtype=np.int8).ravel(),
+        **_bias(graph, op, channels),
+        "out_mult": mult.astype(np.int32),
+        "out_shift": shift.astype(np.int8),
+    }
+
+
 def lower_op(graph: Graph, op: Op) -> KernelCall:
     """The native kernel call for one op (raises :class:`UserError` if unsupported)."""
     problems = _op_problems(graph, op)
@@ -690,13 +703,7 @@ def lower_op(graph: Graph, op: Op) -> KernelCall:
             "pad_top": pt, "pad_left": pl,
             "in_offset": -x.qzero, "out_offset": y.qzero, "act_min": lo, "act_max": hi,
         }  # fmt: skip
-        assert w.data is not None
-        arrays = {
-            "weights": np.ascontiguousarray(w.data, dtype=np.int8).ravel(),
-            **_bias(graph, op, out_c),
-            "out_mult": mult.astype(np.int32),
-            "out_shift": shift.astype(np.int8),
-        }
+        arrays = _weight_arrays(graph, op, w, out_c, mult, shift)
         if op.opcode == "DEPTHWISE_CONV_2D":
             macs = out_h * out_w * out_c * k_h * k_w
             return KernelCall(
@@ -725,13 +732,7 @@ def lower_op(graph: Graph, op: Op) -> KernelCall:
             "in_offset": -x.qzero, "out_offset": y.qzero, "act_min": lo, "act_max": hi,
             "per_channel": int(w.per_channel),
         }  # fmt: skip
-        assert w.data is not None
-        arrays = {
-            "weights": np.ascontiguousarray(w.data, dtype=np.int8).ravel(),
-            **_bias(graph, op, n_out),
-            "out_mult": mult.astype(np.int32),
-            "out_shift": shift.astype(np.int8),
-        }
+        arrays = _weight_arrays(graph, op, w, n_out, mult, shift)
         return KernelCall(
             op.index, op.opcode, "ofa_fully_connected_s8", "ofa_fc_params_t",
             (op.inputs[0],), (op.outputs[0],), params, arrays, params["batches"] * n_in * n_out,
