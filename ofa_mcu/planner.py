@@ -243,8 +243,7 @@ def plan_tflm(graph: Graph, cost: TflmCost | None = None) -> Plan:
             if b:
                 scratch[op.index] = align_up(b, cost.alignment)
     ts = graph.tensors
-    a = cost.alignment
-    sizes = [(t.bytes + a - 1) // a * a for t in ts]  # align_up, inlined: this runs per candidate
+    sizes = [align_up(t.bytes, cost.alignment) for t in ts]
     first = [t.first for t in ts]
     last = [t.last for t in ts]
     offsets, _ = greedy_offsets(sizes, first, last, later_first=True)
@@ -275,8 +274,7 @@ def plan_native(graph: Graph, cost: NativeCost | None = None) -> Plan:
                 size[window] = fused_window_bytes(op)
                 first[op.output] = expand.index
                 continue
-        if op.kind not in ("depthwise", "add") or not (cost.inplace_depthwise if op.kind == "depthwise"
-                                                        else cost.inplace_add):
+        if not {"depthwise": cost.inplace_depthwise, "add": cost.inplace_add}.get(op.kind, False):
             continue
         dying = next((t for t in op.inputs if last[t] == op.index and t != graph.input), None)
         if dying is not None:
