@@ -396,7 +396,7 @@ def generate_native(model: bytes, *, name: str = "model", origin: str = "model.t
                 raise WorkFailed(f"{origin}: op {call.op_index}: the plan fuses a {call.function} conv into a "
                                  "depthwise conv; only a 1x1 stride-1 conv can be fused")
             params_ctx.append(params)
-            pending_expand = {"op": op, "call": call, "in_offsets": in_offsets, "window": out_offset,
+            pending_expand = {"op": op, "in_offsets": in_offsets, "window": out_offset,
                               "const_bytes": const_bytes, "tfl_op": tfl_op}
             continue
         if ir_index in fused_into:
