@@ -15,12 +15,13 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from ofa_mcu.errors import UserError
 from ofa_mcu.resources import targets_dir
-from ofa_mcu.validation import format_validation_error, read_yaml, show
+from ofa_mcu.userfiles import check_plain
+from ofa_mcu.validation import format_validation_error, in_range, read_yaml, show
 
 Family = Literal["stm32f4", "stm32f7", "stm32l4", "stm32h7", "nrf51", "nrf52", "nrf53", "mps2"]
 Core = Literal[
@@ -168,6 +169,11 @@ ByteCount = Annotated[int, BeforeValidator(_nonneg_size)]
 Address = Annotated[int, BeforeValidator(_address)]
 PositiveInt = Annotated[int, BeforeValidator(_positive_int)]
 PositiveFloat = Annotated[float, BeforeValidator(_positive_number)]
+# physically plausible ranges: a value outside them is a typo, and would reach generated C
+Baud = Annotated[int, BeforeValidator(_positive_int), AfterValidator(in_range(300, 20_000_000, " baud"))]
+ClockHz = Annotated[int, BeforeValidator(_positive_int), AfterValidator(in_range(1_000, 2_000_000_000, " Hz"))]
+CyclesPerMac = Annotated[float, BeforeValidator(_positive_number), AfterValidator(in_range(0.01, 10_000))]
+CyclesPerOp = Annotated[float, BeforeValidator(_positive_number), AfterValidator(in_range(0.01, 1e9))]
 
 
 def _field_error(field: str, message: str) -> PydanticCustomError:
@@ -259,7 +265,7 @@ class Uart(_Model):
 
     instance: str
     base: Address
-    baud: PositiveInt
+    baud: Baud
     tx_pin: str | None = None
     rx_pin: str | None = None
 
@@ -280,8 +286,8 @@ class Qemu(_Model):
 class Latency(_Model):
     """Latency model: cycles per MAC and fixed cycles per op, per op kind."""
 
-    cycles_per_mac: dict[OpKind, PositiveFloat]
-    cycles_per_op: dict[OpKind, PositiveFloat]
+    cycles_per_mac: dict[OpKind, CyclesPerMac]
+    cycles_per_op: dict[OpKind, CyclesPerOp]
 
     @model_validator(mode="after")
     def _all_kinds(self) -> Latency:
@@ -306,7 +312,7 @@ class Board(_Model):
     core: Core
     fpu: Fpu
     dsp: bool
-    clock_hz: PositiveInt
+    clock_hz: ClockHz
     memory: Memory
     runtime: dict[RuntimeName, RuntimeCost]
     uart: Uart
@@ -436,6 +442,7 @@ def board_from_dict(data: Any, source: str = "<board>") -> Board:
     """Validate a parsed board mapping; any problem becomes a one-line ``UserError`` naming ``source``."""
     if not isinstance(data, dict):
         raise UserError(f"{source}: expected a mapping of board fields at the top level, got {show(data)}")
+    check_plain(data, source)
     try:
         return Board.model_validate(data)
     except ValidationError as e:

@@ -77,15 +77,12 @@ class SubnetConfig:
     @classmethod
     def load(cls, path: str | Path) -> SubnetConfig:
         """Read a subnet JSON file, or a result file that embeds one under ``"subnet"``."""
+        from ofa_mcu.userfiles import read_json
+
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError:
-            raise UserError(f"{path}: no such subnet file") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
+        if not path.exists():
+            raise UserError(f"{path}: no such subnet file")
+        data = read_json(path)
         if isinstance(data, dict) and "subnet" in data and "stages" not in data:
             data = data["subnet"]
         return cls.from_dict(data, str(path))

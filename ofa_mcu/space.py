@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -18,12 +19,14 @@ from ofa_mcu.resources import spaces_dir
 from ofa_mcu.validation import load_yaml_model, validate_model
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+# plausible bounds for a microcontroller network: anything larger is a typo
+MAX_CHANNELS, MAX_KERNEL, MAX_EXPAND, MAX_DEPTH, MAX_RESOLUTION, MAX_CLASSES = 4096, 15, 16, 32, 1024, 100_000
 
 
 class StemSpec(BaseModel):
     model_config = _STRICT
-    channels: int = Field(gt=0)
-    kernel: int = Field(default=3, gt=0)
+    channels: int = Field(gt=0, le=MAX_CHANNELS)
+    kernel: int = Field(default=3, gt=0, le=MAX_KERNEL)
     stride: int = Field(default=2, ge=1, le=2)
 
     @field_validator("kernel")
@@ -36,14 +39,14 @@ class StemSpec(BaseModel):
 
 class FirstBlockSpec(BaseModel):
     model_config = _STRICT
-    channels: int = Field(gt=0)
+    channels: int = Field(gt=0, le=MAX_CHANNELS)
 
 
 class StageSpec(BaseModel):
     model_config = _STRICT
-    channels: int = Field(gt=0)
+    channels: int = Field(gt=0, le=MAX_CHANNELS)
     stride: int = Field(ge=1, le=2)
-    depths: tuple[int, ...] = Field(min_length=1)
+    depths: tuple[Annotated[int, Field(le=MAX_DEPTH)], ...] = Field(min_length=1)
 
     @field_validator("depths")
     @classmethod
@@ -63,13 +66,13 @@ class SearchSpace(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
     description: str = ""
-    in_channels: int = Field(default=3, gt=0)
-    classes: int = Field(default=10, ge=2)
-    resolutions: tuple[int, ...] = Field(min_length=1)
+    in_channels: int = Field(default=3, gt=0, le=MAX_CHANNELS)
+    classes: int = Field(default=10, ge=2, le=MAX_CLASSES)
+    resolutions: tuple[Annotated[int, Field(le=MAX_RESOLUTION)], ...] = Field(min_length=1)
     stem: StemSpec
     first_block: FirstBlockSpec
-    kernels: tuple[int, ...] = Field(min_length=1)
-    expands: tuple[int, ...] = Field(min_length=1)
+    kernels: tuple[Annotated[int, Field(le=MAX_KERNEL)], ...] = Field(min_length=1)
+    expands: tuple[Annotated[int, Field(le=MAX_EXPAND)], ...] = Field(min_length=1)
     stages: tuple[StageSpec, ...] = Field(min_length=1)
 
     @field_validator("resolutions", "kernels", "expands")

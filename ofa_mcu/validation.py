@@ -2,11 +2,15 @@
 
 Board targets, search spaces and training schedules all go through this module so a user sees
 the same kind of message for every bad file: ``FILE: FIELD.PATH: what was expected, got VALUE``.
-YAML is read with a safe loader that also rejects a key given twice in one mapping.
+YAML is read with a safe loader that also rejects a key given twice in one mapping and any
+alias (``*name``: a "billion laughs" file expands exponentially), and every document is checked
+for finite numbers and a bounded depth before a model sees it (:func:`ofa_mcu.userfiles.check_plain`),
+so no model accepts ``.inf`` or ``.nan``.
 """
 
 from __future__ import annotations
 
+import reprlib
 import types
 import typing
 from pathlib import Path
@@ -16,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ofa_mcu.errors import UserError
+from ofa_mcu.userfiles import check_plain, read_text
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -35,12 +40,15 @@ _EXPECTED = {
     "model_attributes_type": "a mapping",
 }
 # custom error types whose message already says everything (raised by validators of this package)
-_SELF_EXPLAINED = ("size", "address", "positive_int", "positive_number")
+_SELF_EXPLAINED = ("size", "address", "positive_int", "positive_number", "range")
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, 50, 50
 
 
 def show(value: Any) -> str:
-    """A value as an error message quotes it (repr, cut at 60 characters)."""
-    text = repr(value)
+    """A value as an error message quotes it (a bounded repr, cut at 60 characters)."""
+    text = _SHORT.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -129,7 +137,14 @@ def format_validation_error(source: str, err: ValidationError, root: type[BaseMo
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that rejects a key given twice in one mapping (PyYAML keeps the last)."""
+    """A safe loader that rejects a key given twice in one mapping (PyYAML keeps the last) and
+    any alias: a few lines of anchors and aliases can expand to gigabytes ("billion laughs")."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.events.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed, write the value out", mark)
+        return super().compose_node(parent, index)
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -148,7 +163,9 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 def parse_yaml(text: str, source: str) -> Any:
     """Parse YAML text; bad syntax or a duplicate key is a one-line UserError naming ``source``."""
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return check_plain(yaml.load(text, Loader=_UniqueKeyLoader), source)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise UserError(f"{source}: nested too deep") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         problem = getattr(e, "problem", None) or "invalid YAML"
@@ -160,19 +177,14 @@ def read_yaml(path: Path, source: str | None = None) -> Any:
     """Parse a YAML file; a missing or unreadable file or bad syntax is a one-line UserError
     naming ``source`` (default: the path)."""
     source = source or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{source}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(one_line(f"{source}: cannot read: {e}")) from None
-    return parse_yaml(text, source)
+    return parse_yaml(read_text(path, source), source)
 
 
 def validate_model(model: type[M], data: Any, source: str) -> M:
     """Validate ``data`` as ``model``; errors become one-line UserErrors naming ``source``."""
     if not isinstance(data, dict):
         raise UserError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    check_plain(data, source)
     try:
         return model.model_validate(data)
     except ValidationError as e:
@@ -181,3 +193,20 @@ def validate_model(model: type[M], data: Any, source: str) -> M:
 
 def load_yaml_model(model: type[M], path: Path) -> M:
     return validate_model(model, read_yaml(path), str(path))
+
+
+def in_range(lo: float, hi: float, unit: str = "") -> Any:
+    """An after-validator refusing a number outside the physically plausible [lo, hi]."""
+    from pydantic_core import PydanticCustomError
+
+    def check(value: Any) -> Any:
+        if not lo <= value <= hi:
+            raise PydanticCustomError("range", "expected a value in {lo} .. {hi}{unit}, got {got}",
+                                      {"lo": _num(lo), "hi": _num(hi), "unit": unit, "got": show(value)})
+        return value
+
+    return check
+
+
+def _num(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -16,15 +15,11 @@ from ofa_mcu.space import SearchSpace
 def subnet_from_search(search_dir: str, board: str, space: SearchSpace) -> SubnetConfig:
     """The subnet the search chose for ``board`` (``DIR/search.json``: ``{"boards": {NAME: {"subnet": ...}}}``)."""
     path = Path(search_dir) / "search.json" if Path(search_dir).is_dir() or not search_dir.endswith(".json") else Path(search_dir)
-    try:
-        data = json.loads(path.read_text())
-    except OSError:
-        raise UserError(f"{path}: no such search result (run `ofa-mcu search` first)") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
-    boards = data.get("boards") if isinstance(data, dict) else None
-    if not isinstance(boards, dict):
-        raise UserError(f"{path}: expected a 'boards' mapping of board name -> result")
+    from ofa_mcu.runfiles import SearchFile, read_run_file
+
+    if not path.is_file():
+        raise UserError(f"{path}: no such search result (run `ofa-mcu search` first)")
+    boards = read_run_file(SearchFile, path)["boards"]
     entry = boards.get(board)
     if entry is None:
         folded = {k.lower(): k for k in boards}
@@ -105,6 +100,9 @@ def export(checkpoint: str, subnet_file: str | None, preset: str | None, search_
     out_path = Path(out)
     if out_path.suffix.lower() == ".json":
         raise click.UsageError("--out must not end in .json (the sidecar report gets that name)")
+    from ofa_mcu.atomic import check_writable
+
+    check_writable(out_path)
 
     from ofa_mcu.checkpoint import load_checkpoint
 

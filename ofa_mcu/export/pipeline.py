@@ -195,7 +195,6 @@ def _scale_fields(t: Any) -> dict[str, Any]:
 
 def recover_ir(model: bytes, origin: str, sidecar: Any = None) -> tuple[Any, str | None]:
     """The layer IR of an exported model from its metadata (or its sidecar JSON); (None, why) if not."""
-    import json
     from pathlib import Path
 
     from ofa_mcu.errors import UserError
@@ -205,10 +204,9 @@ def recover_ir(model: bytes, origin: str, sidecar: Any = None) -> tuple[Any, str
     meta = read_json_metadata(model, origin=origin)
     source = f"{origin} metadata"
     if meta is None and sidecar is not None and Path(sidecar).is_file():
-        try:
-            side = json.loads(Path(sidecar).read_text())
-        except (OSError, json.JSONDecodeError):
-            side = None
+        from ofa_mcu.userfiles import read_json
+
+        side = read_json(sidecar)
         if isinstance(side, dict) and "space_spec" in side and "subnet" in side:
             meta, source = {"space": side["space_spec"], "subnet": side["subnet"]}, str(sidecar)
     if meta is None:

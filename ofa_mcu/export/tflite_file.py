@@ -10,7 +10,6 @@ with the schema's object API, exactly as TensorFlow's converter does when it add
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ofa_mcu.errors import UserError
@@ -31,12 +30,15 @@ def _model(data: bytes, origin: str) -> Any:
 def read_metadata(data: bytes, name: str = METADATA_NAME, origin: str = "model") -> bytes | None:
     """The bytes of metadata entry ``name``, or None when the model has none."""
     model = _model(bytes(data), origin)
-    for i in range(model.MetadataLength()):
-        entry = model.Metadata(i)
-        entry_name = entry.Name()
-        if entry_name is not None and entry_name.decode("utf-8", "replace") == name:
-            buf = model.Buffers(entry.Buffer())
-            return bytes(buf.DataAsNumpy().tobytes()) if buf.DataLength() else b""
+    try:  # offsets in a damaged flatbuffer point anywhere: struct.error, IndexError, ...
+        for i in range(model.MetadataLength()):
+            entry = model.Metadata(i)
+            entry_name = entry.Name()
+            if entry_name is not None and entry_name.decode("utf-8", "replace") == name:
+                buf = model.Buffers(entry.Buffer())
+                return bytes(buf.DataAsNumpy().tobytes()) if buf.DataLength() else b""
+    except Exception as exc:  # noqa: BLE001 - every way a corrupt flatbuffer fails is one message
+        raise UserError(f"{origin}: corrupt TFLite model metadata ({type(exc).__name__})") from None
     return None
 
 
@@ -44,9 +46,11 @@ def read_json_metadata(data: bytes, name: str = METADATA_NAME, origin: str = "mo
     raw = read_metadata(data, name, origin)
     if raw is None:
         return None
+    from ofa_mcu.userfiles import parse_json
+
     try:
-        obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        obj = parse_json(raw.decode("utf-8"), f"{origin}: metadata '{name}'")
+    except UnicodeDecodeError:
         raise UserError(f"{origin}: metadata '{name}' is not valid JSON") from None
     if not isinstance(obj, dict):
         raise UserError(f"{origin}: metadata '{name}' is not a JSON object")

@@ -37,6 +37,7 @@ from ofa_mcu.boards import Board, load_board
 from ofa_mcu.config import SubnetConfig
 from ofa_mcu.errors import UserError, WorkFailed
 from ofa_mcu.space import SearchSpace
+from ofa_mcu.userfiles import parse_json, read_text
 
 COMPILE_INFO = "compile.json"
 MODEL_FILE = "model.tflite"
@@ -116,9 +117,8 @@ def resolve_subnet(space: SearchSpace, board: Board, runtime: str, checkpoint: P
         if not (folder / SEARCH_FILE).is_file():
             _run_search(checkpoint, board, runtime, folder, seed, quiet, say)
         cfg = subnet_from_search(str(folder), board.name, space)
-        text = (folder / SEARCH_FILE).read_text(encoding="utf-8")
-        data = json.loads(text)
-        entry = data.get("boards", {}).get(board.name)
+        text = read_text(folder / SEARCH_FILE)
+        entry = parse_json(text, str(folder / SEARCH_FILE))["boards"].get(board.name)
         if isinstance(entry, dict) and entry.get("runtime") not in (None, runtime):
             say(f"note: the search for {board.name} assumed the {entry.get('runtime')} runtime, compiling for {runtime}")
         return cfg, entry if isinstance(entry, dict) else None, text
@@ -353,10 +353,9 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
 
 def read_compile_info(project_dir: str | os.PathLike) -> dict[str, Any] | None:
     """A compiled project's compile.json (None when the project has none)."""
+    from ofa_mcu.runfiles import CompileFile, read_run_file
+
     path = Path(project_dir) / COMPILE_INFO
-    if not path.is_file():
+    if not path.exists():
         return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path}: unreadable ({e})") from None
+    return read_run_file(CompileFile, path)

@@ -22,6 +22,7 @@ from typing import Any
 from ofa_mcu.boards import Board, load_board
 from ofa_mcu.config import SubnetConfig
 from ofa_mcu.errors import UserError
+from ofa_mcu.runfiles import CompileFile, ProfileFile, SearchFile
 from ofa_mcu.space import SearchSpace
 
 DEMO_FILE = "demo.json"
@@ -30,11 +31,11 @@ PROFILE_FILE = "profile.json"
 _SKIP_DIRS = {"build", ".git", "__pycache__", "node_modules"}
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+def _read_json(path: Path, model: Any = None) -> Any:
+    """A run file, validated by its typed reader (a damaged one is a one-line UserError)."""
+    from ofa_mcu.runfiles import AnyObject, read_run_file
+
+    return read_run_file(model or AnyObject, path)
 
 
 def _files(root: Path, name: str, max_depth: int = 4) -> list[Path]:
@@ -298,7 +299,7 @@ def gather(root: str | Path) -> ReportData:
     found = _files(root, "search.json")
     found.sort(key=lambda p: (p.parent / "project.json").is_file())
     for p in found:
-        data = _read_json(p)
+        data = _read_json(p, SearchFile)
         if not isinstance(data, dict) or not isinstance(data.get("boards"), dict):
             continue
         meta = {k: v for k, v in data.items() if k != "boards"}
@@ -309,7 +310,7 @@ def gather(root: str | Path) -> ReportData:
     # compiled projects (the shallowest one per board; FWDIR/emulate/BOARD re-renders come later)
     projects: dict[str, Path] = {}
     for p in _files(root, "compile.json"):
-        info = _read_json(p)
+        info = _read_json(p, CompileFile)
         if isinstance(info, dict) and info.get("board") and info["board"] not in projects:
             projects[info["board"]] = p.parent
 
@@ -334,10 +335,10 @@ def gather(root: str | Path) -> ReportData:
         if name in projects:
             d = projects[name]
             br.project_dir = d
-            br.compile = _read_json(d / "compile.json")
+            br.compile = _read_json(d / "compile.json", CompileFile)
             br.export = _read_json(d / "export.json") if (d / "export.json").is_file() else None
             br.build = _read_json(d / BUILD_FILE) if (d / BUILD_FILE).is_file() else None
-            br.profile = _read_json(d / PROFILE_FILE) if (d / PROFILE_FILE).is_file() else None
+            br.profile = _read_json(d / PROFILE_FILE, ProfileFile) if (d / PROFILE_FILE).is_file() else None
         br.runtime = ((br.compile or {}).get("runtime") or (br.search or {}).get("runtime")
                       or (status.get(name) or {}).get("runtime"))
         subnet_dict = (br.compile or {}).get("subnet") or (br.search or {}).get("subnet")

@@ -41,8 +41,12 @@ def board_latency(board: Board, runtime: str = "tflm", lut: str | Path | None = 
     source = f"board {board.name} ({runtime})"
     if lut is not None:
         path = Path(lut)
+        from ofa_mcu.runfiles import LutFile, read_run_file
+
+        if not path.exists():
+            raise UserError(f"{path}: no such latency LUT")
         try:
-            data = json.loads(path.read_text())
+            data = read_run_file(LutFile, path)
             kinds = data["kinds"]
             for kind, coef in kinds.items():
                 if kind not in OP_KINDS:

@@ -11,7 +11,6 @@ one-hot resolution.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -120,11 +119,14 @@ class AccuracyCache:
         self.key = file_hash(checkpoint)
         self.entries: dict[str, dict] = {}
         if self.path.exists():
+            from ofa_mcu.errors import UserError
+            from ofa_mcu.userfiles import read_json
+
             try:
-                data = json.loads(self.path.read_text())
+                data = read_json(self.path)
                 if data.get("checkpoint") == self.key:
-                    self.entries = data["entries"]
-            except (json.JSONDecodeError, KeyError, TypeError):
+                    self.entries = dict(data["entries"])
+            except (UserError, KeyError, TypeError, ValueError):
                 self.entries = {}  # a damaged cache is rebuilt, never trusted
 
     def get(self, cfg: SubnetConfig) -> float | None:

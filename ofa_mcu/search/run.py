@@ -130,11 +130,11 @@ def board_constraints(board: Board, space: SearchSpace, opts: SearchOptions) -> 
 
 
 def _lut_board(path: Path) -> str | None:
-    import json
+    from ofa_mcu.userfiles import read_json
 
     try:
-        return json.loads(Path(path).read_text()).get("board")
-    except (OSError, ValueError, AttributeError):
+        return read_json(path).get("board")
+    except UserError:
         return None  # board_latency reports the problem with the file
 
 

@@ -27,20 +27,20 @@ SCHEDULES_DIR = Path(__file__).resolve().parent.parent / "schedules"
 class Phase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: PhaseKind
-    epochs: int = Field(ge=1)
-    lr: float = Field(gt=0)
-    warmup_epochs: int = Field(default=0, ge=0)
+    epochs: int = Field(ge=1, le=100_000)
+    lr: float = Field(gt=0, le=10)
+    warmup_epochs: int = Field(default=0, ge=0, le=100_000)
 
 
 class Schedule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
-    batch_size: int = Field(ge=1)
-    subnets_per_step: int = Field(ge=1)
-    kd_ratio: float = Field(ge=0)
+    batch_size: int = Field(ge=1, le=1 << 20)
+    subnets_per_step: int = Field(ge=1, le=1000)
+    kd_ratio: float = Field(ge=0, le=1000)
     momentum: float = Field(default=0.9, ge=0, lt=1)
-    weight_decay: float = Field(default=3e-5, ge=0)
-    bn_calib_samples: int = Field(default=1000, ge=1)
+    weight_decay: float = Field(default=3e-5, ge=0, lt=1)
+    bn_calib_samples: int = Field(default=1000, ge=1, le=10_000_000)
     phases: tuple[Phase, ...] = Field(min_length=1)
 
     @property
