@@ -288,6 +288,11 @@ def run_qemu(
         timer.start()
     try:
         yield session
+    except WorkFailed:
+        if session.timed_out:  # the port closed because we killed QEMU: say so, not "connection reset"
+            raise WorkFailed(f"QEMU was stopped after its time limit of {timeout_s:g} s (--qemu-timeout) "
+                             "before the work on it finished") from None
+        raise
     finally:
         if timer is not None:
             timer.cancel()

@@ -73,14 +73,17 @@ def compile_cmd(checkpoint: str, target: str, subnet_file: str | None, search_di
     """Compile a firmware project for one board: subnet -> INT8 .tflite -> C project.
 
     The subnet is given (--subnet) or comes from a search (--search DIR; run first when DIR has no
-    result). The subnet is exported to INT8 (BN recalibrated, TensorFlow's converter, verified on
+    result; with neither, the board is searched for and the result kept in OUT/search.json). The subnet is exported to INT8 (BN recalibrated, TensorFlow's converter, verified on
     TFLM), then rendered for the runtime into OUT: CMake project, board support, serial runner,
     model sources, model.tflite, subnet.json, export.json and compile.json (predicted arena and
     flash against the board's budgets, per-layer MACs). Build it with `ofa-mcu build OUT`.
     """
-    if (subnet_file is None) == (search_dir is None):
-        raise click.UsageError("give exactly one of --subnet FILE or --search DIR")
+    if subnet_file is not None and search_dir is not None:
+        raise click.UsageError("give at most one of --subnet FILE or --search DIR")
+    from ofa_mcu.atomic import check_writable
     from ofa_mcu.boards import load_board
+
+    check_writable(out, folder=True)
     from ofa_mcu.firmware.compile import compile_project
 
     board = load_board(target)

@@ -34,9 +34,11 @@ from typing import Any
 import click
 
 from ofa_mcu import __version__
-from ofa_mcu.atomic import write_json
+from ofa_mcu.atomic import check_writable, write_json
 from ofa_mcu.commands.options import seed_option
 from ofa_mcu.errors import OfaMcuError, UserError, WorkFailed
+from ofa_mcu.runfiles import AnyObject, ProfileFile, SearchFile, read_run_file
+from ofa_mcu.userfiles import read_json
 
 DEMO_BOARDS = ("nucleo-f746zg", "qemu-netduinoplus2", "qemu-microbit")
 DEMO_SPACE = "mcu-32"
@@ -108,9 +110,9 @@ class Demo:
 
     def load_state(self) -> None:
         try:
-            data = json.loads(self.state_path.read_text())
+            data = read_json(self.state_path)
             self.state = data if data.get("format") == STATE_FORMAT else {}
-        except (OSError, ValueError, AttributeError):
+        except UserError:  # missing or damaged: start the bookkeeping afresh
             self.state = {}
         self.state.update({"format": STATE_FORMAT, "boards": [b.name for b in self.boards], "seed": self.seed,
                            "schedule": self.schedule, "steps": []})
@@ -216,7 +218,7 @@ class Demo:
             key = _key(ckpt_hash, names, rt, self.predictor_samples, self.seed)
             result, reused = None, False
             if self.reusable(f"search:{rt}", key, folder / "search.json"):
-                cached = json.loads((folder / "search.json").read_text())
+                cached = read_run_file(SearchFile, folder / "search.json")
                 if all(n in cached.get("boards", {}) for n in names):
                     result, reused = cached, True
             if result is None:
@@ -245,7 +247,7 @@ class Demo:
         t = time.time()
         rt = runtime_for(board)
         fw = self.out / "fw" / board.name
-        entry = json.loads((search_dir / "search.json").read_text())["boards"][board.name]
+        entry = read_run_file(SearchFile, search_dir / "search.json")["boards"][board.name]
         key = _key(file_hash(ckpt), entry["subnet"], rt, board.name, self.seed)
         reused = self.reusable(f"compile:{board.name}", key, fw / "compile.json", fw / "export.json")
         if reused:
@@ -296,7 +298,7 @@ class Demo:
         key = _key(elf_hash, hashlib.sha256(xs.tobytes()).hexdigest(), PROFILE_RUNS)
         reused = self.reusable(f"profile:{board.name}", key, fw / "profile.json")
         if reused:
-            data = json.loads((fw / "profile.json").read_text())
+            data = read_run_file(ProfileFile, fw / "profile.json")
         else:
             try:
                 data = _profile_in_qemu(board, fw, built.elf, xs, labels)
@@ -393,7 +395,7 @@ def _validation_inputs(fw: Path, n: int, seed: int) -> tuple[Any, Any]:
 
     from ofa_mcu.data import load_source, resize
 
-    export = json.loads((fw / "export.json").read_text())
+    export = read_run_file(AnyObject, fw / "export.json")
     q = export["input"]
     _, h, _, _ = q["shape"]
     data = load_source(export.get("data", DEMO_DATA), seed)  # the split the checkpoint was trained with
@@ -456,6 +458,7 @@ def demo(out: str, schedule: str, fresh: bool, seed: int, boards: tuple[str, ...
     the family table.
     """
     out_path = Path(out)
+    check_writable(out_path, folder=True)
     run = Demo(out_path, schedule, seed, list(boards), predictor_samples=predictor_samples)  # boards checked first
     if fresh and out_path.exists():
         _fresh(out_path)

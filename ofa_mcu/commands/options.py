@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -19,8 +18,9 @@ runtime_option = click.option("--runtime", type=click.Choice(["tflm", "native"])
 
 def space_options(f: Callable) -> Callable:
     """--space NAME or --checkpoint CKPT (the space is then read from the checkpoint)."""
-    f = click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
-                     help="Supernet checkpoint; its search space (with its classes) is used.")(f)
+    f = click.option("--checkpoint", type=click.Path(), default=None,
+                     help="Supernet checkpoint (a file or a training folder); its search space (with its classes) "
+                          "is used.")(f)
     f = click.option("--space", "space_name", default=None,
                      help="Search space name (mcu-32, mcu-imagenet) or YAML path.")(f)
     return f
@@ -55,4 +55,6 @@ def resolve_subnet(space: SearchSpace, subnet_file: str | None, preset: str | No
 
 
 def echo_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2))
+    from ofa_mcu.atomic import dumps_json
+
+    click.echo(dumps_json(obj, indent=2))

@@ -21,7 +21,13 @@ def report(folder: str, html_path: str | None, md_path: str | None) -> None:
     (measured when profiled, else predicted and labelled so) and the Pareto front; the family
     table; the training curves. report.md holds the family table for pull requests and CI logs.
     """
+    from pathlib import Path
+
+    from ofa_mcu.atomic import check_writable
     from ofa_mcu.report import family_table_text, write_report
+
+    check_writable(html_path or Path(folder) / "report.html")
+    check_writable(md_path or Path(folder) / "report.md")
 
     data, html, md = write_report(folder, html_path, md_path)
     click.echo(family_table_text(data))

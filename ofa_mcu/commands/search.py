@@ -40,7 +40,10 @@ def search(checkpoint: str, targets: tuple[str, ...], runtime: str, sram_kb: flo
     flash from the model size plus the runtime's code; latency from the board's cycle model or
     a measured LUT. Exits 2 with the smallest subnet's needs when nothing fits.
     """
+    from ofa_mcu.atomic import check_writable
     from ofa_mcu.search import SearchOptions, run_search
+
+    check_writable(out, folder=True)
 
     opts = SearchOptions(checkpoint=Path(checkpoint), targets=list(targets), out=Path(out), runtime=runtime,
                          sram_kb=sram_kb, flash_kb=flash_kb, latency_ms=latency_ms,

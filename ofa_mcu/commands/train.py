@@ -30,7 +30,10 @@ def train(space_name: str, data: str, out: str, schedule: str, seed: int, resume
     from the full network. Run under `torchrun --nproc_per_node N -m ofa_mcu train ...` for
     distributed data-parallel training (gloo on CPU, nccl on GPU).
     """
+    from ofa_mcu.atomic import check_writable
     from ofa_mcu.space import load_space
+
+    check_writable(out, folder=True)
     from ofa_mcu.train.schedule import load_schedule
     from ofa_mcu.train.trainer import Trainer, TrainOptions
 

@@ -31,7 +31,7 @@ from typing import Any
 import jinja2
 
 from ofa_mcu import __version__
-from ofa_mcu.atomic import write_text
+from ofa_mcu.atomic import check_writable, write_text
 from ofa_mcu.boards import Board, load_board
 from ofa_mcu.errors import UserError, WorkFailed
 from ofa_mcu.resources import firmware_dir, templates_dir
@@ -545,13 +545,12 @@ def render_project(
 
 def read_project_info(project_dir: str | os.PathLike) -> dict[str, Any]:
     """The ``project.json`` of a rendered project (board, model, runtime, emulated, qemu_machine)."""
+    from ofa_mcu.runfiles import ProjectFile, read_run_file
+
     path = Path(project_dir) / PROJECT_INFO
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{project_dir}: not a generated firmware project (no {PROJECT_INFO})") from None
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path}: unreadable project description: {e}") from None
+    if not path.exists():
+        raise UserError(f"{project_dir}: not a generated firmware project (no {PROJECT_INFO})")
+    return read_run_file(ProjectFile, path)
 
 
 # ------------------------------------------------------------------------------------------
@@ -665,6 +664,18 @@ def parse_size(text: str) -> SizeReport:
     raise WorkFailed(f"could not read the size report: {text.strip()[:200]!r}")
 
 
+def _stale_cache(bdir: Path, proj: Path) -> bool:
+    """True when ``bdir`` holds a CMake cache made for another source or build folder."""
+    cache = bdir / "CMakeCache.txt"
+    if not cache.is_file():
+        return False
+    text = cache.read_text(encoding="utf-8", errors="replace")
+    home = re.search(r"^CMAKE_HOME_DIRECTORY:INTERNAL=(.*)$", text, re.M)
+    where = re.search(r"^CMAKE_CACHEFILE_DIR:INTERNAL=(.*)$", text, re.M)
+    same = [Path(m.group(1).strip()).resolve() == d.resolve() for m, d in ((home, proj), (where, bdir)) if m]
+    return not same or not all(same)
+
+
 def build_project(
     project_dir: str | os.PathLike,
     *,
@@ -696,6 +707,9 @@ def build_project(
             "libnewlib-arm-none-eabi) or set ARM_TOOLCHAIN_DIR"
         )
     bdir = Path(build_dir).expanduser().absolute() if build_dir else proj / "build"
+    check_writable(bdir, folder=True)
+    if _stale_cache(bdir, proj):  # a project copied or moved: its cache names the old folders
+        shutil.rmtree(bdir)
     bdir.mkdir(parents=True, exist_ok=True)
     cfg = [cmake, "-S", str(proj), "-B", str(bdir)]
     if not (bdir / "CMakeCache.txt").exists():
