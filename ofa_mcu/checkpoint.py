@@ -34,7 +34,7 @@ def resolve_path(path: str | Path) -> Path:
     return p
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read(path: Path, required: tuple[str, ...] = ("space", "data", "seed", "model")) -> dict[str, Any]:
     import torch
 
     try:
@@ -46,11 +46,40 @@ def _read(path: Path) -> dict[str, Any]:
     if state.get("format_version") != FORMAT_VERSION:
         raise UserError(f"{path}: checkpoint format {state.get('format_version')} is not supported "
                         f"(this ofa-mcu reads format {FORMAT_VERSION})")
+    for key in required:
+        kind = _TYPES[key]
+        if key not in state:
+            raise UserError(f"{path}: damaged checkpoint: no '{key}' entry")
+        if not isinstance(state[key], kind) or isinstance(state[key], bool) and kind is not bool:
+            raise UserError(f"{path}: damaged checkpoint: '{key}' is a {type(state[key]).__name__}")
     return state
 
 
-def read_state(path: str | Path) -> dict[str, Any]:
-    return _read(resolve_path(path))
+# entries of a checkpoint (one missing was not written by this tool, or was edited); deploying
+# needs the first four, resuming all
+_TYPES: dict[str, type] = {
+    "space": dict, "data": str, "seed": int, "model": dict, "schedule": dict, "phase": int, "epoch": int,
+    "metrics": dict,
+}
+RESUME_ENTRIES = tuple(_TYPES)
+
+
+def load_weights(net: Any, weights: dict[str, Any], space: SearchSpace, path: Path | str) -> None:
+    """Load ``weights`` into ``net``; weights of another space are one line naming the space."""
+    own = net.state_dict()
+    missing = [k for k in own if k not in weights]
+    extra = [k for k in weights if k not in own]
+    shape = [k for k in own if k in weights and getattr(weights[k], "shape", None) != own[k].shape]
+    if missing or extra or shape:
+        first = (missing or extra or shape)[0]
+        raise UserError(f"{path}: weights are not those of space '{space.name}' ({len(missing)} missing, "
+                        f"{len(extra)} unexpected, {len(shape)} of another shape, e.g. '{first}')")
+    net.load_state_dict(weights)
+
+
+def read_state(path: str | Path, *, resume: bool = False) -> dict[str, Any]:
+    """The checkpoint's entries; ``resume``: also those a resumed training needs."""
+    return _read(resolve_path(path), RESUME_ENTRIES) if resume else _read(resolve_path(path))
 
 
 def read_space(path: str | Path) -> SearchSpace:
@@ -87,9 +116,6 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     state = _read(p)
     space = SearchSpace.from_dict(state["space"], source=str(p))
     net = Supernet(space)
-    try:
-        net.load_state_dict(state["model"])
-    except (RuntimeError, KeyError) as e:
-        raise UserError(f"{p}: weights do not match space '{space.name}' ({str(e).splitlines()[0]})") from None
+    load_weights(net, state["model"], space, p)
     return Checkpoint(p, space, net.eval(), state["data"], state["seed"], state.get("done", False),
                       state.get("metrics", []), state.get("schedule", {}).get("bn_calib_samples", 1000))

@@ -61,7 +61,10 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the group and map errors to exit codes."""
     try:
         rv = cli.main(args=argv, prog_name="ofa-mcu", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:
+        if isinstance(e.__cause__, EOFError):  # click turns an EOFError from our code into Abort
+            click.echo(f"error: unexpected end of a file (truncated input?): {e.__cause__}", err=True)
+            sys.exit(2)
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as e:

@@ -11,6 +11,7 @@ validation splits are fixed by the seed; validation never feeds training or BN r
 from __future__ import annotations
 
 import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from ofa_mcu.errors import UserError
 VAL_FRACTION = 0.2
 IMAGEFOLDER_SIZE = 64  # images of an image folder are stored at this size (square)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+MAX_SIDE = 4096  # images larger than this are not microcontroller inputs
+MAX_IMAGE_PIXELS = 64 << 20  # PIL refuses a file claiming more (a decompression bomb)
 
 
 @dataclass
@@ -70,10 +73,14 @@ def _to_nchw01(x: np.ndarray, source: str) -> np.ndarray:
         raise UserError(f"{source}: x must have shape N,H,W or N,H,W,C, got {x.shape}")
     if x.shape[3] not in (1, 3):
         raise UserError(f"{source}: x must have 1 or 3 channels (N,H,W,C), got shape {x.shape}")
+    if x.shape[0] == 0 or not (1 <= x.shape[1] <= MAX_SIDE and 1 <= x.shape[2] <= MAX_SIDE):
+        raise UserError(f"{source}: x must hold images of 1..{MAX_SIDE} pixels a side, got shape {x.shape}")
     if x.dtype == np.uint8:
         x = x.astype(np.float32) / 255.0
     elif np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float32)
+        if not np.isfinite(x).all():
+            raise UserError(f"{source}: x holds NaN or infinite pixel values")
         if x.size and (x.min() < -1e-6 or x.max() > 1 + 1e-6):
             raise UserError(f"{source}: float images must be in [0, 1], found [{x.min():.3g}, {x.max():.3g}]")
     else:
@@ -107,8 +114,8 @@ def _npz(path: Path, seed: int) -> DataSplit:
             x, y = f["x"], f["y"]
     except FileNotFoundError:
         raise UserError(f"{src}: no such file") from None
-    except (OSError, ValueError) as e:
-        raise UserError(f"{src}: not a readable .npz file ({e})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise UserError(f"{src}: not a readable .npz file ({e.__class__.__name__}: {str(e)[:80]})") from None
     x = _to_nchw01(x, src)
     return _split(path.stem, x, _labels(y, len(x), src), seed, flip=False, source=src)
 
@@ -119,26 +126,49 @@ def _imagefolder(path: Path, seed: int) -> DataSplit:
     src = f"imagefolder:{path}"
     if not path.is_dir():
         raise UserError(f"{src}: no such folder")
-    class_dirs = sorted(p for p in path.iterdir() if p.is_dir())
+    # hidden folders (.git, .ipynb_checkpoints) are not classes
+    class_dirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(class_dirs) < 2:
         raise UserError(f"{src}: expected one sub-folder per class, found {len(class_dirs)}")
-    files = [(f, c) for c, d in enumerate(class_dirs) for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+    files = [(f, c) for c, d in enumerate(class_dirs) for f in sorted(d.iterdir())
+             if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".")]
     if not files:
         raise UserError(f"{src}: no PNG/JPEG images in the class folders")
+    have = {c for _, c in files}
+    empty = [d.name for c, d in enumerate(class_dirs) if c not in have]
+    if empty:
+        raise UserError(f"{src}: class folder '{empty[0]}' has no PNG/JPEG images")
     modes = set()
     images = []
     for f, _ in files:
         try:
             with Image.open(f) as im:
+                w, h = im.size
+                if not (1 <= w <= MAX_SIDE and 1 <= h <= MAX_SIDE):
+                    raise UserError(f"{f}: image of {w}x{h} pixels, expected 1..{MAX_SIDE} a side")
                 modes.add("L" if im.mode in ("L", "1", "I;16") else "RGB")
                 images.append(im.convert("RGB").resize((IMAGEFOLDER_SIZE, IMAGEFOLDER_SIZE), Image.BILINEAR))
-        except (UnidentifiedImageError, OSError) as e:
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError, SyntaxError) as e:
             raise UserError(f"{f}: unreadable image ({e.__class__.__name__})") from None
     x = np.stack([np.asarray(im) for im in images])
     if modes == {"L"}:
         x = x[:, :, :, :1]
     y = np.array([c for _, c in files], dtype=np.int64)
     return _split(path.name, _to_nchw01(x, src), y, seed, flip=True, source=src)
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles only what a CIFAR-10 batch holds (dicts, lists, bytes, numpy arrays): a hostile
+    pickle cannot name any other callable."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+                ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle's signature
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
 
 def _cifar10(path: Path, seed: int) -> DataSplit:
@@ -151,11 +181,20 @@ def _cifar10(path: Path, seed: int) -> DataSplit:
     for n in names:
         try:
             with open(path / n, "rb") as f:
-                d = pickle.load(f, encoding="bytes")
-            xs.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(d[b"labels"], dtype=np.int64))
-        except (pickle.UnpicklingError, KeyError, EOFError, ValueError) as e:
-            raise UserError(f"{path / n}: not a CIFAR-10 batch ({e.__class__.__name__})") from None
+                d = _CifarUnpickler(f, encoding="bytes").load()
+            if not isinstance(d, dict):
+                raise TypeError(f"a pickled {type(d).__name__}, expected a dict")
+            x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+            y = np.asarray(d[b"labels"], dtype=np.int64).reshape(-1)
+        except (pickle.UnpicklingError, KeyError, EOFError, ValueError, TypeError, AttributeError,
+                IndexError, OSError) as e:
+            raise UserError(f"{path / n}: not a CIFAR-10 batch ({e.__class__.__name__}: {str(e)[:80]})") from None
+        if len(y) != len(x) or len(x) == 0:
+            raise UserError(f"{path / n}: {len(x)} images but {len(y)} labels")
+        if y.min() < 0 or y.max() > 9:
+            raise UserError(f"{path / n}: labels must be 0..9, found {int(y.min())}..{int(y.max())}")
+        xs.append(x)
+        ys.append(y)
     x = np.concatenate(xs[:5]).astype(np.float32) / 255.0
     y = np.concatenate(ys[:5])
     # the official test batch is the validation split; the seed does not change it

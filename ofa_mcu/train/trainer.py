@@ -15,6 +15,7 @@ every rank samples the same subnets for a step (a step-seeded RNG) and rank 0 wr
 from __future__ import annotations
 
 import copy
+import math
 import os
 import random
 import time
@@ -26,11 +27,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ofa_mcu.atomic import write_json
-from ofa_mcu.checkpoint import FILENAME, read_state, save_state
+from ofa_mcu.atomic import remove_stale_temps, write_json
+from ofa_mcu.checkpoint import FILENAME, load_weights, read_state, save_state
 from ofa_mcu.config import SubnetConfig
 from ofa_mcu.data import DataSplit, augment, load_source, resize
-from ofa_mcu.errors import UserError
+from ofa_mcu.errors import UserError, WorkFailed
 from ofa_mcu.space import SearchSpace
 from ofa_mcu.supernet import Supernet
 from ofa_mcu.train.bn import evaluate
@@ -100,6 +101,8 @@ class Trainer:
                                         "seed": opts.seed, "phases": [], "epochs": []}
         self.optimizer_state: dict | None = None
         self.rng_state: dict | None = None
+        for name in (FILENAME, "metrics.json"):  # what a killed writer left behind
+            remove_stale_temps(opts.out, name)
         if opts.resume:
             self._load()
         elif self.ckpt_path.exists():
@@ -124,18 +127,26 @@ class Trainer:
     def _load(self) -> None:
         if not self.ckpt_path.exists():
             raise UserError(f"--resume: no checkpoint at {self.ckpt_path}")
-        st = read_state(self.ckpt_path)
+        st = read_state(self.ckpt_path, resume=True)
         if st["data"] != self.opts.data or st["space"]["name"] != self.space.name:
             raise UserError(f"{self.ckpt_path}: was trained on space '{st['space']['name']}' with data "
                             f"'{st['data']}', not '{self.space.name}' / '{self.opts.data}'")
-        self.net.load_state_dict(st["model"])
-        if st["teacher"] is not None:
+        load_weights(self.net, st["model"], self.space, self.ckpt_path)
+        if st.get("teacher") is not None:
             self.teacher = self._frozen_copy()
-            self.teacher.load_state_dict(st["teacher"])
+            load_weights(self.teacher, st["teacher"], self.space, self.ckpt_path)
+        if st["schedule"] != self.sched.model_dump(mode="json"):
+            raise UserError(f"{self.ckpt_path}: was trained with schedule '{st['schedule'].get('name')}' as it "
+                            f"was then; resume with that same schedule (a changed schedule cannot be resumed)")
         self.phase_idx, self.epoch = st["phase"], st["epoch"]
+        phases = self.sched.phases
+        if not (0 <= self.phase_idx <= len(phases) and 0 <= self.epoch
+                and (self.phase_idx == len(phases) or self.epoch < phases[self.phase_idx].epochs)):
+            raise UserError(f"{self.ckpt_path}: damaged checkpoint: phase {self.phase_idx} epoch {self.epoch} "
+                            f"is not in the schedule")
         self.metrics = st["metrics"]
-        self.optimizer_state = st["optimizer"]
-        self.rng_state = st["rng"]
+        self.optimizer_state = st.get("optimizer")
+        self.rng_state = st.get("rng")
 
     def _frozen_copy(self) -> Supernet:
         """The frozen full network used as teacher.
@@ -203,7 +214,7 @@ class Trainer:
             while True:
                 loss = self._epoch(model, opt, phase, train_x, train_y)
                 self.epoch += 1
-                finished = self.epoch == phase.epochs
+                finished = self.epoch >= phase.epochs
                 if finished:
                     self._end_phase(phase, loss, time.time() - phase_start)
                     self.phase_idx, self.epoch = self.phase_idx + 1, 0
@@ -245,6 +256,10 @@ class Trainer:
                     loss = loss + self.sched.kd_ratio * soft_cross_entropy(logits, target)
                 (loss / len(subnets)).backward()
                 step_loss += loss.item() / len(subnets)
+            if not math.isfinite(step_loss):
+                raise WorkFailed(f"training diverged: the loss became {step_loss} in phase {phase.kind}, epoch "
+                                 f"{self.epoch + 1}, step {step + 1} (lower the schedule's lr?); the last "
+                                 f"checkpoint ({self.ckpt_path}) is kept")
             opt.step()
             total += step_loss * len(idx)
             count += len(idx)
