@@ -37,6 +37,11 @@ LUT_VERSION = 1
 DB_CHUNK_STANDARD = 32
 DB_CHUNK_OFA = 120
 _MAX_LINE = 1 << 20
+# No microcontroller model takes or produces more than this; a device claiming more is broken
+# (and the profiler would build and send that input). A known model bounds the sizes exactly.
+MAX_DEVICE_BYTES = 4 << 20
+_COUNTER_WRAP = 1 << 32  # lap timestamps: a 32-bit microsecond counter
+_TEXT = bytes(range(0x20, 0x7F)) + b"\t\r\n"
 _BANNER = ("m-timestamp-mode-", "m-init-done")
 
 _LIST_RE = re.compile(r"^m-([a-z0-9-]+?)-\[(.*)\]$")
@@ -77,7 +82,8 @@ class InferReply:
 
     @property
     def us_per_run(self) -> float:
-        return (self.t1_us - self.t0_us) / self.runs
+        """Microseconds per run; a 32-bit counter that wrapped once between the laps is undone."""
+        return ((self.t1_us - self.t0_us) % _COUNTER_WRAP) / self.runs
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,17 @@ def _int(v: str | None) -> int | None:
         return None
 
 
+def _numbers(body: str, what: str, port: str, kind: type = int) -> list:
+    """The comma-separated numbers of a reply; anything else (a bad digit, nan, inf) is WorkFailed."""
+    try:
+        values = [kind(v) for v in body.split(",") if v.strip()]
+    except ValueError:
+        raise WorkFailed(f"unreadable {what} from {port}: {body[:80]!r}") from None
+    if kind is float and not all(math.isfinite(v) for v in values):
+        raise WorkFailed(f"non-finite value in {what} from {port}: {body[:80]!r}")
+    return values
+
+
 # ------------------------------------------------------------------------------------------
 # the device connection
 
@@ -140,6 +157,7 @@ class Device:
         self.port = port
         self.timeout_s = float(timeout_s)
         self._buf = bytearray()
+        self._scanned = 0  # bytes of _buf already checked for a line end and garbage
         self._tail = bytearray()  # last bytes received, for error messages
         self.info_cache: DeviceInfo | None = None
         try:
@@ -189,22 +207,24 @@ class Device:
                 self._ser.timeout = wanted
             waiting = self._ser.in_waiting
             data = self._ser.read(waiting or 1)
+            if data and waiting <= 1:  # socket:// reports at most 1 waiting: take the rest without waiting
+                self._ser.timeout = 0
+                data += self._ser.read(1 << 16)
         except (self._serial_mod.SerialException, OSError) as e:
             raise self._lost(e) from None
         if data:
             self._buf += data
             self._tail = (self._tail + data)[-256:]
-            if len(self._buf) > _MAX_LINE:
-                raise WorkFailed(f"garbage from {self.port}: {_MAX_LINE} bytes without a line end: {self._recent()}")
         return True
 
     def read_line(self, deadline: float) -> str | None:
         """Next line (without line end), or None at ``deadline``. Garbage -> ``WorkFailed``."""
         while True:
-            nl = self._buf.find(b"\n")
+            nl = self._buf.find(b"\n", self._scanned)  # only new bytes are scanned (a flood is linear)
             if nl >= 0:
                 raw = bytes(self._buf[:nl]).rstrip(b"\r")
                 del self._buf[: nl + 1]
+                self._scanned = 0
                 bad = [b for b in raw if (b < 0x20 and b != 0x09) or b > 0x7E]
                 if bad:
                     raise WorkFailed(
@@ -213,11 +233,14 @@ class Device:
                     )
                 return raw.decode("ascii")
             # Non-printable bytes are garbage even before a line end arrives.
-            if any((b < 0x20 or b > 0x7E) and b not in (0x09, 0x0D, 0x0A) for b in self._buf):
+            if bytes(self._buf[self._scanned:]).translate(None, _TEXT):
                 raise WorkFailed(
                     f"garbage from {self.port}: {bytes(self._buf[:80])!r} (wrong baud rate, or not an "
                     "MLPerf Tiny / ofa-mcu firmware?)"
                 )
+            self._scanned = len(self._buf)
+            if len(self._buf) > _MAX_LINE:
+                raise WorkFailed(f"garbage from {self.port}: {_MAX_LINE} bytes without a line end: {self._recent()}")
             if not self._fill(deadline):
                 return None
 
@@ -260,6 +283,7 @@ class Device:
         except Exception:  # noqa: BLE001 - not every URL handler supports it
             pass
         self._buf.clear()
+        self._scanned = 0
         deadline = time.monotonic() + self.timeout_s
         interval = max(0.5, min(2.0, self.timeout_s / 4))
         sent = 0
@@ -335,20 +359,25 @@ class Device:
 
     def infer(self, runs: int, warmup: int, *, timeout_s: float) -> InferReply:
         """``infer N W``: the lap timestamps and ``m-results``."""
+        start = time.monotonic()
         lines = self.command(f"infer {runs} {warmup}", timeout_s=timeout_s)
-        laps = [int(ln[len("m-lap-us-"):]) for ln in lines if re.fullmatch(r"m-lap-us-\d+", ln)]
+        host_us = (time.monotonic() - start) * 1e6
+        laps = [int(ln[len("m-lap-us-"):]) for ln in lines if re.fullmatch(r"m-lap-us-\d{1,10}", ln)]
         results: list[float] = []
         for ln in lines:
             m = _LIST_RE.match(ln)
             if m and m.group(1) == "results":
-                body = m.group(2).strip()
-                try:
-                    results = [float(v) for v in body.split(",")] if body else []
-                except ValueError:
-                    raise WorkFailed(f"unreadable m-results line from {self.port}: {ln[:120]!r}") from None
+                results = _numbers(m.group(2).strip(), "m-results line", self.port, float)
         if len(laps) != 2 or "m-infer-done" not in lines:
             raise WorkFailed(f"unexpected reply to 'infer {runs} {warmup}' from {self.port}: {lines[:8]}")
-        return InferReply(runs=runs, warmup=warmup, t0_us=laps[0], t1_us=laps[1], results=results)
+        reply = InferReply(runs=runs, warmup=warmup, t0_us=laps[0], t1_us=laps[1], results=results)
+        if max(laps) >= _COUNTER_WRAP:
+            raise WorkFailed(f"lap timestamps {laps} from {self.port} do not fit the 32-bit microsecond counter")
+        # a wrap of the counter is undone; "backwards" by more than the command took is no wrap
+        if laps[1] < laps[0] and reply.us_per_run * runs > 10 * host_us + 1e6:
+            raise WorkFailed(f"lap timestamps from {self.port} go backwards ({laps[0]} then {laps[1]} us) by more "
+                             f"than a counter wrap explains")
+        return reply
 
     def _one_list(self, cmd: str, key: str) -> str:
         for ln in self.command(cmd):
@@ -367,14 +396,17 @@ class Device:
             if m and m.group(1) == "ofa-cycles":
                 kv = _kv(m.group(2))
             elif m and m.group(1) == "ofa-cycles-list":
-                recorded = [int(v) for v in m.group(2).split(",") if v]
+                recorded = _numbers(m.group(2), "ofa-cycles-list", self.port)
         try:
-            return CyclesReply(
+            reply = CyclesReply(
                 runs=int(kv["runs"]), warmup=int(kv["warmup"]), sum=int(kv["sum"]), min=int(kv["min"]),
                 max=int(kv["max"]), recorded=recorded,
             )
         except (KeyError, ValueError):
             raise WorkFailed(f"unreadable reply to 'ofa-cycles' from {self.port}: {lines[:3]}") from None
+        if min(reply.runs, reply.warmup, reply.sum, reply.min, reply.max, *recorded) < 0:
+            raise WorkFailed(f"negative count in the reply to 'ofa-cycles' from {self.port}: {lines[:3]}")
+        return reply
 
     def layers(self) -> tuple[list[LayerProfile], int]:
         """``ofa-layers``: the layers of the last inference and how many did not fit."""
@@ -394,14 +426,16 @@ class Device:
                                             name=parts[3] if len(parts) == 4 else None))
                 except (IndexError, ValueError):
                     raise WorkFailed(f"unreadable layer line from {self.port}: {ln[:120]!r}") from None
-                if len(parts) > 4:
+                if len(parts) > 4 or out[-1].cycles < 0 or out[-1].index < 0:
                     raise WorkFailed(f"unreadable layer line from {self.port}: {ln[:120]!r}")
         return out, dropped
 
     def outputs(self) -> list[int]:
         """``ofa-out``: the raw int8 output of the last inference."""
-        body = self._one_list("ofa-out", "ofa-out")
-        return [int(v) for v in body.split(",") if v]
+        values = _numbers(self._one_list("ofa-out", "ofa-out"), "ofa-out reply", self.port)
+        if any(not -128 <= v <= 127 for v in values):
+            raise WorkFailed(f"ofa-out reply from {self.port} holds values outside int8")
+        return values
 
     def memory(self) -> dict[str, int]:
         """``ofa-mem``: arena_used, arena_bytes, stack_used, stack_bytes, static_ram."""
@@ -522,6 +556,7 @@ def profile(
     icount_shift: int = 0,
     layer_macs: Mapping[int, int] | Sequence[int] | None = None,
     progress: Callable[[str], None] | None = None,
+    expect_sizes: Mapping[str, int] | None = None,
 ) -> ProfileResult:
     """Measure a device on ``port``: for each input, ``db load``, ``infer runs warmup`` and the
     extension replies; return outputs, latency statistics, per-layer ticks and memory figures.
@@ -538,6 +573,7 @@ def profile(
     with Device(port, baud=baud, timeout_s=timeout_s) as dev:
         dev.sync()
         info = dev.info()
+        check_sizes(info, port, expect_sizes)
         if not data:
             if info.input_bytes is None:
                 raise UserError(f"the device on {port} does not report its input size: give the inputs")
@@ -613,6 +649,23 @@ def profile(
     if layer_macs is not None:
         result.attach_macs(layer_macs)
     return result
+
+
+def check_sizes(info: DeviceInfo, port: str, expect: Mapping[str, int] | None = None) -> None:
+    """Refuse sizes a device reports that no model can have: over :data:`MAX_DEVICE_BYTES`, or
+    other than ``expect`` (``{"input_bytes": n, "output_bytes": m}`` of the model it should run)."""
+    if info.clock_hz is not None and not 1_000 <= info.clock_hz <= 2_000_000_000:
+        raise WorkFailed(f"the device on {port} reports clock_hz={info.clock_hz}, not a plausible clock")
+    for key in ("input_bytes", "output_bytes", "arena_bytes"):
+        value = getattr(info, key)
+        if value is None:
+            continue
+        if not 0 < value <= MAX_DEVICE_BYTES:
+            raise WorkFailed(f"the device on {port} reports {key}={value}, not a plausible size "
+                             f"(1..{MAX_DEVICE_BYTES} bytes)")
+        if expect and key in expect and value != expect[key]:
+            raise WorkFailed(f"the device on {port} reports {key}={value}, the model of the project has "
+                             f"{expect[key]}: is it running another model?")
 
 
 def _merge_layers(sets: list[list[LayerProfile]]) -> list[LayerProfile]:

@@ -13,10 +13,12 @@ from ofa_mcu.commands.build import project_board, tree_defines, tree_options
 from ofa_mcu.commands.options import echo_json, json_option
 from ofa_mcu.commands.profile import (
     attach_layers,
+    check_lut,
     format_profile,
     layer_table,
     load_inputs,
     measure_options,
+    model_sizes,
     profile_json,
     update_lut,
 )
@@ -47,10 +49,18 @@ def emulated_project(project: Path, board_name: str | None, say: Any) -> tuple[P
     runtime = str(compiled.get("runtime") or info.get("runtime") or "native")
     report: dict[str, Any] = {}
     if (project / EXPORT_REPORT).is_file():
-        report = json.loads((project / EXPORT_REPORT).read_text())
+        from ofa_mcu.runfiles import AnyObject, read_run_file
+
+        report = read_run_file(AnyObject, project / EXPORT_REPORT)
     out = project / EMULATE_SUBDIR / board.name
     say(f"re-rendering {project.name} ({info.get('board')}) for {board.name} into {out}")
-    path, _, _ = render_model_project(model.read_bytes(), board, out, runtime, report=report)
+    from ofa_mcu.export.tflite_file import read_json_metadata
+    from ofa_mcu.native.tflite_graph import parse_tflite, read_tflite_bytes
+
+    data = read_tflite_bytes(model)
+    parse_tflite(data, origin=str(model))  # a damaged model is named by its path, before any work
+    read_json_metadata(data, origin=str(model))
+    path, _, _ = render_model_project(data, board, out, runtime, report=report)
     return path, board
 
 
@@ -85,6 +95,7 @@ def emulate(fwdir: str, board_name: str | None, do_profile: bool, runs: int, war
         raise click.UsageError("--inputs and --lut go with --profile")
     say = (lambda _m: None) if as_json else (lambda msg: click.echo(f"emulate: {msg}", err=True))
     data = load_inputs(inputs)
+    check_lut(lut)
     project, board = emulated_project(Path(fwdir), board_name, say)
     say(f"building {project} for {board.name} (QEMU {board.qemu.machine})")
     built = build_project(project, defines=tree_defines(tflm_dir, cmsis_nn_dir))
@@ -94,7 +105,7 @@ def emulate(fwdir: str, board_name: str | None, do_profile: bool, runs: int, war
         with run_qemu(built.elf, board, timeout_s=limit) as session:
             say(f"QEMU {board.qemu.machine} running, UART on {session.url}; profiling")
             result = run_profile(session.url, data, runs=runs, warmup=warmup, timeout_s=timeout_s,
-                                 progress=None if as_json else say)
+                                 progress=None if as_json else say, expect_sizes=model_sizes(project))
         attach_layers(result, layers)
         table = update_lut(lut, result) if lut else None
         if as_json:

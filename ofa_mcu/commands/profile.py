@@ -43,8 +43,8 @@ def load_inputs(path: str | None) -> Any:
 
     try:
         arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path}: not a readable .npy file ({e})") from None
+    except (OSError, ValueError, EOFError) as e:
+        raise UserError(f"{path}: not a readable .npy file ({e.__class__.__name__}: {str(e)[:80]})") from None
     if arr.dtype != np.int8:
         raise UserError(f"{path}: inputs must be int8 (already quantized to the model's input), got {arr.dtype}")
     if arr.ndim == 3:
@@ -52,6 +52,27 @@ def load_inputs(path: str | None) -> Any:
     if arr.ndim != 4 or len(arr) == 0:
         raise UserError(f"{path}: expected shape (N, H, W, C), got {tuple(arr.shape)}")
     return arr
+
+
+_DTYPE_BYTES = {"INT8": 1, "UINT8": 1, "INT16": 2, "INT32": 4, "FLOAT32": 4}
+
+
+def model_sizes(project: str | Path | None) -> dict[str, int] | None:
+    """Input and output bytes of a project's model.tflite: what its device must report."""
+    if project is None or not (Path(project) / "model.tflite").is_file():
+        return None
+    import numpy as np
+
+    from ofa_mcu.native.tflite_graph import parse_tflite, read_tflite_bytes
+
+    path = Path(project) / "model.tflite"
+    graph = parse_tflite(read_tflite_bytes(path), origin=str(path))
+    sizes: dict[str, int] = {}
+    for key, index in (("input_bytes", graph.inputs), ("output_bytes", graph.outputs)):
+        dtype = graph.tensor(index[0]).dtype.upper() if len(index) == 1 else ""
+        if dtype in _DTYPE_BYTES:
+            sizes[key] = _DTYPE_BYTES[dtype] * int(np.prod(graph.tensor(index[0]).shape, dtype=np.int64))
+    return sizes
 
 
 def layer_table(info: dict[str, Any] | None) -> dict[int, dict[str, Any]]:
@@ -74,10 +95,19 @@ def attach_layers(result: Any, layers: dict[int, dict[str, Any]]) -> None:
                 layer.name = str(entry["name"])
 
 
+def check_lut(path: str | None) -> None:
+    """Before measuring: --lut must be writable, and a LUT already there must be readable."""
+    if not path:
+        return
+    from ofa_mcu.atomic import check_writable
+    from ofa_mcu.runfiles import LutFile, read_run_file
+
+    if check_writable(path).exists():
+        read_run_file(LutFile, path)
+
+
 def update_lut(path: str, result: Any) -> dict[str, Any]:
     """Merge the result's per-layer samples into the LUT at ``path``; return the new LUT."""
-    import json
-
     from ofa_mcu.atomic import write_json
     from ofa_mcu.profiler import lut_samples, merge_latency_lut
 
@@ -88,10 +118,9 @@ def update_lut(path: str, result: Any) -> dict[str, Any]:
     previous = None
     p = Path(path)
     if p.is_file():
-        try:
-            previous = json.loads(p.read_text())
-        except (OSError, ValueError) as e:
-            raise UserError(f"{path}: not a readable latency LUT ({e})") from None
+        from ofa_mcu.runfiles import LutFile, read_run_file
+
+        previous = read_run_file(LutFile, p)
     lut = merge_latency_lut(previous, samples, board=result.board, unit=result.count_unit, clock_hz=result.clock_hz)
     write_json(p, lut)
     return lut
@@ -183,14 +212,17 @@ def profile(port: str, baud: int, runs: int, warmup: int, inputs: str | None, lu
     from ofa_mcu.qemu import QEMU_PORT_PREFIX, open_port
 
     data = load_inputs(inputs)
+    check_lut(lut)
     if project is None and port.startswith(QEMU_PORT_PREFIX):
         project = port[len(QEMU_PORT_PREFIX):]
     layers = layer_table(read_compile_info(project)) if project else {}
+    sizes = model_sizes(project)
     say = None if as_json else (lambda msg: click.echo(f"profile: {msg}", err=True))
     with open_port(port) as url:
         if say:
             say(f"connected to {url}")
-        result = run_profile(url, data, runs=runs, warmup=warmup, baud=baud, timeout_s=timeout_s, progress=say)
+        result = run_profile(url, data, runs=runs, warmup=warmup, baud=baud, timeout_s=timeout_s, progress=say,
+                             expect_sizes=sizes)
     attach_layers(result, layers)
     table = update_lut(lut, result) if lut else None
     if as_json:
