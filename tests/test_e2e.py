@@ -365,8 +365,13 @@ def test_tflm_runtime_renders_or_says_why(projects: dict[str, Path], tmp_path: P
 
 
 def test_cli_errors_are_one_line(projects: dict[str, Path], tmp_path: Path, work: dict[str, Any]) -> None:
-    p = run_cli("compile", "--checkpoint", str(work["ckpt"]), "--target", "qemu-microbit", "--out", str(tmp_path / "x"))
+    p = run_cli("compile", "--checkpoint", str(work["ckpt"]), "--target", "qemu-microbit", "--out", str(tmp_path / "x"),
+                "--subnet", str(tmp_path / "s.json"), "--search", str(tmp_path / "se"))
     assert p.returncode == 2 and "--subnet" in p.stderr
+    # neither: the board is searched for, and the search result kept in the project
+    p = run_cli("compile", "--checkpoint", str(work["ckpt"]), "--target", "qemu-microbit", "--out", str(tmp_path / "x"))
+    assert p.returncode == 0, p.stderr
+    assert "qemu-microbit" in json.loads((tmp_path / "x" / "search.json").read_text())["boards"]
     p = run_cli("build", str(tmp_path))
     assert p.returncode == 2 and "not a generated firmware project" in p.stderr
     np.save(tmp_path / "f.npy", np.zeros((1, 4, 4, 1), np.float32))

@@ -6,6 +6,7 @@ shown to be reaped whatever happens (exception, Ctrl-C, timeout)."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -272,3 +273,25 @@ def test_qemu_port_spec_builds_and_runs_a_project(builds):
     assert not _qemu_left(fwdir / "build" / "firmware.elf")
     with open_port("/dev/ttyACM7") as url:
         assert url == "/dev/ttyACM7"
+
+
+def test_a_qemu_timeout_is_reported_as_such(builds):
+    """The port closes because QEMU was killed at its limit: the error says so (not "connection reset")."""
+    elf = builds[("qemu-mps2-an386", "sum")]
+    with pytest.raises(WorkFailed, match=r"QEMU was stopped after its time limit of 2 s \(--qemu-timeout\)"):
+        with run_qemu(elf, "mps2-an386", timeout_s=2) as session:
+            with Device(session.url, timeout_s=5) as dev:
+                dev.sync()
+                time.sleep(2.5)
+                dev.command("name")
+    assert not _alive(session.pid)
+
+
+def test_a_copied_project_builds_in_its_new_folder(builds, tmp_path):
+    """A built project copied elsewhere carries a CMake cache naming the old folder: rebuilt cleanly."""
+    src = builds[("qemu-microbit", "exit")].parent.parent
+    dst = tmp_path / "copied"
+    shutil.copytree(src, dst)
+    res = build_project(dst, jobs=1)
+    assert res.elf == dst / "build" / "firmware.elf" and res.elf.is_file()
+    assert str(dst) in (dst / "build" / "CMakeCache.txt").read_text()
