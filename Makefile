@@ -1,6 +1,7 @@
 # ofa-mcu: set-up, demo and tests. `make demo` and `make test` work on a fresh clone: they create
 # the virtual environment .venv, install the Python packages (torch pinned to the CPU build
-# 2.13.0) and, when run as root, the Debian packages the firmware steps need.
+# 2.13.0) and, when run as root, the Debian packages the firmware steps
+# and the Fashion-MNIST data set need.
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-deps
 DEBIAN_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib \
-	qemu-system-arm cmake chromium
+	qemu-system-arm cmake chromium dataset-fashion-mnist
 PYTEST_ARGS ?=
 
 .PHONY: all install system-deps demo test lint bench clean
@@ -30,6 +31,7 @@ $(SYSTEM_STAMP): | $(STAMP)
 	@missing=""; \
 	for t in arm-none-eabi-gcc qemu-system-arm cmake chromium; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	[ -f /usr/lib/arm-none-eabi/include/stdlib.h ] || [ -f /usr/include/newlib/stdlib.h ] || missing="$$missing newlib"; \
+	[ -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] || missing="$$missing dataset-fashion-mnist"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian packages:$$missing"; \

@@ -1,17 +1,28 @@
 """Data sources behind one interface: ``load_source(spec, seed) -> DataSplit``.
 
-Specs: ``digits`` (scikit-learn's 8x8 handwritten digits, the embedded default), ``npz:PATH``
-(arrays ``x``: N,H,W[,C] uint8 or float in [0, 1], ``y``: N ints), ``imagefolder:PATH`` (one
-folder per class of PNG/JPEG images), ``cifar10:PATH`` (the python pickle batches folder).
-Images are float32 N,C,H,W in [0, 1] at their stored size; ``resize`` brings a batch to a
-subnet's resolution and ``augment`` applies the source's light augmentation. The train and
-validation splits are fixed by the seed; validation never feeds training or BN recalibration.
+Specs: ``digits`` (scikit-learn's 8x8 handwritten digits), ``fashion-mnist`` (the Debian package
+``dataset-fashion-mnist``: 60,000 + 10,000 28x28 grayscale images of 10 kinds of clothing),
+``idx:DIR`` (any MNIST-format folder: ``*train-images*`` / ``*train-labels*`` IDX files, gzipped
+or not, and ``*t10k-*`` or ``*test-*`` ones when the set has an official test split),
+``npz:PATH`` (arrays ``x``: N,H,W[,C] uint8 or float in [0, 1], ``y``: N ints),
+``imagefolder:PATH`` (one folder per class of PNG/JPEG images), ``cifar10:PATH`` (the python
+pickle batches folder). Images are float32 N,C,H,W in [0, 1] at their stored size; ``resize``
+brings a batch to a subnet's resolution and ``augment`` applies the source's light augmentation.
+
+Three disjoint splits, fixed by the seed: TRAIN (training, BN recalibration, quantization
+calibration), VALIDATION (carved from the training data, stratified; it guides choices: the
+search, the predictor, the phase metrics) and TEST (the official test files where the source
+has them -- fashion-mnist and idx t10k, cifar10 test_batch -- otherwise a stratified carve-out;
+only ever used to report accuracy, never to choose).
 """
 
 from __future__ import annotations
 
+import gzip
+import math
 import pickle
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +30,12 @@ import numpy as np
 
 from ofa_mcu.errors import UserError
 
-VAL_FRACTION = 0.2
+VAL_FRACTION = 0.2  # of the training data (after the test split is set aside)
+TEST_FRACTION = 0.2  # of all data, for sources without an official test split
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_PACKAGE = "dataset-fashion-mnist"
+MAX_IDX_BYTES = 1 << 30  # an IDX file (decompressed) larger than this is refused, not read
+IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 IMAGEFOLDER_SIZE = 64  # images of an image folder are stored at this size (square)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 MAX_SIDE = 4096  # images larger than this are not microcontroller inputs
@@ -31,14 +47,25 @@ class DataSplit:
     name: str
     train_x: np.ndarray  # float32 N,C,H,W in [0, 1]
     train_y: np.ndarray  # int64 N
-    val_x: np.ndarray
+    val_x: np.ndarray  # carved from the training data: guides choices (search, metrics)
     val_y: np.ndarray
+    test_x: np.ndarray  # held out: reported accuracy only
+    test_y: np.ndarray
     classes: int
     flip: bool  # horizontal flips keep the label (natural images, not digits)
+    test_source: str = "carved"  # "official" (the source's own test files) or "carved" (seeded, stratified)
 
     @property
     def in_channels(self) -> int:
         return int(self.train_x.shape[1])
+
+    def train_subset(self, n: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """A seeded, stratified subset of ``n`` TRAINING images (all of them when n is None or larger)."""
+        return _subset(self.train_x, self.train_y, n, seed + 104_729)
+
+    def val_subset(self, n: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """A seeded, stratified subset of ``n`` VALIDATION images (all of them when n is None or larger)."""
+        return _subset(self.val_x, self.val_y, n, seed + 130_363)
 
     def calibration_images(self, n: int, seed: int) -> np.ndarray:
         """A fixed subset of the TRAINING split (BN recalibration, quantization calibration)."""
@@ -47,23 +74,57 @@ class DataSplit:
         return self.train_x[idx]
 
 
-def _split(name: str, x: np.ndarray, y: np.ndarray, seed: int, flip: bool, source: str) -> DataSplit:
+def _subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` of (x, y), stratified by label and fixed by ``seed``; all of them when n is None or larger."""
+    if n is None or n >= len(x):
+        return x, y
+    rng = np.random.default_rng(seed)
+    picked = []
+    for c in np.unique(y):  # every class in proportion, at least one image
+        idx = np.flatnonzero(y == c)
+        k = max(1, int(round(n * len(idx) / len(y))))
+        picked.append(rng.permutation(idx)[:k])
+    idx = np.sort(np.concatenate(picked))
+    return x[idx], y[idx]
+
+
+def _check_labels(y: np.ndarray, source: str) -> np.ndarray:
     classes = np.unique(y)
     if len(classes) < 2:
         raise UserError(f"{source}: needs at least 2 classes, found {len(classes)}")
     if classes[0] != 0 or classes[-1] != len(classes) - 1:
         raise UserError(f"{source}: labels must be 0..K-1, found {classes[:10].tolist()}")
-    rng = np.random.default_rng(seed)
-    train_idx, val_idx = [], []
-    for c in classes:  # stratified, so every class is in both splits
+    return classes
+
+
+def _stratified(y: np.ndarray, fraction: float, rng: np.random.Generator, source: str,
+                what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, carved): ``fraction`` of every class carved out, at least one per class."""
+    kept, carved = [], []
+    for c in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == c))
-        n_val = max(1, int(round(len(idx) * VAL_FRACTION)))
         if len(idx) < 2:
-            raise UserError(f"{source}: class {c} has {len(idx)} example; need at least 2")
-        val_idx.append(idx[:n_val])
-        train_idx.append(idx[n_val:])
-    tr, va = np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(val_idx))
-    return DataSplit(name, x[tr], y[tr], x[va], y[va], len(classes), flip)
+            raise UserError(f"{source}: class {c} has {len(idx)} example(s) left for the {what} split; need at least 2")
+        n = max(1, int(round(len(idx) * fraction)))
+        carved.append(idx[:n])
+        kept.append(idx[n:])
+    return np.sort(np.concatenate(kept)), np.sort(np.concatenate(carved))
+
+
+def _split(name: str, x: np.ndarray, y: np.ndarray, seed: int, flip: bool, source: str,
+           test: tuple[np.ndarray, np.ndarray] | None = None) -> DataSplit:
+    """Train / validation / test: ``test`` is the source's official test set, else a carve-out."""
+    classes = _check_labels(y, source)
+    rng = np.random.default_rng(seed)
+    test_source = "official"
+    if test is None:
+        rest, te = _stratified(y, TEST_FRACTION, rng, source, "test")
+        test, test_source = (x[te], y[te]), "carved"
+        x, y = x[rest], y[rest]
+    elif test[1].size and (test[1].min() < 0 or test[1].max() >= len(classes)):
+        raise UserError(f"{source}: test labels must be 0..{len(classes) - 1}, found {np.unique(test[1])[:10].tolist()}")
+    tr, va = _stratified(y, VAL_FRACTION, rng, source, "validation")
+    return DataSplit(name, x[tr], y[tr], x[va], y[va], test[0], test[1], len(classes), flip, test_source)
 
 
 def _to_nchw01(x: np.ndarray, source: str) -> np.ndarray:
@@ -197,8 +258,80 @@ def _cifar10(path: Path, seed: int) -> DataSplit:
         ys.append(y)
     x = np.concatenate(xs[:5]).astype(np.float32) / 255.0
     y = np.concatenate(ys[:5])
-    # the official test batch is the validation split; the seed does not change it
-    return DataSplit("cifar10", x, y, xs[5].astype(np.float32) / 255.0, ys[5], 10, flip=True)
+    # the official test batch is the test split; validation is carved from the training batches
+    return _split("cifar10", x, y, seed, flip=True, source=src, test=(xs[5].astype(np.float32) / 255.0, ys[5]))
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """One IDX file (the MNIST format; gzipped when the name ends in .gz) as a numpy array."""
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            raw = f.read(MAX_IDX_BYTES + 1)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (OSError, EOFError, zlib.error) as e:
+        raise UserError(f"{path}: not a readable IDX file ({e.__class__.__name__}: {e})") from None
+    if len(raw) > MAX_IDX_BYTES:
+        raise UserError(f"{path}: more than {MAX_IDX_BYTES >> 20} MB of IDX data: not a data set this tool reads")
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
+        raise UserError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
+    ndim = raw[3]
+    if ndim < 1 or len(raw) < 4 + 4 * ndim:
+        raise UserError(f"{path}: not an IDX file (header of {ndim} dimensions is truncated)")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(IDX_DTYPES[raw[2]])
+    size = math.prod(shape) * dtype.itemsize
+    body = raw[4 + 4 * ndim :]
+    if len(body) != size:
+        raise UserError(f"{path}: IDX header says shape {shape} ({size} bytes of data), the file has {len(body)}")
+    return np.frombuffer(body, dtype=dtype).reshape(shape)
+
+
+def _idx_file(folder: Path, patterns: tuple[str, ...], src: str, required: bool) -> Path | None:
+    found = sorted({f for p in patterns for f in folder.glob(f"*{p}*") if f.is_file()})
+    if len(found) > 1:
+        raise UserError(f"{src}: several files match {' or '.join(patterns)}: {', '.join(f.name for f in found)}")
+    if not found and required:
+        raise UserError(f"{src}: no file matching *{patterns[0]}* (expected MNIST-format IDX files)")
+    return found[0] if found else None
+
+
+def _idx_pair(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
+    x, y = read_idx(images), read_idx(labels)
+    if x.ndim not in (3, 4):
+        raise UserError(f"{images}: expected images of shape N,H,W[,C], got {x.shape}")
+    if y.ndim != 1 or len(y) != len(x):
+        raise UserError(f"{labels}: expected {len(x)} labels (one per image of {images.name}), got shape {y.shape}")
+    return _to_nchw01(np.asarray(x), str(images)), _labels(y, len(x), str(labels))
+
+
+def _idx(path: Path, seed: int, name: str | None = None, flip: bool = False) -> DataSplit:
+    src = f"idx:{path}"
+    if not path.is_dir():
+        raise UserError(f"{src}: no such folder")
+    train = _idx_pair(_idx_file(path, ("train-images",), src, True), _idx_file(path, ("train-labels",), src, True))
+    test_images = _idx_file(path, ("t10k-images", "test-images"), src, False)
+    test_labels = _idx_file(path, ("t10k-labels", "test-labels"), src, False)
+    if (test_images is None) != (test_labels is None):
+        raise UserError(f"{src}: found {(test_images or test_labels).name} without its "
+                        f"{'labels' if test_labels is None else 'images'} file")
+    test = None
+    if test_images is not None:
+        test = _idx_pair(test_images, test_labels)
+        if test[0].shape[1:] != train[0].shape[1:]:
+            raise UserError(f"{src}: test images are {test[0].shape[1:]}, training images {train[0].shape[1:]}")
+    return _split(name or path.name, *train, seed, flip=flip, source=src, test=test)
+
+
+def _fashion_mnist(seed: int) -> DataSplit:
+    names = [f"{p}-{k}-idx{d}-ubyte.gz" for p in ("train", "t10k") for k, d in (("images", 3), ("labels", 1))]
+    if not all((FASHION_MNIST_DIR / n).is_file() for n in names):
+        raise UserError(f"fashion-mnist: {FASHION_MNIST_DIR} not found or incomplete: install the Debian package "
+                        f"{FASHION_MNIST_PACKAGE} (apt-get install {FASHION_MNIST_PACKAGE}, or `make` as root)")
+    return _idx(FASHION_MNIST_DIR, seed, name="fashion-mnist")
+
+
+SOURCES_HELP = "digits, fashion-mnist, idx:DIR, npz:PATH, imagefolder:PATH or cifar10:PATH"
 
 
 def load_source(spec: str, seed: int = 0) -> DataSplit:
@@ -206,9 +339,11 @@ def load_source(spec: str, seed: int = 0) -> DataSplit:
     kind, _, arg = spec.partition(":")
     if kind == "digits" and not arg:
         return _digits(seed)
-    loaders = {"npz": _npz, "imagefolder": _imagefolder, "cifar10": _cifar10}
+    if kind == "fashion-mnist" and not arg:
+        return _fashion_mnist(seed)
+    loaders = {"idx": _idx, "npz": _npz, "imagefolder": _imagefolder, "cifar10": _cifar10}
     if kind not in loaders or not arg:
-        raise UserError(f"unknown data source '{spec}': expected digits, npz:PATH, imagefolder:PATH or cifar10:PATH")
+        raise UserError(f"unknown data source '{spec}': expected {SOURCES_HELP}")
     return loaders[kind](Path(arg).expanduser(), seed)
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
+import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from ofa_mcu.data import augment, load_source, resize
+from ofa_mcu.data import FASHION_MNIST_DIR, augment, load_source, read_idx, resize
 from ofa_mcu.errors import UserError
 
 
@@ -16,11 +19,15 @@ def test_digits_split_is_deterministic_and_disjoint():
     a, b, c = load_source("digits", 0), load_source("digits", 0), load_source("digits", 1)
     assert a.train_x.shape[1:] == (1, 8, 8) and a.classes == 10 and a.in_channels == 1
     assert np.array_equal(a.val_y, b.val_y) and np.array_equal(a.train_x, b.train_x)
+    assert np.array_equal(a.test_x, b.test_x) and not np.array_equal(a.test_x, c.test_x)
     assert not np.array_equal(a.val_x, c.val_x)
-    assert len(a.train_x) + len(a.val_x) == 1797
+    assert len(a.train_x) + len(a.val_x) + len(a.test_x) == 1797
+    assert a.test_source == "carved" and abs(len(a.test_x) - 0.2 * 1797) < 10
     train_rows = {r.tobytes() for r in a.train_x}
+    val_rows = {r.tobytes() for r in a.val_x}
     assert sum(r.tobytes() in train_rows for r in a.val_x) < 5  # digits has a few duplicate images
-    assert set(np.unique(a.val_y)) == set(range(10))
+    assert sum(r.tobytes() in train_rows | val_rows for r in a.test_x) < 5
+    assert set(np.unique(a.val_y)) == set(range(10)) and set(np.unique(a.test_y)) == set(range(10))
     assert 0.0 <= a.train_x.min() and a.train_x.max() <= 1.0
     calib = a.calibration_images(100, seed=0)
     assert len(calib) == 100 and np.array_equal(calib, a.calibration_images(100, seed=0))
@@ -82,7 +89,102 @@ def test_cifar10_batches(tmp_path):
         with open(tmp_path / name, "wb") as f:
             pickle.dump(batch, f)
     d = load_source(f"cifar10:{tmp_path}", 0)
-    assert d.train_x.shape == (100, 3, 32, 32) and d.val_x.shape == (20, 3, 32, 32) and d.flip
+    assert d.test_x.shape == (20, 3, 32, 32) and d.test_source == "official" and d.flip
+    assert d.train_x.shape == (80, 3, 32, 32) and d.val_x.shape == (20, 3, 32, 32)
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
+    """An IDX file as the MNIST distribution writes them (uint8, big-endian dimensions)."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    raw = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(raw, mtime=0))
+    else:
+        path.write_bytes(raw)
+    return path
+
+
+def _mnist_folder(folder: Path, n_train: int, n_test: int | None, compress: bool = True) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    x = rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8)
+    y = (np.arange(n_train) % 10).astype(np.uint8)
+    write_idx(folder / "train-images-idx3-ubyte", x, compress)
+    write_idx(folder / "train-labels-idx1-ubyte", y, compress)
+    if n_test is None:
+        return x, y
+    tx = rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8)
+    ty = (np.arange(n_test) % 10).astype(np.uint8)
+    write_idx(folder / "t10k-images-idx3-ubyte", tx, compress)
+    write_idx(folder / "t10k-labels-idx1-ubyte", ty, compress)
+    return x, y, tx, ty
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_idx_folder_with_official_test_files(tmp_path, compress):
+    x, y, tx, ty = _mnist_folder(tmp_path / "mnist", 100, 30, compress)
+    d = load_source(f"idx:{tmp_path / 'mnist'}", 0)
+    assert d.test_source == "official" and d.classes == 10 and d.in_channels == 1 and not d.flip
+    # the official test files, in order, untouched by the seed
+    assert np.array_equal(d.test_y, ty) and np.array_equal(d.test_x[:, 0], tx.astype(np.float32) / 255.0)
+    assert len(d.train_x) == 80 and len(d.val_x) == 20  # validation carved from training, stratified
+    assert set(np.unique(d.val_y)) == set(range(10))
+    rows = {r.tobytes() for r in x.astype(np.float32) / 255.0}
+    assert all(r[0].tobytes() in rows for r in d.val_x)
+    assert np.array_equal(read_idx(next((tmp_path / "mnist").glob("train-labels*"))), y)
+
+
+def test_idx_folder_without_test_files_carves_one(tmp_path):
+    _mnist_folder(tmp_path / "kmnist", 200, None)
+    a, b = load_source(f"idx:{tmp_path / 'kmnist'}", 3), load_source(f"idx:{tmp_path / 'kmnist'}", 3)
+    assert a.test_source == "carved" and len(a.test_x) == 40 and len(a.val_x) == 30 and len(a.train_x) == 130
+    assert np.array_equal(a.test_x, b.test_x) and set(np.unique(a.test_y)) == set(range(10))
+
+
+@pytest.mark.parametrize("damage, needle", [
+    ("truncate", "IDX header says shape (100, 28, 28)"),
+    ("magic", "bad magic number"),
+    ("gzip", "not a readable IDX file"),
+    ("labels", "expected 100 labels"),
+    ("missing", "no file matching *train-labels*"),
+])
+def test_idx_errors(tmp_path, damage, needle):
+    folder = tmp_path / "bad"
+    _mnist_folder(folder, 100, None)
+    images, labels = folder / "train-images-idx3-ubyte.gz", folder / "train-labels-idx1-ubyte.gz"
+    if damage == "truncate":
+        images.write_bytes(gzip.compress(gzip.decompress(images.read_bytes())[:-50]))
+    elif damage == "magic":
+        images.write_bytes(gzip.compress(b"\x01\x02" + gzip.decompress(images.read_bytes())[2:]))
+    elif damage == "gzip":
+        images.write_bytes(images.read_bytes()[:40])
+    elif damage == "labels":
+        write_idx(folder / "train-labels-idx1-ubyte", np.zeros(99, dtype=np.uint8))
+    else:
+        labels.unlink()
+    with pytest.raises(UserError) as e:
+        load_source(f"idx:{folder}", 0)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_fashion_mnist_missing_names_the_package(monkeypatch, tmp_path):
+    monkeypatch.setattr("ofa_mcu.data.FASHION_MNIST_DIR", tmp_path / "absent")
+    with pytest.raises(UserError, match="install the Debian package dataset-fashion-mnist"):
+        load_source("fashion-mnist", 0)
+
+
+@pytest.mark.skipif(not FASHION_MNIST_DIR.is_dir() and os.environ.get("CI") != "true",
+                    reason="dataset-fashion-mnist is not installed (`make` installs it as root; required in CI)")
+def test_fashion_mnist_package_files():
+    d = load_source("fashion-mnist", 0)
+    assert d.name == "fashion-mnist" and d.classes == 10 and d.in_channels == 1 and d.test_source == "official"
+    assert d.train_x.shape == (48_000, 1, 28, 28) and d.val_x.shape == (12_000, 1, 28, 28)
+    assert d.test_x.shape == (10_000, 1, 28, 28) and d.train_x.dtype == np.float32
+    assert np.bincount(d.test_y).tolist() == [1000] * 10  # the official test set is balanced
+    assert np.bincount(d.val_y).tolist() == [1200] * 10
+    sub_x, sub_y = d.train_subset(3000, 0)
+    assert len(sub_x) == 3000 and np.bincount(sub_y).tolist() == [300] * 10
 
 
 def test_resize_and_augment():
