@@ -191,7 +191,7 @@ def test_compiled_projects_hold_what_was_asked(work: dict[str, Any], projects: d
         assert [layer["kind"] for layer in info["layers"]] == [
             FUSED_KIND if op.index in a.plan.fused.values() else op.kind for op in a.graph.ops
             if op.index not in a.plan.fused]
-        assert info["predicted"]["fits"] is True and info["accuracy"]["val_samples"] > 0
+        assert info["predicted"]["fits"] is True and info["accuracy"]["test_samples"] > 0
     searched = projects["qemu-netduinoplus2"]
     assert (searched / "search.json").is_file()
     assert json.loads((searched / "compile.json").read_text())["search"]["measured_acc"] == 0.5

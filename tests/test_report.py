@@ -100,7 +100,7 @@ def test_measured_latency_replaces_the_prediction(folder: Path, tmp_path: Path) 
     (fw / "compile.json").write_text(json.dumps({
         "board": "qemu-microbit", "runtime": "native", "emulated": True, "space": space.name,
         "subnet": entry["subnet"], "checkpoint": search["checkpoint"],
-        "accuracy": {"float": 0.5, "int8": 0.25, "val_samples": 60}, "predicted": {}}))
+        "accuracy": {"float": 0.5, "int8": 0.25, "test_samples": 60}, "predicted": {}}))
     clock = load_board("qemu-microbit").clock_hz
     per_op = [1000 + 20 * op.macs for op in graph.ops]
     # as the native firmware reports it: a fused expand + strided depthwise call is one layer
@@ -132,7 +132,7 @@ def test_measured_latency_replaces_the_prediction(folder: Path, tmp_path: Path) 
     row = next(line for line in proc.stdout.splitlines() if line.startswith("qemu-microbit"))
     assert "(QEMU)" in row and "50.0% / 25.0%" in row
     html = (root / "report.html").read_text()
-    assert "bit for bit, on 4 validation images; 3 of 4 classified correctly" in html
+    assert "bit for bit, on 4 test images; 3 of 4 classified correctly" in html
     assert "arena 1,000 B used of 1,200 B reserved" in html
 
 

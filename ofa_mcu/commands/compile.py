@@ -26,7 +26,7 @@ def format_compile(info: dict, project: str, notes: list[str]) -> str:
                      f"{len(info['layers'])} layers, {p.get('macs', 0):,} MACs")
     acc = info.get("accuracy")
     if acc:
-        lines.append(f"accuracy on {acc['val_samples']} validation images: float {100 * acc['float']:.2f}%, "
+        lines.append(f"accuracy on {acc['test_samples']} held-out test images: float {100 * acc['float']:.2f}%, "
                      f"int8 (TFLM) {100 * acc['int8']:.2f}%")
     if "arena_bytes" in p:
         extra = ""

@@ -52,7 +52,7 @@ def format_report(r: dict, out: Path) -> str:
         f"wrote {out} ({r['model_bytes']:,} B, sha256 {r['sha256'][:16]}) and {sidecar_path(out).name}",
         f"subnet {r['subnet_hash']} of {r['space']}: resolution {r['subnet']['resolution']}, "
         f"{len(r['ops'])} ops, {r['macs']:,} MACs, {r['weight_bytes']:,} B int8 weights",
-        f"accuracy on {acc['val_samples']} validation images: float {100 * acc['float']:.2f}%, "
+        f"accuracy on {acc['test_samples']} held-out test images: float {100 * acc['float']:.2f}%, "
         f"int8 on TFLM {100 * acc['int8']:.2f}% (drop {acc['drop_points']:+.2f} points)",
         f"checks: IR matches the .tflite op for op; torch vs TF float max |diff| {r['float_check']['max_abs_diff']:.2e}",
         _reference_line(r["reference_check"]),

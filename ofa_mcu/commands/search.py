@@ -26,17 +26,20 @@ from ofa_mcu.table import fmt_bytes, fmt_int, render
 @seed_option
 @click.option("--predictor-samples", type=click.IntRange(min=10), default=120, show_default=True,
               help="Subnets measured (BN-recalibrated, validation split) to train the accuracy predictor.")
+@click.option("--val-images", type=click.IntRange(min=10), default=None,
+              help="Measure subnets on a stratified subset of this many validation images (default: all).")
 @click.option("--out", type=click.Path(file_okay=False), required=True,
               help="Output folder: search.json and pareto-<board>.png.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @json_option
 def search(checkpoint: str, targets: tuple[str, ...], runtime: str, sram_kb: float | None, flash_kb: float | None,
-           latency_ms: float | None, latency_luts: tuple[str, ...], seed: int, predictor_samples: int, out: str,
-           quiet: bool, as_json: bool) -> None:
+           latency_ms: float | None, latency_luts: tuple[str, ...], seed: int, predictor_samples: int,
+           val_images: int | None, out: str, quiet: bool, as_json: bool) -> None:
     """Search the most accurate subnet that fits each --target's SRAM, flash (and latency).
 
     Accuracy comes from a predictor trained on measured subnets (cached beside the checkpoint)
-    and the final candidates are measured for real; SRAM from the runtime's memory planner,
+    and the final candidates are measured for real, all on the validation split; the chosen
+    subnet's accuracy is reported on the held-out test split. SRAM from the runtime's memory planner,
     flash from the model size plus the runtime's code; latency from the board's cycle model or
     a measured LUT. Exits 2 with the smallest subnet's needs when nothing fits.
     """
@@ -48,7 +51,7 @@ def search(checkpoint: str, targets: tuple[str, ...], runtime: str, sram_kb: flo
     opts = SearchOptions(checkpoint=Path(checkpoint), targets=list(targets), out=Path(out), runtime=runtime,
                          sram_kb=sram_kb, flash_kb=flash_kb, latency_ms=latency_ms,
                          latency_luts=[Path(p) for p in latency_luts], seed=seed,
-                         predictor_samples=predictor_samples, quiet=quiet or as_json)
+                         predictor_samples=predictor_samples, val_images=val_images, quiet=quiet or as_json)
     result = run_search(opts, log=(lambda _m: None) if as_json else (lambda m: click.echo(m, err=True)))
     if as_json:
         echo_json(result)
@@ -61,11 +64,11 @@ def format_search(result: dict) -> str:
     rows = []
     for name, b in result["boards"].items():
         lim = b["limits"]
-        rows.append((name, b["subnet_hash"], b["subnet"]["resolution"], f"{100 * b['measured_acc']:.1f}%",
-                     f"{100 * b['predicted_acc']:.1f}%", fmt_int(b["macs"]),
+        rows.append((name, b["subnet_hash"], b["subnet"]["resolution"], f"{100 * b['test_acc']:.1f}%",
+                     f"{100 * b['measured_acc']:.1f}%", f"{100 * b['predicted_acc']:.1f}%", fmt_int(b["macs"]),
                      f"{fmt_bytes(b['peak_sram_bytes'])} / {fmt_bytes(lim['sram_bytes'])}", f"{b['sram_used_pct']:.0f}%",
                      f"{fmt_bytes(b['flash_bytes'])} / {fmt_bytes(lim['flash_bytes'])}", f"{b['latency_ms']:.2f}"))
-    return render(["board", "subnet", "res", "acc", "predicted", "MACs", "SRAM used / usable", "SRAM %",
+    return render(["board", "subnet", "res", "test acc", "val acc", "val predicted", "MACs", "SRAM used / usable", "SRAM %",
                    "flash used / usable", "latency ms"], rows,
                   title=f"search: {result['space']} on {result['data']}, runtime {result['runtime']}, "
                         f"predictor Kendall tau {result['predictor']['kendall_tau']:.2f}")

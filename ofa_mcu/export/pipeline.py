@@ -62,8 +62,9 @@ def export_subnet(supernet: Any, cfg: SubnetConfig, data: Any, *, calibration_sa
 
     ``data`` is a :class:`~ofa_mcu.data.DataSplit`: BatchNorm statistics are recalibrated for the
     subnet on ``bn_samples`` training images, quantization is calibrated on
-    ``calibration_samples`` training images (both fixed subsets for ``seed``), and the
-    validation split measures float (torch) and INT8 (TFLM) accuracy. Raises ExportError when
+    ``calibration_samples`` training images (both fixed subsets for ``seed``), and the held-out
+    TEST split measures float (torch) and INT8 (TFLM) accuracy (the validation split chose the
+    subnet, so it would flatter it). Raises ExportError when
     the converted graph is not the clean int8 graph or does not match the layer IR.
     """
     import torch
@@ -93,11 +94,11 @@ def export_subnet(supernet: Any, cfg: SubnetConfig, data: Any, *, calibration_sa
     recalibrate(supernet, cfg, data.calibration_images(bn_samples, seed))
     net = extract(supernet, cfg)
     with torch.no_grad():
-        val = resize(torch.from_numpy(data.val_x), res)
-        float_logits = net(val).numpy()
+        test = resize(torch.from_numpy(data.test_x), res)
+        float_logits = net(test).numpy()
         rep = to_nhwc(resize(torch.from_numpy(data.calibration_images(calibration_samples, seed)), res))
-    val_nhwc = to_nhwc(val)
-    float_acc = accuracy(float_logits, data.val_y)
+    test_nhwc = to_nhwc(test)
+    float_acc = accuracy(float_logits, data.test_y)
 
     step("building the TensorFlow graph and converting to INT8")
     folded = fold_subnet(net)
@@ -108,8 +109,8 @@ def export_subnet(supernet: Any, cfg: SubnetConfig, data: Any, *, calibration_sa
         from ofa_mcu.export.tf_build import build_tf_function, tf_float_logits
 
         tf_fn = build_tf_function(folded)
-        n_float = min(FLOAT_CHECK_SAMPLES, len(val_nhwc))
-        tf_logits = tf_float_logits(tf_fn, val_nhwc[:n_float])
+        n_float = min(FLOAT_CHECK_SAMPLES, len(test_nhwc))
+        tf_logits = tf_float_logits(tf_fn, test_nhwc[:n_float])
         t_convert = time.perf_counter()
         try:
             model = export_tflite(net, rep, metadata=model_metadata(space, cfg), folded=folded, tf_function=tf_fn)
@@ -127,11 +128,11 @@ def export_subnet(supernet: Any, cfg: SubnetConfig, data: Any, *, calibration_sa
     if problems:
         raise ExportError("the .tflite does not match the layer IR: " + "; ".join(problems[:5]))
 
-    step(f"running INT8 inference on TFLM ({len(val_nhwc)} validation images)")
+    step(f"running INT8 inference on TFLM ({len(test_nhwc)} test images)")
     runner = TflmRunner(model)
-    x_q = runner.input.quantize(val_nhwc)
+    x_q = runner.input.quantize(test_nhwc)
     int8_out = runner.run_int8(x_q)
-    int8_acc = accuracy(int8_out.astype(np.float32), data.val_y)
+    int8_acc = accuracy(int8_out.astype(np.float32), data.test_y)
     reference = reference_agreement(model, x_q[:REFERENCE_CHECK_SAMPLES])
 
     plan = plan_tflm(graph)
@@ -150,7 +151,8 @@ def export_subnet(supernet: Any, cfg: SubnetConfig, data: Any, *, calibration_sa
         "sha256": hashlib.sha256(model).hexdigest(),
         "accuracy": {
             "float": float_acc, "int8": int8_acc, "drop_points": round(100 * (float_acc - int8_acc), 3),
-            "val_samples": int(len(data.val_y)), "int8_runtime": "tflm (tflite-micro reference kernels)",
+            "split": "test", "test_samples": int(len(data.test_y)), "test_source": data.test_source,
+            "int8_runtime": "tflm (tflite-micro reference kernels)",
         },
         "float_check": {"max_abs_diff": float_diff, "max_abs_logit": float(np.abs(float_logits).max()) if len(float_logits) else 0.0,
                         "samples": int(n_float)},

@@ -109,8 +109,8 @@ class BoardReport:
         acc = (self.export or {}).get("accuracy") or (self.compile or {}).get("accuracy") or {}
         if acc.get("float") is not None:
             return float(acc["float"])
-        if self.search and self.search.get("measured_acc") is not None:
-            return float(self.search["measured_acc"])
+        if self.search and self.search.get("test_acc") is not None:  # never the validation figure
+            return float(self.search["test_acc"])
         return None
 
     @property

@@ -167,7 +167,7 @@ def _board_context(br: BoardReport) -> dict[str, Any]:
         "bars": _bars(br),
         "acc": {"float": _pct(br.acc_float), "int8": _pct(br.acc_int8),
                 "search": _pct(s.get("measured_acc")), "predicted": _pct(s.get("predicted_acc")),
-                "val": ((br.export or {}).get("accuracy") or {}).get("val_samples")},
+                "test": ((br.export or {}).get("accuracy") or {}).get("test_samples")},
         "latency": latency_label(br),
         "latency_predicted": _ms(br.predicted_latency_ms),
         "latency_source": s.get("limits", {}).get("latency_model") if s else None,

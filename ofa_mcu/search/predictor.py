@@ -114,9 +114,9 @@ def file_hash(path: Path) -> str:
 class AccuracyCache:
     """Measured accuracies of subnets of one checkpoint, stored beside it."""
 
-    def __init__(self, checkpoint: Path) -> None:
+    def __init__(self, checkpoint: Path, split: str = "validation") -> None:
         self.path = checkpoint.parent / CACHE_NAME
-        self.key = file_hash(checkpoint)
+        self.key = file_hash(checkpoint) + "/" + split  # what was measured on: never mixed
         self.entries: dict[str, dict] = {}
         if self.path.exists():
             from ofa_mcu.errors import UserError

@@ -5,7 +5,8 @@ peak SRAM, the flash model plus runtime code, the latency model) and an early, c
 even the smallest subnet does not fit; an accuracy predictor trained on measured subnets (cached
 beside the checkpoint, shared by all boards); evolutionary search per board; the best predicted
 candidates measured for real; the Pareto front; ``search.json``, ``pareto-<board>.png`` and a
-summary table.
+summary table. Every choice is made on the VALIDATION split (``measured_acc``); the chosen
+subnet's accuracy on the held-out TEST split (``test_acc``) is what gets reported.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class SearchOptions:
     latency_luts: list[Path] = field(default_factory=list)
     seed: int = 0
     predictor_samples: int = 120
+    val_images: int | None = None  # measure subnets on a stratified subset of the validation split (None: all)
     top_k: int = 5
     evolution: EvolutionSettings = field(default_factory=EvolutionSettings)
     quiet: bool = False
@@ -177,10 +179,15 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
     data = load_source(ckpt.data, ckpt.seed)
     calib = data.calibration_images(ckpt.bn_calib_samples, ckpt.seed)
 
-    def evaluate_cfg(cfg: SubnetConfig) -> float:
-        return evaluate(ckpt.supernet, cfg, calib, data.val_x, data.val_y)
+    val_x, val_y = data.val_subset(opts.val_images, ckpt.seed)
 
-    cache = AccuracyCache(ckpt.path)
+    def evaluate_cfg(cfg: SubnetConfig) -> float:
+        return evaluate(ckpt.supernet, cfg, calib, val_x, val_y)
+
+    def test_accuracy(cfg: SubnetConfig) -> float:  # reported only; never feeds a choice
+        return evaluate(ckpt.supernet, cfg, calib, data.test_x, data.test_y)
+
+    cache = AccuracyCache(ckpt.path, split="validation" if opts.val_images is None else f"validation:{len(val_y)}")
     train_cfgs = training_set(space, opts.predictor_samples, opts.seed)
     t0 = time.time()
     bar = _bar(len(train_cfgs), "measuring subnets", opts.quiet)
@@ -197,6 +204,8 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
 
     result: dict[str, Any] = {"checkpoint": str(ckpt.path), "space": space.name, "data": ckpt.data,
                               "runtime": opts.runtime, "seed": opts.seed,
+                              "accuracy_splits": {"measured_acc": f"validation ({len(val_y)} images)",
+                                                  "test_acc": f"test ({len(data.test_y)} images, {data.test_source})"},
                               "predictor": {"samples": len(train_cfgs), "held_out": n_hold, "kendall_tau": round(tau, 4)},
                               "boards": {}}
     opts.out.mkdir(parents=True, exist_ok=True)
@@ -216,6 +225,7 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
         front = pareto_front(points)
         chosen = _entry(best, predictor.predict([best])[0], measured[best_i], con.cost(best), con)
         chosen["measured_macs"] = con.cost(best).macs
+        chosen["test_acc"] = round(test_accuracy(best), 5)
         result["boards"][con.board.name] = {
             "board": con.board.name, "runtime": opts.runtime, "limits": con.limits(), **chosen,
             "candidates": [_entry(c, predictor.predict([c])[0], a, con.cost(c), con) for c, a in zip(top, measured)],
@@ -223,7 +233,8 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
             "evaluations": evo.evaluated, "search_s": round(time.time() - t_board, 2),
         }
         plot_pareto(opts.out / f"pareto-{con.board.name}.png", con, points, front, best, measured[best_i])
-        log(f"{con.board.name}: measured {measured[best_i]:.3f}, {con.cost(best).peak_sram / 1024:.1f} of "
+        log(f"{con.board.name}: {100 * chosen['test_acc']:.1f}% test accuracy (chosen on validation: "
+            f"{100 * measured[best_i]:.1f}%), {con.cost(best).peak_sram / 1024:.1f} of "
             f"{con.sram_limit / 1024:.1f} KB SRAM, {evo.evaluated} candidates checked in {time.time() - t_board:.1f}s")
     result["wall_s"] = round(time.time() - t_start, 1)
     write_json(opts.out / "search.json", result)
