@@ -8,6 +8,7 @@ bad input and 1 for failed work; click's usage errors keep click's exit code 2.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -59,6 +60,11 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the group and map errors to exit codes."""
+    # OpenMP threads that spin while they wait (libgomp's default) stall torch by 10x and more when
+    # the cores are shared with other processes (measured: benchmarks/train_speed.py); sleeping
+    # waiters cost little on an idle machine. Read when torch loads libgomp, so set before any
+    # verb imports torch; a value the user set wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         rv = cli.main(args=argv, prog_name="ofa-mcu", standalone_mode=False)
     except click.exceptions.Abort as e:

@@ -94,3 +94,22 @@ def test_stride2_even_input_matches_tensorflow_same_padding():
     assert same_pad(32, 5, 2) == (1, 2)
     assert same_pad(33, 3, 2) == (1, 1)
     assert same_pad(32, 7, 1) == (3, 3)
+
+
+@pytest.mark.parametrize("size, kernel", [(2, 7), (3, 7), (4, 5), (9, 7), (1, 3), (6, 3)])
+def test_stride1_depthwise_equals_padded_reference(size, kernel):
+    """The padding-free, kernel-cropping stride-1 depthwise conv: same output and gradients."""
+    import torch.nn.functional as F
+
+    from ofa_mcu.supernet.elastic import depthwise_same_s1, pad_same
+
+    g = torch.Generator().manual_seed(size * 10 + kernel)
+    x = torch.randn(3, 5, size, size + 1, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(5, 1, kernel, kernel, generator=g, dtype=torch.float64, requires_grad=True)
+    ref = F.conv2d(pad_same(x, kernel, 1), w, groups=5)
+    out = depthwise_same_s1(x, w)
+    assert out.shape == ref.shape and torch.allclose(out, ref, atol=1e-12)
+    up = torch.randn(ref.shape, generator=g, dtype=torch.float64)
+    gx_ref, gw_ref = torch.autograd.grad(ref, (x, w), up)
+    gx, gw = torch.autograd.grad(out, (x, w), up)
+    assert torch.allclose(gx, gx_ref, atol=1e-12) and torch.allclose(gw, gw_ref, atol=1e-12)

@@ -119,3 +119,38 @@ def test_two_process_ddp_ranks_end_identical(files, tmp_path):
 def test_save_state_is_atomic(tmp_path):
     save_state(tmp_path / "c.pt", {"x": 1})
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+@pytest.mark.parametrize("name", ["quick", "default", "demo", "cpu-40min"])
+def test_shipped_schedules_load(name):
+    from ofa_mcu.train.schedule import load_schedule
+
+    sched = load_schedule(name)
+    assert sched.name == name and sched.phases[0].kind == "full"
+
+
+def test_training_subset_and_one_teacher_pass_per_resolution(files, tmp_path):
+    """``train_images`` / ``val_images`` pick stratified subsets; a step queries the frozen teacher
+    once per resolution it trains at, not once per subnet."""
+    import random
+
+    from ofa_mcu.space import load_space
+    from ofa_mcu.train.schedule import Phase, load_schedule
+    from ofa_mcu.train.trainer import Trainer, TrainOptions, _step_subnets
+
+    sched = load_schedule(str(files / "schedule.yaml")).model_copy(update={"train_images": 96, "val_images": 30})
+    t = Trainer(TrainOptions(space=load_space(str(files / "space.yaml")), data=f"npz:{files / 'digits300.npz'}",
+                             out=tmp_path, schedule=sched, quiet=True))
+    assert len(t.train_x) == 96 and set(t.train_y.tolist()) == set(range(10)) and len(t.val_x) == 30
+    assert len(t.data.train_x) > 96  # BN recalibration and quantization still draw from the whole split
+    t.teacher = t._frozen_copy()
+    calls: list[int] = []
+    forward = t.teacher.forward
+    t.teacher.forward = lambda x: (calls.append(x.shape[-1]), forward(x))[1]
+    phase = Phase(kind="expand-2", epochs=1, lr=0.01)
+    t._epoch(t.net, t._optimizer(phase), phase, torch.from_numpy(t.train_x), torch.from_numpy(t.train_y))
+    expected = []
+    for step in range(96 // sched.batch_size):
+        cfgs = _step_subnets(phase, t.space, sched.subnets_per_step, random.Random(f"0/0/{step}"))
+        expected += list(dict.fromkeys(c.resolution for c in cfgs))
+    assert calls == expected and len(calls) < 3 * (96 // sched.batch_size)

@@ -13,7 +13,7 @@ from ofa_mcu.commands.options import seed_option
 @click.option("--space", "space_name", default="mcu-32", show_default=True,
               help="Search space name (mcu-32, mcu-imagenet) or YAML path.")
 @click.option("--data", "data", default="digits", show_default=True,
-              help="Data source: digits, npz:PATH, imagefolder:PATH or cifar10:PATH.")
+              help="Data source: digits, fashion-mnist, idx:DIR, npz:PATH, imagefolder:PATH or cifar10:PATH.")
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True,
               help="Output folder: checkpoint.pt (every epoch) and metrics.json.")
 @click.option("--schedule", default="quick", show_default=True,

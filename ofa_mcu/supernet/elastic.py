@@ -58,7 +58,24 @@ class ElasticDepthwise(nn.Module):
     def forward(self, x: torch.Tensor, kernel: int) -> torch.Tensor:
         channels = x.shape[1]
         w = self.kernel_weight(kernel, channels)
+        if self.stride == 1:
+            return depthwise_same_s1(x, w)
         return F.conv2d(pad_same(x, kernel, self.stride), w, stride=self.stride, groups=channels)
+
+
+def depthwise_same_s1(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Stride-1 SAME depthwise conv without a padded copy of ``x``, exactly TensorFlow's result.
+
+    Stride-1 SAME padding is symmetric (k // 2 each side), so the conv's own padding does it. On
+    a map smaller than the kernel (a 7x7 kernel on 2x2 at the end of the network) the outer taps
+    only ever meet padding zeros: they are cropped, which changes neither the output nor any
+    gradient (theirs is exactly zero either way) but skips most of the work.
+    """
+    k = w.shape[-1]
+    kh, kw = min(k, 2 * x.shape[2] - 1), min(k, 2 * x.shape[3] - 1)
+    if kh < k or kw < k:
+        w = w[:, :, (k - kh) // 2 : (k + kh) // 2, (k - kw) // 2 : (k + kw) // 2]
+    return F.conv2d(x, w, padding=(kh // 2, kw // 2), groups=x.shape[1])
 
 
 class ElasticPointwise(nn.Module):

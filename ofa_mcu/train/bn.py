@@ -30,10 +30,11 @@ def recalibrate(net: Supernet, cfg: SubnetConfig, images: np.ndarray, batch_size
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average = exact mean over the batches
         m.train()
+    device = next(net.parameters()).device
     try:
         with net.activate(cfg):
             for i in range(0, len(images), batch_size):
-                net(resize(torch.from_numpy(images[i : i + batch_size]), cfg.resolution))
+                net(resize(torch.from_numpy(images[i : i + batch_size]).to(device), cfg.resolution))
     finally:
         for m, (momentum, training) in zip(bns, saved):
             m.momentum = momentum
@@ -45,10 +46,11 @@ def recalibrate(net: Supernet, cfg: SubnetConfig, images: np.ndarray, batch_size
 def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, resolution: int, batch_size: int = 256) -> float:
     """Top-1 accuracy (fraction) of ``model`` (eval mode) on images resized to ``resolution``."""
     model.eval()
+    device = next(model.parameters()).device
     correct = 0
     for i in range(0, len(x), batch_size):
-        logits = model(resize(torch.from_numpy(x[i : i + batch_size]), resolution))
-        correct += int((logits.argmax(1).numpy() == y[i : i + batch_size]).sum())
+        logits = model(resize(torch.from_numpy(x[i : i + batch_size]).to(device), resolution))
+        correct += int((logits.argmax(1).cpu().numpy() == y[i : i + batch_size]).sum())
     return correct / max(1, len(x))
 
 

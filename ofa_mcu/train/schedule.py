@@ -41,6 +41,8 @@ class Schedule(BaseModel):
     momentum: float = Field(default=0.9, ge=0, lt=1)
     weight_decay: float = Field(default=3e-5, ge=0, lt=1)
     bn_calib_samples: int = Field(default=1000, ge=1, le=10_000_000)
+    train_images: int | None = Field(default=None, ge=1)  # a stratified subset of the training split; None: all
+    val_images: int | None = Field(default=None, ge=1)  # the phase metrics on a validation subset; None: all
     phases: tuple[Phase, ...] = Field(min_length=1)
 
     @property

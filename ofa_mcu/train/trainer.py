@@ -3,7 +3,10 @@
 One run goes through the schedule's phases (full -> kernel -> depth -> expand). Each step trains
 several subnets on the same batch with gradient accumulation: the largest and the smallest of
 the phase (the sandwich rule) plus random ones; every subnet after the first phase also learns
-from the frozen full network (loss = CE + kd_ratio * soft cross-entropy). A checkpoint is
+from the frozen full network (loss = CE + kd_ratio * soft cross-entropy). The teacher's logits
+depend only on the batch and the resolution, so a step computes them once per resolution it
+uses. The schedule's ``train_images`` trains on a fixed, stratified subset of the training
+split (validation and BN recalibration are unchanged). A checkpoint is
 written atomically after every epoch, so a killed run loses at most one epoch; after every phase
 the min / middle / max subnets are evaluated (BN recalibrated) and logged to metrics.json.
 
@@ -90,6 +93,12 @@ class Trainer:
             raise UserError("--device cuda: no CUDA device is available")
         self.dist = _Dist(opts.device)
         self.device = torch.device(opts.device if opts.device != "cuda" else f"cuda:{self.dist.rank % max(1, torch.cuda.device_count())}")
+        if self.device.type == "cuda":
+            # same seed, same result: cuDNN's deterministic kernels only (batches, augmentation and
+            # subnet choices are drawn on the CPU from seeded generators, whatever the device)
+            torch.cuda.set_device(self.device)
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
         self.data: DataSplit = load_source(opts.data, opts.seed)
         self.space = opts.space.for_task(classes=self.data.classes, in_channels=self.data.in_channels)
         self.ckpt_path = opts.out / FILENAME
@@ -108,6 +117,8 @@ class Trainer:
         elif self.ckpt_path.exists():
             raise UserError(f"{self.ckpt_path} exists: pass --resume to continue it, or choose another --out")
         self.calib = self.data.calibration_images(self.sched.bn_calib_samples, opts.seed)
+        self.train_x, self.train_y = self.data.train_subset(self.sched.train_images, opts.seed)
+        self.val_x, self.val_y = self.data.val_subset(self.sched.val_images, opts.seed)
 
     # ---- checkpoint ------------------------------------------------------------------------
     def _state(self, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
@@ -173,7 +184,7 @@ class Trainer:
                                lr=phase.lr, momentum=self.sched.momentum, nesterov=True)
 
     def _batches(self, epoch_seed: int) -> list[np.ndarray]:
-        n, bs = len(self.data.train_x), self.sched.batch_size
+        n, bs = len(self.train_x), self.sched.batch_size
         if self.dist.world > 1:
             from torch.utils.data import DistributedSampler
 
@@ -198,8 +209,8 @@ class Trainer:
         model: torch.nn.Module = self.net
         if self.dist.world > 1:
             model = torch.nn.parallel.DistributedDataParallel(self.net, find_unused_parameters=True)
-        train_x = torch.from_numpy(self.data.train_x)
-        train_y = torch.from_numpy(self.data.train_y)
+        train_x = torch.from_numpy(self.train_x)
+        train_y = torch.from_numpy(self.train_y)
         while self.phase_idx < len(self.sched.phases):
             phase = self.sched.phases[self.phase_idx]
             if self.epoch == 0 and phase.kind in ("expand-1", "expand-2"):
@@ -245,14 +256,17 @@ class Trainer:
             y = train_y[idx].to(self.device)
             opt.zero_grad(set_to_none=True)
             step_loss = 0.0
+            teacher_logits: dict[int, torch.Tensor] = {}  # per resolution: same batch, same frozen teacher
             for cfg in subnets:
                 xb = resize(x, cfg.resolution)
                 self.net.set_active(cfg)
                 logits = model(xb)
                 loss = F.cross_entropy(logits, y)
                 if self.teacher is not None and self.sched.kd_ratio > 0:
-                    with torch.no_grad():
-                        target = self.teacher(xb)
+                    target = teacher_logits.get(cfg.resolution)
+                    if target is None:
+                        with torch.no_grad():
+                            target = teacher_logits[cfg.resolution] = self.teacher(xb)
                     loss = loss + self.sched.kd_ratio * soft_cross_entropy(logits, target)
                 (loss / len(subnets)).backward()
                 step_loss += loss.item() / len(subnets)
@@ -285,7 +299,7 @@ class Trainer:
         accs = {}
         for label, cfg in (("min", SubnetConfig.min(self.space)),
                            ("mid", middle_config(self.space)), ("max", SubnetConfig.max(self.space))):
-            accs[f"{label}_acc"] = round(evaluate(self.net, cfg, self.calib, self.data.val_x, self.data.val_y), 5)
+            accs[f"{label}_acc"] = round(evaluate(self.net, cfg, self.calib, self.val_x, self.val_y), 5)
         row = {"phase": phase.kind, "epochs": phase.epochs, "loss": round(loss, 5), "time_s": round(seconds, 1), **accs}
         self.metrics["phases"].append(row)
         if self.dist.main:
