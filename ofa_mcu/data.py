@@ -67,6 +67,10 @@ class DataSplit:
         """A seeded, stratified subset of ``n`` VALIDATION images (all of them when n is None or larger)."""
         return _subset(self.val_x, self.val_y, n, seed + 130_363)
 
+    def test_subset(self, n: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """A seeded, stratified subset of ``n`` TEST images (all of them when n is None or larger)."""
+        return _subset(self.test_x, self.test_y, n, seed + 155_921)
+
     def calibration_images(self, n: int, seed: int) -> np.ndarray:
         """A fixed subset of the TRAINING split (BN recalibration, quantization calibration)."""
         rng = np.random.default_rng(seed + 7919)

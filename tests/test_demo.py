@@ -2,7 +2,7 @@
 QEMU, profiled, outputs checked against host TFLM), a real board (TFLM project + build/flash
 commands) and a board no subnet fits (reported, skipped); then a rerun that reuses every step.
 
-The full demo (mcu-32 on digits, quick schedule) takes minutes: `make demo`.
+The full demo (mcu-28 on Fashion-MNIST, demo schedule) takes minutes: `make demo`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 def test_demo_help_names_its_options() -> None:
     proc = run_cli("demo", "--help")
     assert proc.returncode == 0
-    for opt in ("--out", "--schedule", "--fresh", "--seed", "quick", "default"):
+    for opt in ("--out", "--data", "fashion-mnist", "digits", "--schedule", "--fresh", "--seed", "quick", "default"):
         assert opt in proc.stdout
 
 

@@ -66,10 +66,13 @@ def format_compile(info: dict, project: str, notes: list[str]) -> str:
                    "C (bit-exact with TFLM, smaller arena). Default: tflm for real boards, native for emulated ones.")
 @click.option("--calibration-samples", type=click.IntRange(min=1), default=200, show_default=True,
               help="Training images that calibrate the INT8 quantization.")
+@click.option("--test-images", type=click.IntRange(min=10), default=None,
+              help="Measure float and INT8 accuracy on a stratified subset of this many test images (default: all).")
 @seed_option
 @json_option
 def compile_cmd(checkpoint: str, target: str, subnet_file: str | None, search_dir: str | None, out: str,
-                runtime: str | None, calibration_samples: int, seed: int, as_json: bool) -> None:
+                runtime: str | None, calibration_samples: int, test_images: int | None, seed: int,
+                as_json: bool) -> None:
     """Compile a firmware project for one board: subnet -> INT8 .tflite -> C project.
 
     The subnet is given (--subnet) or comes from a search (--search DIR; run first when DIR has no
@@ -90,7 +93,8 @@ def compile_cmd(checkpoint: str, target: str, subnet_file: str | None, search_di
     rt = runtime or ("native" if board.emulated else "tflm")
     progress = None if as_json else (lambda msg: click.echo(f"compile: {msg}", err=True))
     res = compile_project(checkpoint, board, out, rt, subnet=subnet_file, search_dir=search_dir,
-                          calibration_samples=calibration_samples, seed=seed, progress=progress)
+                          calibration_samples=calibration_samples, seed=seed, test_images=test_images,
+                          progress=progress)
     if as_json:
         echo_json(res.to_json())
     else:

@@ -1,9 +1,12 @@
 """`ofa-mcu demo`: the main job end to end on the embedded default, in one command.
 
-Train the supernet once on scikit-learn's digits (space mcu-32), search one subnet per board for
-a family of three boards of very different size, export each to INT8, render its firmware
+Train the supernet once on Fashion-MNIST (space mcu-28, native 28x28, the ``demo`` schedule: a
+training subset sized to keep the whole demo within about 10 minutes on 2 CPU cores; ``--data
+digits`` is the old embedded default: mcu-32, ``quick``), search one subnet per board for a
+family of three boards of very different size (choosing on the validation split), export each to INT8, render its firmware
 project, build and run the emulated boards in QEMU and profile them over the serial protocol,
-then write the report. Real boards get their project and the commands to build and flash it.
+then write the report, whose accuracies are on the held-out test split. Real boards get their
+project and the commands to build and flash it.
 
 Output folder (``--out``, default ``demo-out``)::
 
@@ -41,9 +44,14 @@ from ofa_mcu.runfiles import AnyObject, ProfileFile, SearchFile, read_run_file
 from ofa_mcu.userfiles import read_json
 
 DEMO_BOARDS = ("nucleo-f746zg", "qemu-netduinoplus2", "qemu-microbit")
-DEMO_SPACE = "mcu-32"
-DEMO_DATA = "digits"
+DEMO_DATA = "fashion-mnist"
+# per data set of the demo: the space and the schedule it trains with (data as config)
+DEMO_DEFAULTS = {"fashion-mnist": {"space": "mcu-28", "schedule": "demo"},
+                 "digits": {"space": "mcu-32", "schedule": "quick"}}
+DEMO_SPACE = DEMO_DEFAULTS[DEMO_DATA]["space"]
 PREDICTOR_SAMPLES = 50
+VAL_IMAGES = 2000  # validation images the demo's search measures each subnet on (a stratified subset)
+TEST_IMAGES = 1000  # test images of the INT8 export's float / INT8 accuracy (TFLM: ~30 ms per image here)
 PROFILE_IMAGES = 4
 PROFILE_RUNS = 2
 STATE_FORMAT = "ofa-mcu-demo/1"
@@ -91,6 +99,7 @@ class Demo:
     predictor_samples: int = PREDICTOR_SAMPLES
     space: str = DEMO_SPACE  # a shipped space or a space YAML
     data: str = DEMO_DATA
+    val_images: int | None = VAL_IMAGES
     state: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     t0: float = field(default_factory=time.time)
@@ -215,7 +224,7 @@ class Demo:
             t = time.time()
             folder = self.out / "search" / rt
             names = [b.name for b in members]
-            key = _key(ckpt_hash, names, rt, self.predictor_samples, self.seed)
+            key = _key(ckpt_hash, names, rt, self.predictor_samples, self.seed, self.val_images)
             result, reused = None, False
             if self.reusable(f"search:{rt}", key, folder / "search.json"):
                 cached = read_run_file(SearchFile, folder / "search.json")
@@ -225,7 +234,8 @@ class Demo:
                 click.echo(f"search: {', '.join(names)} ({rt} runtime): accuracy predictor on "
                            f"{self.predictor_samples} measured subnets, then evolution per board")
                 result = run_search(SearchOptions(checkpoint=ckpt, targets=names, out=folder, runtime=rt,
-                                                  seed=self.seed, predictor_samples=self.predictor_samples),
+                                                  seed=self.seed, predictor_samples=self.predictor_samples,
+                                                  val_images=self.val_images),
                                     log=lambda m: click.echo(f"search: {m}"))
                 self.state["keys"][f"search:{rt}"] = key
             for b in members:
@@ -234,7 +244,7 @@ class Demo:
                 self.status(b.name, "searched")
                 self.done("search", b.name,
                           f"subnet {e['subnet_hash']} (res {e['subnet']['resolution']}, {e['macs']:,} MACs): "
-                          f"{100 * e['measured_acc']:.1f}% measured, SRAM {e['peak_sram_bytes'] / 1024:.1f} of "
+                          f"{100 * e['test_acc']:.1f}% test accuracy, SRAM {e['peak_sram_bytes'] / 1024:.1f} of "
                           f"{e['limits']['sram_bytes'] / 1024:.1f} KB, flash {e['flash_bytes'] / 1024:.1f} of "
                           f"{e['limits']['flash_bytes'] / 1024:.1f} KB ({rt})", t, reused=reused)
         return folders
@@ -248,14 +258,15 @@ class Demo:
         rt = runtime_for(board)
         fw = self.out / "fw" / board.name
         entry = read_run_file(SearchFile, search_dir / "search.json")["boards"][board.name]
-        key = _key(file_hash(ckpt), entry["subnet"], rt, board.name, self.seed)
+        key = _key(file_hash(ckpt), entry["subnet"], rt, board.name, self.seed, TEST_IMAGES)
         reused = self.reusable(f"compile:{board.name}", key, fw / "compile.json", fw / "export.json")
         if reused:
             info = read_compile_info(fw) or {}
         else:
             try:
                 with Progress(f"compile {board.name}", 8 if rt == "tflm" else 7) as bar:
-                    res = compile_project(ckpt, board, fw, rt, search_dir=search_dir, seed=self.seed, progress=bar)
+                    res = compile_project(ckpt, board, fw, rt, search_dir=search_dir, seed=self.seed,
+                                          test_images=TEST_IMAGES, progress=bar)
             except OfaMcuError as e:
                 self.fail("compile", board.name, e)
                 return None
@@ -293,7 +304,7 @@ class Demo:
 
     def profile(self, board: Any, fw: Path, built: Any) -> None:
         t = time.time()
-        xs, labels = _validation_inputs(fw, PROFILE_IMAGES, self.seed)
+        xs, labels = _test_inputs(fw, PROFILE_IMAGES, self.seed)
         elf_hash = hashlib.sha256(Path(built.elf).read_bytes()).hexdigest()
         key = _key(elf_hash, hashlib.sha256(xs.tobytes()).hexdigest(), PROFILE_RUNS)
         reused = self.reusable(f"profile:{board.name}", key, fw / "profile.json")
@@ -388,8 +399,8 @@ def _accs(metrics: Any) -> str:
             f"{100 * last['mid_acc']:.1f}%, smallest {100 * last['min_acc']:.1f}%")
 
 
-def _validation_inputs(fw: Path, n: int, seed: int) -> tuple[Any, Any]:
-    """``n`` validation images in the model's int8 input quantization (N, H, W, C) and their labels."""
+def _test_inputs(fw: Path, n: int, seed: int) -> tuple[Any, Any]:
+    """``n`` test images in the model's int8 input quantization (N, H, W, C) and their labels."""
     import numpy as np
     import torch
 
@@ -399,9 +410,9 @@ def _validation_inputs(fw: Path, n: int, seed: int) -> tuple[Any, Any]:
     q = export["input"]
     _, h, _, _ = q["shape"]
     data = load_source(export.get("data", DEMO_DATA), seed)  # the split the checkpoint was trained with
-    img = resize(torch.from_numpy(data.val_x[:n]), h).numpy().transpose(0, 2, 3, 1)
+    img = resize(torch.from_numpy(data.test_x[:n]), h).numpy().transpose(0, 2, 3, 1)
     xq = np.clip(np.round(img.astype(np.float64) / q["scale"]) + q["zero_point"], -128, 127).astype(np.int8)
-    return np.ascontiguousarray(xq), data.val_y[:n]
+    return np.ascontiguousarray(xq), data.test_y[:n]
 
 
 def _profile_in_qemu(board: Any, fw: Path, elf: Path, xs: Any, labels: Any) -> dict[str, Any]:
@@ -440,26 +451,39 @@ def _fresh(out: Path) -> None:
 @click.command()
 @click.option("--out", "out", type=click.Path(file_okay=False), default="demo-out", show_default=True,
               help="Output folder (reused by a rerun: finished steps are not repeated).")
-@click.option("--schedule", type=click.Choice(["quick", "default"]), default="quick", show_default=True,
-              help="Training schedule: quick (minutes on 2 CPU cores) or default (longer, more accurate).")
+@click.option("--data", "data", type=click.Choice(sorted(DEMO_DEFAULTS)), default=DEMO_DATA, show_default=True,
+              help="Data set: fashion-mnist (space mcu-28) or digits (space mcu-32, the old default).")
+@click.option("--schedule", default=None,
+              help="Training schedule: demo (fashion-mnist's default: a training subset, minutes on 2 CPU cores), "
+                   "quick (digits' default), default (longer, more accurate), cpu-40min, or a schedule YAML.")
 @click.option("--fresh", is_flag=True, help="Start over: delete the previous run's training, search and projects.")
 @seed_option
 @click.option("--board", "boards", multiple=True, default=DEMO_BOARDS, show_default=True,
               help="Boards of the family (repeatable): emulated ones are built, run in QEMU and profiled.")
 @click.option("--predictor-samples", type=click.IntRange(min=10), default=PREDICTOR_SAMPLES, show_default=True,
               help="Subnets measured to train the search's accuracy predictor.")
-def demo(out: str, schedule: str, fresh: bool, seed: int, boards: tuple[str, ...], predictor_samples: int) -> None:
+def demo(out: str, data: str, schedule: str | None, fresh: bool, seed: int, boards: tuple[str, ...],
+         predictor_samples: int) -> None:
     """Train once, then deploy a fitted INT8 subnet to a family of boards, end to end.
 
-    Steps: train the supernet (digits, mcu-32) -> search one subnet per board (native runtime on
-    emulated boards, TFLM on real ones) -> INT8 export + firmware project per board -> build, run
-    in QEMU and profile the emulated boards over the serial protocol -> OUT/report.html and
-    OUT/report.md. Real boards get their project and the commands to build and flash it. Ends with
-    the family table.
+    Steps: train the supernet (Fashion-MNIST on mcu-28, or --data digits on mcu-32) -> search one
+    subnet per board on the validation split (native runtime on emulated boards, TFLM on real
+    ones) -> INT8 export + firmware project per board -> build, run in QEMU and profile the
+    emulated boards over the serial protocol -> OUT/report.html and OUT/report.md. Real boards get
+    their project and the commands to build and flash it. Ends with the family table (test-set
+    accuracy).
     """
+    from ofa_mcu.data import load_source
+    from ofa_mcu.train.schedule import load_schedule
+
     out_path = Path(out)
     check_writable(out_path, folder=True)
-    run = Demo(out_path, schedule, seed, list(boards), predictor_samples=predictor_samples)  # boards checked first
+    defaults = DEMO_DEFAULTS[data]
+    schedule = schedule or defaults["schedule"]
+    load_schedule(schedule)  # a bad name is a one-line error before any work
+    load_source(data, seed)  # so is a missing data set (fashion-mnist: the Debian package)
+    run = Demo(out_path, schedule, seed, list(boards), predictor_samples=predictor_samples, space=defaults["space"],
+               data=data)  # boards checked first
     if fresh and out_path.exists():
         _fresh(out_path)
     run.run()

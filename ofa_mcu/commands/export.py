@@ -80,11 +80,14 @@ def format_report(r: dict, out: Path) -> str:
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="Output .tflite file.")
 @click.option("--calibration-samples", type=click.IntRange(min=1), default=200, show_default=True,
               help="Training images that calibrate the INT8 quantization.")
+@click.option("--test-images", type=click.IntRange(min=10), default=None,
+              help="Measure float and INT8 accuracy on a stratified subset of this many test images (default: all).")
 @seed_option
 @click.option("--no-measure", is_flag=True, help="Skip measuring the real TFLM arena.")
 @json_option
 def export(checkpoint: str, subnet_file: str | None, preset: str | None, search_dir: str | None, board: str | None,
-           out: str, calibration_samples: int, seed: int, no_measure: bool, as_json: bool) -> None:
+           out: str, calibration_samples: int, test_images: int | None, seed: int, no_measure: bool,
+           as_json: bool) -> None:
     """Export one subnet to a full-integer INT8 TensorFlow Lite model for TFLM.
 
     BatchNorm is recalibrated for the subnet, the model converted with TensorFlow's converter
@@ -124,7 +127,8 @@ def export(checkpoint: str, subnet_file: str | None, preset: str | None, search_
         raise UserError(f"{checkpoint}: data '{ckpt.data}' has {data.in_channels} channels, space expects {space.in_channels}")
     progress = None if as_json else (lambda msg: click.echo(f"export: {msg}", err=True))
     result = export_subnet(ckpt.supernet, cfg, data, calibration_samples=calibration_samples, seed=seed,
-                           bn_samples=ckpt.bn_calib_samples, measure=not no_measure, progress=progress)
+                           bn_samples=ckpt.bn_calib_samples, measure=not no_measure, test_images=test_images,
+                           progress=progress)
     report = {**result.report, "model": out_path.name, "checkpoint": str(ckpt.path), "data": ckpt.data}
     write_bytes(out_path, result.model)
     write_json(sidecar_path(out_path), report)

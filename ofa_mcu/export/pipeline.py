@@ -57,14 +57,14 @@ class ExportResult:
 
 def export_subnet(supernet: Any, cfg: SubnetConfig, data: Any, *, calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES,
                   seed: int = 0, bn_samples: int = 1000, measure: bool = True,
-                  progress: Any = None) -> ExportResult:
+                  test_images: int | None = None, progress: Any = None) -> ExportResult:
     """Export ``cfg`` of ``supernet`` (a loaded :class:`~ofa_mcu.supernet.Supernet`) to INT8 TFLite.
 
     ``data`` is a :class:`~ofa_mcu.data.DataSplit`: BatchNorm statistics are recalibrated for the
     subnet on ``bn_samples`` training images, quantization is calibrated on
     ``calibration_samples`` training images (both fixed subsets for ``seed``), and the held-out
-    TEST split measures float (torch) and INT8 (TFLM) accuracy (the validation split chose the
-    subnet, so it would flatter it). Raises ExportError when
+    TEST split (all of it, or a stratified subset of ``test_images``) measures float (torch) and
+    INT8 (TFLM) accuracy (the validation split chose the subnet, so it would flatter it). Raises ExportError when
     the converted graph is not the clean int8 graph or does not match the layer IR.
     """
     import torch
@@ -94,11 +94,12 @@ def export_subnet(supernet: Any, cfg: SubnetConfig, data: Any, *, calibration_sa
     recalibrate(supernet, cfg, data.calibration_images(bn_samples, seed))
     net = extract(supernet, cfg)
     with torch.no_grad():
-        test = resize(torch.from_numpy(data.test_x), res)
+        test_x, test_y = data.test_subset(test_images, seed)
+        test = resize(torch.from_numpy(test_x), res)
         float_logits = net(test).numpy()
         rep = to_nhwc(resize(torch.from_numpy(data.calibration_images(calibration_samples, seed)), res))
     test_nhwc = to_nhwc(test)
-    float_acc = accuracy(float_logits, data.test_y)
+    float_acc = accuracy(float_logits, test_y)
 
     step("building the TensorFlow graph and converting to INT8")
     folded = fold_subnet(net)
@@ -132,7 +133,7 @@ def export_subnet(supernet: Any, cfg: SubnetConfig, data: Any, *, calibration_sa
     runner = TflmRunner(model)
     x_q = runner.input.quantize(test_nhwc)
     int8_out = runner.run_int8(x_q)
-    int8_acc = accuracy(int8_out.astype(np.float32), data.test_y)
+    int8_acc = accuracy(int8_out.astype(np.float32), test_y)
     reference = reference_agreement(model, x_q[:REFERENCE_CHECK_SAMPLES])
 
     plan = plan_tflm(graph)
@@ -151,7 +152,7 @@ def export_subnet(supernet: Any, cfg: SubnetConfig, data: Any, *, calibration_sa
         "sha256": hashlib.sha256(model).hexdigest(),
         "accuracy": {
             "float": float_acc, "int8": int8_acc, "drop_points": round(100 * (float_acc - int8_acc), 3),
-            "split": "test", "test_samples": int(len(data.test_y)), "test_source": data.test_source,
+            "split": "test", "test_samples": int(len(test_y)), "test_source": data.test_source,
             "int8_runtime": "tflm (tflite-micro reference kernels)",
         },
         "float_check": {"max_abs_diff": float_diff, "max_abs_logit": float(np.abs(float_logits).max()) if len(float_logits) else 0.0,

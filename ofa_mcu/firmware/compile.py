@@ -294,7 +294,8 @@ def render_model_project(model: bytes, board: Board | str, out: str | os.PathLik
 def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str | os.PathLike,
                     runtime: str = "native", *, subnet: SubnetConfig | str | os.PathLike | None = None,
                     search_dir: str | os.PathLike | None = None, calibration_samples: int = 200, seed: int = 0,
-                    measure_arena: bool | None = None, progress: Progress | None = None) -> CompileResult:
+                    measure_arena: bool | None = None, test_images: int | None = None,
+                    progress: Progress | None = None) -> CompileResult:
     """Search (unless a subnet is given), export and render a firmware project into ``out``.
 
     ``subnet``: a config or a subnet JSON path. ``search_dir``: a search output folder; its
@@ -339,6 +340,7 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
     exported = export_subnet(ckpt.supernet, cfg, data, calibration_samples=calibration_samples, seed=seed,
                              bn_samples=ckpt.bn_calib_samples,
                              measure=(runtime == "tflm") if measure_arena is None else measure_arena,
+                             test_images=test_images,
                              progress=(lambda m: say(f"export: {m}")) if progress else None)
     report = {**exported.report, "checkpoint": str(ckpt_path), "data": ckpt.data}
     extra = {"checkpoint": str(ckpt_path), "data": ckpt.data}
