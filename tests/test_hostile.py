@@ -639,7 +639,7 @@ def test_hidden_and_stray_entries_of_an_image_folder_are_not_classes(tmp_path):
     (tmp_path / ".ipynb_checkpoints").mkdir()
     write(tmp_path / "a" / ".DS_Store", b"\x00\x01")
     split = load_source(f"imagefolder:{tmp_path}")
-    assert split.classes == 2 and len(split.train_y) + len(split.val_y) == 6
+    assert split.classes == 2 and len(split.train_y) + len(split.val_y) + len(split.test_y) == 6
 
 
 def test_a_profiler_device_whose_counter_wrapped_is_measured(tmp_path):
