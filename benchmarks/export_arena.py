@@ -24,10 +24,8 @@ import torch
 
 from ofa_mcu.analysis import model_flash_bytes
 from ofa_mcu.config import SubnetConfig
-from ofa_mcu.export.arena import measure_arena
 from ofa_mcu.export.convert import export_tflite
 from ofa_mcu.export.pipeline import model_metadata
-from ofa_mcu.export.tflm import captured_stderr_fd
 from ofa_mcu.export.verify import compare_ir
 from ofa_mcu.ir import build_graph
 from ofa_mcu.planner import plan_tflm
@@ -35,6 +33,8 @@ from ofa_mcu.space import load_space
 from ofa_mcu.supernet.extract import extract
 from ofa_mcu.supernet.model import Supernet
 from ofa_mcu.table import render
+from ofa_mcu.tflm.arena import measure_arena
+from ofa_mcu.tflm.host import captured_stderr_fd
 
 
 def random_supernet(space, seed: int) -> Supernet:

@@ -8,7 +8,7 @@ export path), this compares:
   ``ofa_mcu.planner.plan_native``: lifetimes, in-place depthwise and ADD, strided depthwise
   fused with its expand conv, no interpreter state);
 - TFLM: the smallest ``arena_size`` with which TFLM's own allocator allocates and runs the model
-  (``ofa_mcu.export.arena.measure_arena``, host 64-bit build of the ``tflite-micro`` package; a
+  (``ofa_mcu.tflm.arena.measure_arena``, host 64-bit build of the ``tflite-micro`` package; a
   32-bit MCU needs 2-5% less, DESIGN.md), and its activation part alone (the allocator's head:
   TFLM's greedy plan of the same tensors, without in-place ops).
 
@@ -68,10 +68,10 @@ def main() -> None:
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
-    from ofa_mcu.export.arena import measure_arena
     from ofa_mcu.ir import build_graph
     from ofa_mcu.native.codegen import generate_native
     from ofa_mcu.planner import plan_tflm
+    from ofa_mcu.tflm.arena import measure_arena
 
     rows: list[dict[str, Any]] = []
     print(f"{'space':13} {'res':>4} {'subnet':12} {'MACs':>11} {'native B':>9} {'TFLM B':>9} {'ratio':>6} "

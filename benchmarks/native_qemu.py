@@ -54,7 +54,7 @@ KINDS = ("conv", "depthwise", "pointwise", "pointwise+depthwise", "add", "mean",
 def run_variant(model: bytes, variant: str, folder: Path) -> list[dict[str, Any]]:
     """Per-layer measurements [{index, name, kind, macs, instructions}] of one build in QEMU."""
     from ofa_mcu.boards import load_board
-    from ofa_mcu.firmware.project import build_project, render_project
+    from ofa_mcu.firmware import build_project, render_project
     from ofa_mcu.native.codegen import generate_native
     from ofa_mcu.profiler import profile
     from ofa_mcu.qemu import run_qemu

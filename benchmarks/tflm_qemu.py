@@ -58,7 +58,7 @@ def _model(path: str | None) -> bytes:
 
 
 def _host_outputs(data: bytes, inputs: list[bytes]) -> list[list[int]]:
-    from ofa_mcu.export.tflm import TflmRunner
+    from ofa_mcu.tflm.host import TflmRunner
 
     runner = TflmRunner(data)
     x = np.stack([np.frombuffer(b, np.int8).reshape(runner.input.shape[1:]) for b in inputs])
@@ -129,7 +129,7 @@ def _allocates(builder: Builder, proj_name: str, tflm_dir: Path, kernels: str, l
     from ofa_mcu.profiler import Device
     from ofa_mcu.qemu import run_qemu
 
-    files, ctx = model_sources(builder.data, EMULATED, builder.meta)
+    files, ctx = model_sources(builder.data, load_board(EMULATED), builder.meta)
     ctx["defines"] = {"OFA_TFLM_ARENA_BYTES": f"{size}u"}
     proj = render_project(EMULATED, builder.work / proj_name, files, runtime="tflm", extra_context=ctx)
     res = build_project(proj, defines={"TFLM_DIR": str(tflm_dir), "OFA_TFLM_KERNELS": kernels,

@@ -1,51 +1,26 @@
 """Per-layer SRAM / flash / MACs analysis of a subnet against a board's budgets.
 
-Reads only the layer IR (no torch, no TensorFlow): the planner of the chosen runtime gives the
-peak SRAM, the flash model gives the bytes the model takes in flash (weights, biases,
-quantization parameters, container overhead) to which the runtime's code size is added.
+Reads only the layer IR (no torch, no TensorFlow): the chosen runtime (``ofa_mcu.runtimes``)
+gives the peak SRAM (its planner) and the bytes the model takes in flash (its flash model:
+weights, biases, quantization parameters, container overhead), to which the board's figure for
+the runtime's code size is added.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ofa_mcu.boards import Board
 from ofa_mcu.config import SubnetConfig
 from ofa_mcu.ir import Graph, build_graph
-from ofa_mcu.planner import Plan, plan
+from ofa_mcu.planner import Plan
+from ofa_mcu.runtimes import get_runtime
 from ofa_mcu.space import SearchSpace
 
 
-@dataclass(frozen=True)
-class FlashCost:
-    """Bytes a model takes in flash beyond its int8 weights and int32 biases, per runtime.
-
-    tflm: the flatbuffer stores per-channel float32 scales and int64 zero points for weights and
-    biases (24 B per channel), plus per-tensor and per-operator tables (a conv op also brings its
-    weight and bias tensors) and a fixed part (header, op codes, signature, the converter's and
-    ofa-mcu's metadata). Calibrated against exported ``.tflite`` sizes (``benchmarks/
-    export_arena.py``): an upper bound, 0.01-0.4% above the real file on random subnets of both
-    shipped spaces.
-    native: an int32 multiplier and an int32 shift per channel, a few words per op.
-    """
-
-    per_channel: dict[str, int] = field(default_factory=lambda: {"tflm": 24, "native": 8})
-    per_tensor: dict[str, int] = field(default_factory=lambda: {"tflm": 96, "native": 0})
-    per_op: dict[str, int] = field(default_factory=lambda: {"tflm": 300, "native": 16})
-    fixed: dict[str, int] = field(default_factory=lambda: {"tflm": 2048, "native": 64})
-
-
-def model_flash_bytes(graph: Graph, runtime: str, cost: FlashCost | None = None) -> int:
-    cost = cost or FlashCost()
-    channels = sum(op.quant_channels for op in graph.ops)
-    return (
-        graph.weight_bytes
-        + graph.bias_bytes
-        + cost.per_channel[runtime] * channels
-        + cost.per_tensor[runtime] * len(graph.tensors)
-        + cost.per_op[runtime] * len(graph.ops)
-        + cost.fixed[runtime]
-    )
+def model_flash_bytes(graph: Graph, runtime: str) -> int:
+    """Bytes the model takes in flash with ``runtime`` (its flash model), without the runtime's code."""
+    return get_runtime(runtime).flash_bytes(graph)
 
 
 def input_copy_bytes(graph: Graph) -> int:
@@ -123,9 +98,9 @@ class Analysis:
     def to_dict(self) -> dict:
         g = self.graph
         return {
-            "space": g.space.name,
-            "subnet": g.config.to_dict(),
-            "subnet_hash": g.config.stable_hash(),
+            "space": g.space.name if g.space is not None else None,
+            "subnet": g.config.to_dict() if g.config is not None else None,
+            "subnet_hash": g.config.stable_hash() if g.config is not None else None,
             "runtime": self.runtime,
             "board": self.board.name if self.board else None,
             "macs": g.macs,
@@ -153,9 +128,15 @@ def analyze(space: SearchSpace, cfg: SubnetConfig, board: Board | None = None, r
     ``sram_limit`` / ``flash_limit`` (bytes) override the board's usable figures; the flash
     limit applies to model + runtime code.
     """
-    graph = build_graph(space, cfg.validate(space))
-    p = plan(graph, runtime, board.runtime[runtime].kernels if board else "reference")
-    mflash = model_flash_bytes(graph, runtime)
+    return analyze_graph(build_graph(space, cfg.validate(space)), board, runtime, sram_limit, flash_limit)
+
+
+def analyze_graph(graph: Graph, board: Board | None = None, runtime: str = "tflm", sram_limit: int | None = None,
+                  flash_limit: int | None = None) -> Analysis:
+    """:func:`analyze` of a layer IR (e.g. of a ``.tflite`` read with :func:`ofa_mcu.tflite.to_ir`)."""
+    rt = get_runtime(runtime)
+    p = rt.plan(graph, board.runtime[runtime].kernels if board else "reference")
+    mflash = rt.flash_bytes(graph)
     code = board.runtime[runtime].code_bytes if board else 0
     a = Analysis(graph, p, runtime, mflash, code, board)
     if board is not None or sram_limit is not None:

@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from ofa_mcu.errors import UserError
 from ofa_mcu.resources import targets_dir
+from ofa_mcu.runtimes import runtime_names, runtimes
 from ofa_mcu.userfiles import check_plain
 from ofa_mcu.validation import format_validation_error, in_range, read_yaml, show
 
@@ -28,7 +29,7 @@ Core = Literal[
     "cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"
 ]
 Fpu = Literal["none", "fpv4-sp-d16", "fpv5-sp-d16", "fpv5-d16"]
-RuntimeName = Literal["tflm", "native"]
+RuntimeName = Literal[runtime_names()]  # type: ignore[valid-type]  # the registered runtimes
 OpKind = Literal["conv", "depthwise", "pointwise", "add", "mean", "fc"]
 CycleCounter = Literal["dwt", "systick"]
 FlashToolName = Literal["openocd", "pyocd", "st-flash", "nrfjprog", "none"]
@@ -68,36 +69,11 @@ _CORE_DSP: dict[str, bool | None] = {
 }
 _NO_DWT_CORES = ("cortex-m0", "cortex-m0plus")
 
-# Latency coefficients used when a board YAML leaves `latency` (or one runtime of it) out.
-# tflm: TFLM's reference kernels (DESIGN.md: ~17.4 instructions per MAC overall on Cortex-M4).
-# native: our kernels, fitted on QEMU instruction counts (benchmarks/native_qemu.py): M4 with the
-# DSP path, M0 ARMv6-M code; ADD counts one "MAC" per output element.
-_M4_TFLM: dict[str, dict[str, float]] = {
-    "cycles_per_mac": {"conv": 14.0, "depthwise": 20.0, "pointwise": 14.0, "add": 10.0, "mean": 6.0, "fc": 12.0},
-    "cycles_per_op": dict.fromkeys(OP_KINDS, 2000.0),
-}
-_M4_NATIVE: dict[str, dict[str, float]] = {
-    "cycles_per_mac": {"conv": 5.9, "depthwise": 10.0, "pointwise": 3.6, "add": 64.0, "mean": 14.0, "fc": 3.6},
-    "cycles_per_op": dict.fromkeys(OP_KINDS, 300.0),
-}
-_M0_NATIVE: dict[str, dict[str, float]] = {
-    "cycles_per_mac": {"conv": 15.1, "depthwise": 16.9, "pointwise": 11.4, "add": 243.0, "mean": 29.7, "fc": 11.7},
-    "cycles_per_op": dict.fromkeys(OP_KINDS, 400.0),
-}
-
-
-def _scaled(table: dict[str, dict[str, float]], factor: float) -> dict[str, dict[str, float]]:
-    return {name: {k: round(v * factor, 3) for k, v in row.items()} for name, row in table.items()}
-
-
-_DEFAULT_LATENCY: dict[str, dict[str, dict[str, dict[str, float]]]] = {
-    "cortex-m0": {"tflm": _scaled(_M4_TFLM, 1.5), "native": _M0_NATIVE},
-    "cortex-m0plus": {"tflm": _scaled(_M4_TFLM, 1.5), "native": _M0_NATIVE},
-    "cortex-m3": {"tflm": _scaled(_M4_TFLM, 1.2), "native": _scaled(_M4_NATIVE, 1.2)},
-    "cortex-m4": {"tflm": _M4_TFLM, "native": _M4_NATIVE},
-    "cortex-m7": {"tflm": _scaled(_M4_TFLM, 0.8), "native": _scaled(_M4_NATIVE, 0.8)},
-    "cortex-m33": {"tflm": _M4_TFLM, "native": _M4_NATIVE},
-    "cortex-m55": {"tflm": _scaled(_M4_TFLM, 0.8), "native": _scaled(_M4_NATIVE, 0.8)},
+# Latency coefficients used when a board YAML leaves `latency` (or one runtime of it) out: each
+# runtime's defaults for the core (``Runtime.default_latency``).
+_DEFAULT_LATENCY: dict[str, dict[str, Any]] = {
+    core: {rt.name: rt.default_latency[core] for rt in runtimes() if core in rt.default_latency}
+    for core in typing.get_args(Core)
 }
 
 _SIZE_RE = re.compile(r"(\d+)\s*([KkMm]?)(?:i?B)?")

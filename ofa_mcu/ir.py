@@ -5,7 +5,8 @@ model has them (CONV_2D, DEPTHWISE_CONV_2D, CONV_2D 1x1, ADD, MEAN, FULLY_CONNEC
 tensor shapes (NHWC, batch 1 omitted), int8 weight bytes, int32 bias bytes, the number of
 per-channel quantization parameters, MACs, trainable float parameters (as torch counts them:
 conv weights + BatchNorm scale and shift, or linear weight + bias) and tensor lifetimes.
-Analysis (SRAM, flash, MACs, latency) reads only this.
+Analysis (SRAM, flash, MACs, latency) reads only this. A ``.tflite`` becomes the same IR through
+:func:`ofa_mcu.tflite.to_ir`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from ofa_mcu.config import SubnetConfig
 from ofa_mcu.padding import same_out
 from ofa_mcu.space import SearchSpace
 
-OP_KINDS = ("conv", "depthwise", "pointwise", "add", "mean", "fc")
+#: Op kinds of the IR. ``build_graph`` emits the first six; ``avgpool`` (AVERAGE_POOL_2D) comes
+#: from models read with :func:`ofa_mcu.tflite.to_ir`.
+OP_KINDS = ("conv", "depthwise", "pointwise", "add", "mean", "fc", "avgpool")
 TFLITE_OP = {
     "conv": "CONV_2D",
     "pointwise": "CONV_2D",
@@ -24,6 +27,7 @@ TFLITE_OP = {
     "add": "ADD",
     "mean": "MEAN",
     "fc": "FULLY_CONNECTED",
+    "avgpool": "AVERAGE_POOL_2D",
 }
 
 

@@ -320,7 +320,8 @@ def open_port(
     if not port.startswith(QEMU_PORT_PREFIX):
         yield port
         return
-    from ofa_mcu.firmware.project import build_project, read_project_info
+    from ofa_mcu.artifacts import read_project_info
+    from ofa_mcu.firmware.build import build_project
 
     fwdir = Path(port[len(QEMU_PORT_PREFIX):]).expanduser()
     info = read_project_info(fwdir)

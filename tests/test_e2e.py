@@ -161,7 +161,7 @@ def projects(work: dict[str, Any]) -> dict[str, Path]:
             res = compile_project(work["ckpt"], "qemu-microbit", out["qemu-microbit"], "native",
                                   subnet=SubnetConfig.min(work["space"]))
             assert res.native is not None and res.native.arena_bytes == res.info["predicted"]["arena_bytes"]
-            from ofa_mcu.firmware.project import build_project
+            from ofa_mcu.firmware.build import build_project
 
             for fw in out.values():
                 build_project(fw, jobs=2)

@@ -21,19 +21,18 @@ from helpers import run_cli
 
 from ofa_mcu.analysis import model_flash_bytes
 from ofa_mcu.config import SubnetConfig
-from ofa_mcu.export.arena import measure_arena
 from ofa_mcu.export.convert import ALLOWED_OPS, export_tflite
 from ofa_mcu.export.layers import fold_subnet
 from ofa_mcu.export.pipeline import model_metadata, recover_ir, to_nhwc
-from ofa_mcu.export.tflite_file import read_json_metadata
-from ofa_mcu.export.tflm import TflmRunner
 from ofa_mcu.export.verify import compare_ir, reference_agreement, reference_int8_outputs
 from ofa_mcu.ir import build_graph
-from ofa_mcu.native.tflite_graph import parse_tflite
 from ofa_mcu.planner import plan_tflm
 from ofa_mcu.space import load_space
 from ofa_mcu.supernet.extract import extract
 from ofa_mcu.supernet.model import Supernet
+from ofa_mcu.tflite import parse_tflite, read_json_metadata
+from ofa_mcu.tflm.arena import measure_arena
+from ofa_mcu.tflm.host import TflmRunner
 from ofa_mcu.train.bn import recalibrate
 
 # checked without importing them (TensorFlow is imported once, by the first conversion)
@@ -172,6 +171,31 @@ def test_metadata_rebuilds_the_ir(exported):
     assert meta is not None and SubnetConfig.from_dict(meta["subnet"]) == cfg
     graph, why = recover_ir(model, "model")
     assert why is None and graph.config == cfg
+
+
+def test_analyze_reads_a_tflite_like_its_subnet(exported, tmp_path):
+    """`analyze --model` reads the .tflite into the IR (ofa_mcu.tflite.to_ir): the same layers, SRAM and
+    flash as the analysis of its subnet, for both runtimes; unusable metadata is a one-line error."""
+    from ofa_mcu.tflite import add_metadata
+
+    cfg, _, _, model = exported[1]
+    path = tmp_path / "m.tflite"
+    path.write_bytes(model)
+    (tmp_path / "s.json").write_text(json.dumps(cfg.to_dict()))
+    bare = tmp_path / "bare.tflite"
+    bare.write_bytes(add_metadata(model, "ofa_mcu", b"{}"))
+    for rt in ("tflm", "native"):
+        by_model = json.loads(run_cli("analyze", "--model", str(path), "--runtime", rt, "--target", "nucleo-f746zg",
+                                      "--json", check=True).stdout)
+        by_subnet = json.loads(run_cli("analyze", "--space", "mcu-32", "--subnet", str(tmp_path / "s.json"),
+                                       "--runtime", rt, "--target", "nucleo-f746zg", "--json", check=True).stdout)
+        for key in ("peak_sram_bytes", "model_flash_bytes", "macs", "weight_bytes", "peak_layer", "fits"):
+            assert by_model[key] == by_subnet[key], (rt, key)
+        assert [r["name"] for r in by_model["layers"]] == [r["name"] for r in by_subnet["layers"]]
+    proc = run_cli("analyze", "--model", str(bare), "--runtime", "native", "--json")
+    assert proc.returncode == 2 and "incomplete ofa-mcu metadata" in proc.stderr and "\n" not in proc.stderr.strip()
+    proc = run_cli("analyze", "--model", str(tmp_path / "missing.tflite"))
+    assert proc.returncode == 2 and "cannot read" in proc.stderr
 
 
 def test_bad_representative_shape():

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from helpers import require_tool
 
+from ofa_mcu.artifacts import read_project_info
 from ofa_mcu.boards import list_boards, load_board
 from ofa_mcu.errors import UserError, WorkFailed
 from ofa_mcu.firmware import build_project, config_defines, render_project
-from ofa_mcu.firmware.project import parse_size, read_project_info
+from ofa_mcu.firmware.build import parse_size
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SUM_MODEL = {"main.c": (FIXTURES / "sum_model" / "main.c").read_text()}

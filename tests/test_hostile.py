@@ -365,8 +365,7 @@ def _tiny_tflite(metadata: bytes | None = b'{"space": {}, "pad": "' + b"x" * 200
     ``io_shape`` one int8 tensor of that shape is its input and output."""
     import flatbuffers
 
-    from ofa_mcu.export.tflite_file import add_metadata
-    from ofa_mcu.native.tflite_graph import tflite_schema
+    from ofa_mcu.tflite import add_metadata, tflite_schema
 
     s = tflite_schema()
     m = s.ModelT()

@@ -3,7 +3,7 @@
 The kernels are compiled for the host twice (portable C, and the Cortex-M DSP code paths with
 plain-C models of SMLAD & co., -DOFA_EMULATE_DSP) into shared libraries driven through ctypes
 (tests/kernel_harness/harness.c). Models are built with Keras, converted to full-int8 TFLite,
-parsed and lowered with ofa_mcu.native.tflite_graph, run op by op on the native kernels (each op
+parsed and lowered with ofa_mcu.tflite and ofa_mcu.native.lowering, run op by op on the native kernels (each op
 fed by the previous native outputs) and every op's output is compared bit for bit with the same
 tensor in ``tflite_micro.runtime.Interpreter`` (kPreserveAllTensors). Every depthwise op is also
 run in place and must equal the normal kernel. Further tests: the requantization primitive
@@ -26,9 +26,11 @@ import numpy as np
 import pytest
 from helpers import require_tool
 
+from ofa_mcu import tflite
 from ofa_mcu.errors import UserError
 from ofa_mcu.export.convert import set_int8_options
-from ofa_mcu.native import tflite_graph as tg
+from ofa_mcu.native import lowering, requant
+from ofa_mcu.padding import compute_padding
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNELS = ROOT / "firmware" / "kernels"
@@ -71,7 +73,7 @@ def _ints(params: dict[str, int], fields: tuple[str, ...]) -> np.ndarray:
 
 
 class NativeKernels:
-    """The kernels in a host shared library; runs one :class:`tg.KernelCall` at a time."""
+    """The kernels in a host shared library; runs one :class:`lowering.KernelCall` at a time."""
 
     def __init__(self, path: Path) -> None:
         self.lib = ctypes.CDLL(str(path))
@@ -91,7 +93,7 @@ class NativeKernels:
         self.lib.h_requant(which, _ptr(x), _ptr(mult), _ptr(shift), _ptr(y), x.size)
         return y
 
-    def conv(self, kind: int, call: tg.KernelCall, x: np.ndarray, out_size: int) -> np.ndarray:
+    def conv(self, kind: int, call: lowering.KernelCall, x: np.ndarray, out_size: int) -> np.ndarray:
         ip = _ints(call.params, CONV_FIELDS)
         a = call.arrays
         bias = a.get("bias")
@@ -107,7 +109,7 @@ class NativeKernels:
         assert rc == 0
         return y[:out_size].copy()
 
-    def run(self, call: tg.KernelCall, ins: list[np.ndarray], out_size: int) -> np.ndarray:
+    def run(self, call: lowering.KernelCall, ins: list[np.ndarray], out_size: int) -> np.ndarray:
         fn = call.function
         x = np.ascontiguousarray(ins[0], dtype=np.int8).ravel()
         if fn in CONV_KIND:
@@ -219,75 +221,75 @@ def test_requant_matches_reference(kernel_libs: dict[str, NativeKernels]) -> Non
 
 
 def test_quantize_multiplier_edges() -> None:
-    assert tg.quantize_multiplier(0.0) == (0, 0)
-    assert tg.quantize_multiplier(0.5) == (1 << 30, 0)
-    assert tg.quantize_multiplier(1.0) == (1 << 30, 1)
-    assert tg.quantize_multiplier(0.75) == (3 << 29, 0)
+    assert requant.quantize_multiplier(0.0) == (0, 0)
+    assert requant.quantize_multiplier(0.5) == (1 << 30, 0)
+    assert requant.quantize_multiplier(1.0) == (1 << 30, 1)
+    assert requant.quantize_multiplier(0.75) == (3 << 29, 0)
     # rounds up to 2^31: halved, shift + 1
-    assert tg.quantize_multiplier(1.0 - 2.0**-40) == (1 << 30, 1)
+    assert requant.quantize_multiplier(1.0 - 2.0**-40) == (1 << 30, 1)
     # an exact tie in Q31 rounds away from zero (std::round), not to even
-    assert tg.quantize_multiplier(0.5 + 2.0**-32) == ((1 << 30) + 1, 0)
-    assert tg.quantize_multiplier(0.5 + 3 * 2.0**-32) == ((1 << 30) + 2, 0)
-    assert tg.quantize_multiplier(2.0**-40) == (0, 0)  # flushed like TFLM (shift < -31)
-    assert tg.quantize_multiplier(3.0e-3) == (1649267442, -8)
-    m, s = tg.quantize_multipliers([0.25, 2.0, 1e-3])
+    assert requant.quantize_multiplier(0.5 + 2.0**-32) == ((1 << 30) + 1, 0)
+    assert requant.quantize_multiplier(0.5 + 3 * 2.0**-32) == ((1 << 30) + 2, 0)
+    assert requant.quantize_multiplier(2.0**-40) == (0, 0)  # flushed like TFLM (shift < -31)
+    assert requant.quantize_multiplier(3.0e-3) == (1649267442, -8)
+    m, s = requant.quantize_multipliers([0.25, 2.0, 1e-3])
     assert m.dtype == np.int32 and list(s) == [-1, 2, -9]
 
 
 def test_mean_multiplier_folding() -> None:
-    m, s = tg.quantize_multiplier(float(np.float32(0.8)))
-    assert tg.mean_multiplier(0.8, 1.0, 1) == (m, s)
+    m, s = requant.quantize_multiplier(float(np.float32(0.8)))
+    assert requant.mean_multiplier(0.8, 1.0, 1) == (m, s)
     # N = 49: k = 5, m' = (m << 5) // 49
-    assert tg.mean_multiplier(0.8, 1.0, 49) == ((m << 5) // 49, s - 5)
+    assert requant.mean_multiplier(0.8, 1.0, 49) == ((m << 5) // 49, s - 5)
     # k is clamped to 31 + shift for very small ratios
-    m2, s2 = tg.quantize_multiplier(2.0**-29)
+    m2, s2 = requant.quantize_multiplier(2.0**-29)
     assert s2 == -28
-    assert tg.mean_multiplier(2.0**-29, 1.0, 1 << 10) == ((m2 << 3) // 1024, s2 - 3)
+    assert requant.mean_multiplier(2.0**-29, 1.0, 1 << 10) == ((m2 << 3) // 1024, s2 - 3)
 
 
 def test_fc_multiplier_products() -> None:
     a, b, c = 0.0123456789, 0.00345678912, 0.0456789123
     f32 = np.float64(np.float32(a) * np.float32(b)) / np.float64(np.float32(c))
     f64 = np.float64(np.float32(a)) * np.float64(np.float32(b)) / np.float64(np.float32(c))
-    assert tg.fc_multiplier(a, b, c, product="float32") == tg.quantize_multiplier(float(f32))
-    assert tg.fc_multiplier(a, b, c) == tg.quantize_multiplier(float(f64))
+    assert requant.fc_multiplier(a, b, c, product="float32") == requant.quantize_multiplier(float(f32))
+    assert requant.fc_multiplier(a, b, c) == requant.quantize_multiplier(float(f64))
     with pytest.raises(ValueError):
-        tg.fc_multiplier(a, b, c, product="half")
+        requant.fc_multiplier(a, b, c, product="half")
 
 
 def test_padding_and_activation() -> None:
-    assert tg.compute_padding(16, 3, 2, "SAME") == (8, 0, 1)
-    assert tg.compute_padding(15, 5, 2, "SAME") == (8, 2, 2)
-    assert tg.compute_padding(16, 5, 2, "SAME") == (8, 1, 2)
-    assert tg.compute_padding(15, 7, 2, "VALID") == (5, 0, 0)
-    assert tg.compute_padding(7, 3, 1, "SAME") == (7, 1, 1)
-    assert tg.activation_range("NONE", 0.1, 3) == (-128, 127)
-    assert tg.activation_range("RELU", 0.1, -5) == (-5, 127)
-    assert tg.activation_range("RELU6", 6.0 / 255, -128) == (-128, 127)
-    assert tg.activation_range("RELU6", 0.05, -10) == (-10, 110)
+    assert compute_padding(16, 3, 2, "SAME") == (8, 0, 1)
+    assert compute_padding(15, 5, 2, "SAME") == (8, 2, 2)
+    assert compute_padding(16, 5, 2, "SAME") == (8, 1, 2)
+    assert compute_padding(15, 7, 2, "VALID") == (5, 0, 0)
+    assert compute_padding(7, 3, 1, "SAME") == (7, 1, 1)
+    assert requant.activation_range("NONE", 0.1, 3) == (-128, 127)
+    assert requant.activation_range("RELU", 0.1, -5) == (-5, 127)
+    assert requant.activation_range("RELU6", 6.0 / 255, -128) == (-128, 127)
+    assert requant.activation_range("RELU6", 0.05, -10) == (-10, 110)
     with pytest.raises(UserError):
-        tg.activation_range("TANH", 0.1, 0)
+        requant.activation_range("TANH", 0.1, 0)
 
 
 def _random_conv(rng: np.random.Generator, function: str, h: int, w: int, c_in: int, c_out: int, k: int,
-                 stride: int, padding: str) -> tg.KernelCall:
+                 stride: int, padding: str) -> lowering.KernelCall:
     """A conv-like kernel call with random offsets, activation range, weights and requantization."""
-    oh, pt, _ = tg.compute_padding(h, k, stride, padding)
-    ow, pl, _ = tg.compute_padding(w, k, stride, padding)
+    oh, pt, _ = compute_padding(h, k, stride, padding)
+    ow, pl, _ = compute_padding(w, k, stride, padding)
     params = dict(
         in_h=h, in_w=w, in_c=c_in, out_h=oh, out_w=ow, out_c=c_out, k_h=k, k_w=k, stride_h=stride,
         stride_w=stride, pad_top=pt, pad_left=pl, in_offset=int(rng.integers(-127, 129)),
         out_offset=int(rng.integers(-128, 128)), act_min=-128, act_max=int(rng.integers(0, 128)),
     )  # fmt: skip
     n_weights = k * k * c_in if function == "ofa_depthwise_s8" else c_out * c_in * k * k
-    mult, shift = tg.quantize_multipliers(rng.uniform(1e-4, 2e-2, c_out))
+    mult, shift = requant.quantize_multipliers(rng.uniform(1e-4, 2e-2, c_out))
     arrays = {"weights": rng.integers(-128, 128, n_weights).astype(np.int8),
               "bias": rng.integers(-5000, 5000, c_out).astype(np.int32), "out_mult": mult,
               "out_shift": shift.astype(np.int8)}
     if function == "ofa_depthwise_s8":  # runnable in place with a one-plane scratch
-        return tg.KernelCall(0, "DEPTHWISE_CONV_2D", function, "ofa_conv_params_t", (0,), (1,), params, arrays, 0,
+        return lowering.KernelCall(0, "DEPTHWISE_CONV_2D", function, "ofa_conv_params_t", (0,), (1,), params, arrays, 0,
                              True, oh * ow)  # fmt: skip
-    return tg.KernelCall(0, "CONV_2D", function, "ofa_conv_params_t", (0,), (1,), params, arrays, 0, False, 0)
+    return lowering.KernelCall(0, "CONV_2D", function, "ofa_conv_params_t", (0,), (1,), params, arrays, 0, False, 0)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -563,7 +565,7 @@ def tflm() -> Any:
 # ------------------------------------------------------------------------------------------
 
 
-def _inputs(graph: tg.Graph, shape: tuple[int, ...], n: int, seed: int) -> list[np.ndarray]:
+def _inputs(graph: tflite.Graph, shape: tuple[int, ...], n: int, seed: int) -> list[np.ndarray]:
     """Half uniformly random int8, half quantized smooth-ish float data."""
     rng = np.random.default_rng(seed)
     t = graph.tensors[graph.inputs[0]]
@@ -579,8 +581,8 @@ def _inputs(graph: tg.Graph, shape: tuple[int, ...], n: int, seed: int) -> list[
 
 
 def _compare_with_tflm(conv: Converted, libs: dict[str, NativeKernels], tflm: Any) -> dict[str, int]:
-    graph = tg.parse_tflite(conv.data, origin=conv.name)
-    calls = tg.lower_graph(graph, origin=conv.name)
+    graph = tflite.parse_tflite(conv.data, origin=conv.name)
+    calls = lowering.lower_graph(graph, origin=conv.name)
     acts = graph.activation_tensors()
     arena = 2 * sum(graph.tensors[i].nbytes for i in acts) + (1 << 20)
     interp = tflm.Interpreter.from_bytes(
@@ -615,7 +617,7 @@ def _compare_with_tflm(conv: Converted, libs: dict[str, NativeKernels], tflm: An
 def test_single_op_models_bit_exact(name: str, models: ModelCache, kernel_libs: dict[str, NativeKernels],
                                     tflm: Any) -> None:  # fmt: skip
     conv = models.get(name)
-    graph = tg.parse_tflite(conv.data)
+    graph = tflite.parse_tflite(conv.data)
     kinds = {op.opcode for op in graph.ops}
     expected = {
         "conv_c3": {"CONV_2D"}, "conv_c8": {"CONV_2D"}, "pointwise": {"CONV_2D"},
@@ -639,7 +641,7 @@ def test_single_op_models_bit_exact(name: str, models: ModelCache, kernel_libs: 
 def test_random_mbv2_graphs_bit_exact(seed: int, models: ModelCache, kernel_libs: dict[str, NativeKernels],
                                       tflm: Any) -> None:  # fmt: skip
     conv = models.get(f"mbv2_{seed}")
-    graph = tg.parse_tflite(conv.data)
+    graph = tflite.parse_tflite(conv.data)
     kinds = [op.opcode for op in graph.ops]
     assert kinds[-2:] == ["MEAN", "FULLY_CONNECTED"] and "DEPTHWISE_CONV_2D" in kinds
     _compare_with_tflm(conv, kernel_libs, tflm)
@@ -683,12 +685,12 @@ def test_fc_multiplier_matches_host_tflm(models: ModelCache, kernel_libs: dict[s
         x_in = keras.Input((512,), batch_size=1)
         dense = keras.layers.Dense(16, bias_initializer=_random_bias(keras))
         data = _convert(tf, keras.Model(x_in, [dense(x_in)]), (1, 512), 3)
-        graph = tg.parse_tflite(data)
-        call = tg.lower_graph(graph)[0]
+        graph = tflite.parse_tflite(data)
+        call = lowering.lower_graph(graph)[0]
         op = graph.ops[0]
         xt, wt, yt = (graph.tensors[i] for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
-        mf, sf = tg.fc_multiplier(xt.qscale, wt.qscale, yt.qscale, product="float32")
-        md, sd = tg.fc_multiplier(xt.qscale, wt.qscale, yt.qscale)
+        mf, sf = requant.fc_multiplier(xt.qscale, wt.qscale, yt.qscale, product="float32")
+        md, sd = requant.fc_multiplier(xt.qscale, wt.qscale, yt.qscale)
         assert (int(call.arrays["out_mult"][0]), int(call.arrays["out_shift"][0])) == (md, sd)
         if (mf, sf) == (md, sd):
             continue
@@ -727,29 +729,29 @@ def test_not_a_tflite_file(tmp_path: Path) -> None:
     bad = tmp_path / "x.tflite"
     bad.write_bytes(b"hello world, certainly not a flatbuffer")
     with pytest.raises(UserError, match="not a TFLite model"):
-        tg.load_tflite(bad)
+        tflite.load_tflite(bad)
     with pytest.raises(UserError, match="cannot read"):
-        tg.load_tflite(tmp_path / "missing.tflite")
+        tflite.load_tflite(tmp_path / "missing.tflite")
     with pytest.raises(UserError):
-        tg.parse_tflite(b"")
+        tflite.parse_tflite(b"")
 
 
 @pytest.mark.slow
 def test_corrupt_and_unsupported(models: ModelCache, tmp_path: Path) -> None:
     data = models.get("dw_c5").data
     with pytest.raises(UserError):
-        tg.parse_tflite(data[: len(data) // 3])
-    graph = tg.parse_tflite(data)
-    tg.check_supported(graph)
+        tflite.parse_tflite(data[: len(data) // 3])
+    graph = tflite.parse_tflite(data)
+    lowering.check_supported(graph)
     ops = list(graph.ops)
     ops[0] = dataclasses.replace(ops[0], opcode="SOFTMAX")
     with pytest.raises(UserError, match="SOFTMAX"):
-        tg.check_supported(dataclasses.replace(graph, ops=tuple(ops)))
+        lowering.check_supported(dataclasses.replace(graph, ops=tuple(ops)))
     ops[0] = dataclasses.replace(graph.ops[0], options={**graph.ops[0].options, "dilation_h_factor": 2})
     with pytest.raises(UserError, match="dilation"):
-        tg.check_supported(dataclasses.replace(graph, ops=tuple(ops)))
+        lowering.check_supported(dataclasses.replace(graph, ops=tuple(ops)))
     with pytest.raises(UserError, match="DEPTHWISE_CONV_2D"):
-        tg.lower_op(graph, ops[0])
+        lowering.lower_op(graph, ops[0])
 
 
 # ------------------------------------------------------------------------------------------
@@ -792,8 +794,8 @@ def test_qemu_cortex_m_bit_exact(variant: str, models: ModelCache, tflm: Any, tm
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     conv = models.get("mbv2_3")
-    graph = tg.parse_tflite(conv.data)
-    calls = tg.lower_graph(graph)
+    graph = tflite.parse_tflite(conv.data)
+    calls = lowering.lower_graph(graph)
     x = np.random.default_rng(5).integers(-128, 128, conv.input_shape).astype(np.int8)
     golden = bench.tflm_tensors(conv.data, graph, x)
     main_c = tmp_path / "bench_model.c"

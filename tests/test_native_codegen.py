@@ -33,12 +33,12 @@ import numpy as np
 import pytest
 from helpers import require_tool
 
+from ofa_mcu import tflite
 from ofa_mcu.analysis import analyze
 from ofa_mcu.config import SubnetConfig
 from ofa_mcu.errors import UserError
 from ofa_mcu.ir import build_graph
-from ofa_mcu.native import tflite_graph as tg
-from ofa_mcu.native.codegen import FUSED_KIND, generate_native, ir_from_tflite
+from ofa_mcu.native.codegen import FUSED_KIND, generate_native
 from ofa_mcu.planner import plan_native
 from ofa_mcu.space import load_space
 
@@ -198,7 +198,7 @@ class HostModel:
         return self.captured, self.arena[m.output_offset:m.output_offset + m.output_bytes].copy()
 
 
-def _inputs(graph: tg.Graph, n: int, seed: int) -> np.ndarray:
+def _inputs(graph: tflite.Graph, n: int, seed: int) -> np.ndarray:
     """Half uniformly random int8, half quantized smooth images in the input's real range."""
     rng = np.random.default_rng(seed)
     t = graph.tensors[graph.inputs[0]]
@@ -215,7 +215,7 @@ def _inputs(graph: tg.Graph, n: int, seed: int) -> np.ndarray:
     return np.stack(out)
 
 
-def _tflm_all(model: bytes, graph: tg.Graph, xs: np.ndarray) -> list[dict[int, np.ndarray]]:
+def _tflm_all(model: bytes, graph: tflite.Graph, xs: np.ndarray) -> list[dict[int, np.ndarray]]:
     from tflite_micro import runtime
 
     interp = runtime.Interpreter.from_bytes(
@@ -230,7 +230,7 @@ def _tflm_all(model: bytes, graph: tg.Graph, xs: np.ndarray) -> list[dict[int, n
     return outs
 
 
-def _compare(host: HostModel, model: bytes, graph: tg.Graph, xs: np.ndarray, label: str,
+def _compare(host: HostModel, model: bytes, graph: tflite.Graph, xs: np.ndarray, label: str,
              tflite_out: Callable[[int], int] | None = None) -> int:
     golden = _tflm_all(model, graph, xs)
     checked = 0
@@ -257,7 +257,7 @@ def test_generated_model_is_bit_exact_with_tflm(space_name: str, res: int, seed:
                                                 kernel_objects: dict[str, list[Path]], tmp_path: Path) -> None:
     data = models.get(space_name, res, seed)
     nm = generate_native(data, name=f"{space_name}-{seed}")
-    graph = tg.parse_tflite(data)
+    graph = tflite.parse_tflite(data)
     # the arena is the native planner's prediction for this subnet: the number the search used
     space = load_space(space_name)
     cfg = _config(space_name, res, seed)
@@ -283,7 +283,7 @@ def test_ir_and_plan_match_the_subnet_ir(models: ModelCache) -> None:
     """ir_from_tflite gives build_graph's IR op for op and the very same native plan."""
     for space_name, res, seed in (MODELS[0], MODELS[-1]):
         data = models.get(space_name, res, seed)
-        mapping = ir_from_tflite(tg.parse_tflite(data))
+        mapping = tflite.to_ir(tflite.parse_tflite(data))
         ref = build_graph(load_space(space_name), _config(space_name, res, seed))
         got = mapping.graph
         fields = ("kind", "inputs", "output", "in_shape", "out_shape", "kernel", "stride", "relu6", "weight_bytes",
@@ -312,13 +312,13 @@ def test_generation_is_deterministic_and_commented(models: ModelCache) -> None:
     assert a.const_bytes == sum(layer.const_bytes for layer in a.layers)
 
 
-def _with_reshape(graph: tg.Graph) -> tuple[tg.Graph, int, int]:
+def _with_reshape(graph: tflite.Graph) -> tuple[tflite.Graph, int, int]:
     """The graph with a RESHAPE [1, C] -> [1, 1, 1, C] -> FC input inserted after MEAN."""
     mean = next(op for op in graph.ops if op.opcode == "MEAN")
     fc = next(op for op in graph.ops if op.opcode == "FULLY_CONNECTED")
     src = graph.tensors[mean.outputs[0]]
     new_t = dataclasses.replace(src, index=len(graph.tensors), name="reshaped", shape=(1, 1, 1, src.shape[-1]))
-    reshape = tg.Op(mean.index + 1, "RESHAPE", (src.index,), (new_t.index,), {})
+    reshape = tflite.Op(mean.index + 1, "RESHAPE", (src.index,), (new_t.index,), {})
     ops = []
     for op in graph.ops:
         if op.index > mean.index:
@@ -332,7 +332,7 @@ def _with_reshape(graph: tg.Graph) -> tuple[tg.Graph, int, int]:
 @pytest.mark.slow
 def test_reshape_is_an_alias(models: ModelCache, kernel_objects: dict[str, list[Path]], tmp_path: Path) -> None:
     data = models.get(*MODELS[2])
-    graph = tg.parse_tflite(data)
+    graph = tflite.parse_tflite(data)
     edited, mean_index, mean_out = _with_reshape(graph)
     nm = generate_native(data, graph=edited, name="reshaped", use_metadata=False)
     plain = generate_native(data, name="plain")
@@ -350,7 +350,7 @@ def test_reshape_is_an_alias(models: ModelCache, kernel_objects: dict[str, list[
 @pytest.mark.slow
 def test_unsupported_models_are_one_clear_error(models: ModelCache) -> None:
     data = models.get(*MODELS[0])
-    graph = tg.parse_tflite(data)
+    graph = tflite.parse_tflite(data)
     ops = list(graph.ops)
     ops[-1] = dataclasses.replace(ops[-1], opcode="SOFTMAX")
     with pytest.raises(UserError, match="SOFTMAX"):

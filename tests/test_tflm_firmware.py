@@ -32,11 +32,11 @@ import numpy as np
 import pytest
 from helpers import require_tool
 
+from ofa_mcu.artifacts import read_project_info
 from ofa_mcu.boards import list_boards, load_board
 from ofa_mcu.errors import UserError, WorkFailed
 from ofa_mcu.export.convert import set_int8_options
 from ofa_mcu.firmware import build_project, render_project
-from ofa_mcu.firmware.project import read_project_info
 from ofa_mcu.planner import plan_tflm
 from ofa_mcu.resources import firmware_dir
 from ofa_mcu.tflm import RESOLVER_METHODS, model_sources
@@ -135,7 +135,7 @@ def _ops_by_tensorflow(data: bytes) -> list[str]:
 @needs_tf
 def test_model_sources_api_and_arena(models):
     data, ir = models["subnet"]
-    files, ctx = model_sources(data, "nucleo-f746zg", {"accuracy": {"int8": 0.61, "float": 0.62}})
+    files, ctx = model_sources(data, load_board("nucleo-f746zg"), {"accuracy": {"int8": 0.61, "float": 0.62}})
     assert set(files) == {"model_data.cc", "model_data.h", "model_config.h", "main.cc"}
     assert ctx["cmake_template"] == "tflm/CMakeLists.txt.j2" and ctx["readme_template"] == "tflm/README.md.j2"
     # The arena: the calibrated plan_tflm prediction over the subnet's layer IR, plus the margin.
@@ -149,7 +149,7 @@ def test_model_sources_api_and_arena(models):
     assert f"#define OFA_TFLM_ARENA_BYTES {-(-(predicted + margin) // 16) * 16}u /* predicted + margin */" in cfg
     assert arena.cmsis_nn_scratch > 0 and f"#define OFA_TFLM_ARENA_BYTES {arena.bytes_cmsis_nn}u" in cfg
     # Shapes and quantization as TFLM sees them.
-    from ofa_mcu.export.tflm import TflmRunner
+    from ofa_mcu.tflm.host import TflmRunner
 
     runner = TflmRunner(data)
     assert f"#define OFA_INPUT_SHAPE {{{', '.join(map(str, runner.input.shape))}}}" in cfg
@@ -163,7 +163,7 @@ def test_model_sources_api_and_arena(models):
     for op in ir.ops:
         assert f'"{op.tflite_op}", "{op.kind}", "{op.name}"' in main
     # meta overrides
-    _, ctx2 = model_sources(data, "nucleo-f746zg", {"arena_bytes": 50000, "arena_margin_bytes": 100})
+    _, ctx2 = model_sources(data, load_board("nucleo-f746zg"), {"arena_bytes": 50000, "arena_margin_bytes": 100})
     a2 = ctx2["tflm"]["arena"]
     assert (a2.predicted, a2.margin, a2.bytes_reference) == (50000, 112, 50112)
 
@@ -171,7 +171,7 @@ def test_model_sources_api_and_arena(models):
 @needs_tf
 def test_model_array_round_trips(models, tmp_path):
     data, _ = models["subnet"]
-    files, _ = model_sources(data, "qemu-mps2-an386")
+    files, _ = model_sources(data, load_board("qemu-mps2-an386"))
     src = files["model_data.cc"]
     assert f"alignas(16) const unsigned char ofa_model_data[{len(data)}] = {{" in src
     assert f"const unsigned int ofa_model_data_len = {len(data)}u;" in src
@@ -198,7 +198,7 @@ def test_model_array_round_trips(models, tmp_path):
 @pytest.mark.parametrize("which", ["subnet", "keras"])
 def test_resolver_lists_exactly_the_models_ops(models, which):
     data = models[which][0] if which == "subnet" else models[which]
-    files, _ = model_sources(data, "nrf52840-dk")
+    files, _ = model_sources(data, load_board("nrf52840-dk"))
     main = files["main.cc"]
     expected = list(dict.fromkeys(_ops_by_tensorflow(data)))
     calls = re.findall(r"resolver\.(Add\w+)\(\) != kTfLiteOk\) \{ /\* (\w+) \*/", main)
@@ -215,12 +215,12 @@ def test_resolver_lists_exactly_the_models_ops(models, which):
 
 @needs_tf
 def test_arena_for_ops_outside_the_layer_ir_is_measured_on_host_tflm(models):
-    from ofa_mcu.export.arena import measure_arena
+    from ofa_mcu.tflm.arena import measure_arena
 
     data = models["keras"]
     model = describe_model(data)
     assert {x.op for x in model.layers} >= {"AVERAGE_POOL_2D", "RESHAPE", "SOFTMAX"}
-    _, ctx = model_sources(data, "qemu-mps2-an386")
+    _, ctx = model_sources(data, load_board("qemu-mps2-an386"))
     arena = ctx["tflm"]["arena"]
     assert arena.predicted == measure_arena(data).min_arena_bytes
     assert "host TFLM" in arena.source
@@ -228,7 +228,7 @@ def test_arena_for_ops_outside_the_layer_ir_is_measured_on_host_tflm(models):
 
 
 def test_resolver_table_names_real_tflite_ops():
-    from ofa_mcu.native.tflite_graph import tflite_schema  # the schema module of an installed package
+    from ofa_mcu.tflite import tflite_schema  # the schema module of an installed package
 
     try:
         builtin = set(vars(tflite_schema().BuiltinOperator))
@@ -240,7 +240,7 @@ def test_resolver_table_names_real_tflite_ops():
 
 def test_rejects_models_the_firmware_cannot_run(tmp_path):
     with pytest.raises(UserError, match="not a TFLite model"):
-        model_sources(b"not a flatbuffer at all", "qemu-mps2-an386")
+        model_sources(b"not a flatbuffer at all", load_board("qemu-mps2-an386"))
 
 
 @needs_tf
@@ -250,7 +250,7 @@ def test_rejects_float_models():
     m = tf.keras.Sequential([tf.keras.Input((4,), batch_size=1), tf.keras.layers.Dense(2)])
     data = tf.lite.TFLiteConverter.from_keras_model(m).convert()
     with pytest.raises(UserError, match="float32; the TFLM firmware needs an int8 model"):
-        model_sources(data, "qemu-mps2-an386")
+        model_sources(data, load_board("qemu-mps2-an386"))
 
 
 # ------------------------------------------------------------------------------------------
@@ -264,7 +264,7 @@ def rendered(models, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tflm-projects")
     out = {}
     for board in BOARDS:
-        files, ctx = model_sources(data, board, {"model_name": "tiny", "accuracy": 0.5, "sram_bytes": 12345})
+        files, ctx = model_sources(data, load_board(board), {"model_name": "tiny", "accuracy": 0.5, "sram_bytes": 12345})
         out[board] = render_project(board, root / board, files, runtime="tflm", extra_context=ctx,
                                     extra_files={"model.tflite": data})
     return out
@@ -758,7 +758,7 @@ def _tflm_dir() -> Path:
 
 
 def _host_outputs(data: bytes, inputs: list[bytes]) -> list[list[int]]:
-    from ofa_mcu.export.tflm import TflmRunner
+    from ofa_mcu.tflm.host import TflmRunner
 
     runner = TflmRunner(data)
     x = np.stack([np.frombuffer(b, np.int8).reshape(runner.input.shape[1:]) for b in inputs])
@@ -777,7 +777,7 @@ def test_full_tflm_firmware_in_qemu(models, tmp_path):
     header = (tflm / "tensorflow/lite/micro/micro_mutable_op_resolver.h").read_text()
     have = set(re.findall(r"TfLiteStatus (Add\w+)\(", header))
     assert not set(RESOLVER_METHODS.values()) - have, "resolver methods this TFLM tree does not have"
-    files, ctx = model_sources(data, "qemu-mps2-an386", {"model_name": "tiny"})
+    files, ctx = model_sources(data, load_board("qemu-mps2-an386"), {"model_name": "tiny"})
     proj = render_project("qemu-mps2-an386", tmp_path / "fw", files, runtime="tflm", extra_context=ctx,
                           extra_files={"model.tflite": data})
     defines = {"TFLM_DIR": str(tflm)}
@@ -803,7 +803,7 @@ def test_full_tflm_firmware_in_qemu(models, tmp_path):
     # A model without MEAN (conv, average pool, reshape, FC, softmax) is bit-exact; its firmware
     # links the TFLM library the first build made.
     keras = models["keras"]
-    files2, ctx2 = model_sources(keras, "qemu-mps2-an386", {"model_name": "keras"})
+    files2, ctx2 = model_sources(keras, load_board("qemu-mps2-an386"), {"model_name": "keras"})
     proj2 = render_project("qemu-mps2-an386", tmp_path / "fw2", files2, runtime="tflm", extra_context=ctx2,
                            extra_files={"model.tflite": keras})
     lib = defines.get("OFA_TFLM_LIBRARY") or str(res.build_dir / "libofa_tflm.a")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from ofa_mcu.analysis import Analysis, input_copy_bytes
+from ofa_mcu.analysis import Analysis, analyze_graph, input_copy_bytes
 from ofa_mcu.analysis import analyze as run_analysis
 from ofa_mcu.boards import load_board
 from ofa_mcu.commands.options import (
@@ -17,6 +19,18 @@ from ofa_mcu.commands.options import (
     subnet_options,
 )
 from ofa_mcu.table import fmt_bytes, fmt_int, render
+
+
+def model_ir(path: str) -> Any:
+    """The layer IR of a .tflite file (layer names from the subnet in its ofa-mcu metadata, if any)."""
+    from ofa_mcu.ir import build_graph
+    from ofa_mcu.tflite import model_subnet, parse_tflite, read_tflite_bytes, to_ir
+
+    data = read_tflite_bytes(path)
+    found = model_subnet(data, path)
+    space, cfg = found if found is not None else (None, None)
+    names = [op.name for op in build_graph(space, cfg).ops] if found is not None else None
+    return to_ir(parse_tflite(data, origin=path), space=space, config=cfg, names=names, origin=path).graph
 
 
 def shape(s: list[int]) -> str:
@@ -33,8 +47,9 @@ def format_analysis(a: Analysis) -> str:
             fmt_bytes(r["sram_bytes"]), "<- peak" if r["peak"] else "",
         ))
     cfg = a.graph.config
-    title = (f"{a.graph.space.name} subnet {cfg.stable_hash()} (resolution {cfg.resolution}, depths "
-             f"{','.join(map(str, cfg.depths))}), runtime {a.runtime}" + (f", board {a.board.name}" if a.board else ""))
+    what = (f"{a.graph.space.name} subnet {cfg.stable_hash()} (resolution {cfg.resolution}, depths "
+            f"{','.join(map(str, cfg.depths))})") if cfg is not None else f"model {a.graph.ops[0].in_shape} input"
+    title = f"{what}, runtime {a.runtime}" + (f", board {a.board.name}" if a.board else "")
     out = [render(["#", "layer", "op", "input", "output", "MACs", "weights B", "SRAM", ""], rows, title=title)]
     p = a.plan
     out.append(f"total: {fmt_int(a.graph.macs)} MACs, {fmt_int(a.graph.params)} params, "
@@ -58,20 +73,28 @@ def format_analysis(a: Analysis) -> str:
 @subnet_options
 @click.option("--target", "target", default=None,
               help="Board name (see `ofa-mcu boards`) or board YAML path; without it no budget check.")
+@click.option("--model", "model", type=click.Path(dir_okay=False), default=None,
+              help="Analyse an int8 .tflite instead of a subnet (its layer IR, read with ofa_mcu.tflite).")
 @runtime_option
 @click.option("--sram-kb", type=click.FloatRange(min=0, min_open=True), default=None, help="Override usable SRAM (KB).")
 @click.option("--flash-kb", type=click.FloatRange(min=0, min_open=True), default=None, help="Override usable flash (KB).")
 @json_option
 def analyze(space_name: str | None, checkpoint: str | None, subnet_file: str | None, preset: str | None,
-            target: str | None, runtime: str, sram_kb: float | None, flash_kb: float | None, as_json: bool) -> None:
-    """Per-layer memory analysis of one subnet: shapes, MACs, weights, SRAM in use, peak layer,
-    flash, and whether it fits the board's usable SRAM and flash."""
-    sp = resolve_space(space_name, checkpoint)
-    cfg = resolve_subnet(sp, subnet_file, preset)
+            target: str | None, model: str | None, runtime: str, sram_kb: float | None, flash_kb: float | None,
+            as_json: bool) -> None:
+    """Per-layer memory analysis of one subnet (or of an int8 .tflite with --model): shapes, MACs,
+    weights, SRAM in use, peak layer, flash, and whether it fits the board's usable SRAM and flash."""
     board = load_board(target) if target else None
-    a = run_analysis(sp, cfg, board, runtime,
-                     sram_limit=int(sram_kb * 1024) if sram_kb else None,
-                     flash_limit=int(flash_kb * 1024) if flash_kb else None)
+    limits = {"sram_limit": int(sram_kb * 1024) if sram_kb else None,
+              "flash_limit": int(flash_kb * 1024) if flash_kb else None}
+    if model is not None:
+        if space_name or checkpoint or subnet_file or preset:
+            raise click.UsageError("give either --model FILE or a subnet (--space/--checkpoint with --subnet/--preset)")
+        a = analyze_graph(model_ir(model), board, runtime, **limits)
+    else:
+        sp = resolve_space(space_name, checkpoint)
+        cfg = resolve_subnet(sp, subnet_file, preset)
+        a = run_analysis(sp, cfg, board, runtime, **limits)
     if as_json:
         echo_json(a.to_dict())
     else:

@@ -7,15 +7,17 @@ import json
 import click
 
 from ofa_mcu.boards import Board, list_boards, load_board
+from ofa_mcu.runtimes import runtime_names
 
+_RUNTIME = runtime_names()[0]  # the table's usable figures: the first registered runtime (tflm)
 _COLUMNS = (
     "name",
     "core",
     "clock MHz",
     "SRAM KB",
     "flash KB",
-    "usable SRAM KB (tflm)",
-    "usable flash KB (tflm)",
+    f"usable SRAM KB ({_RUNTIME})",
+    f"usable flash KB ({_RUNTIME})",
     "emulated",
 )
 
@@ -25,15 +27,15 @@ def _kb(n: int) -> str:
 
 
 def _row(board: Board) -> list[str]:
-    has_tflm = "tflm" in board.runtime
+    has_rt = _RUNTIME in board.runtime
     return [
         board.name,
         board.core,
         f"{board.clock_hz / 1e6:g}",
         _kb(board.sram_total),
         _kb(board.memory.flash.size),
-        _kb(board.usable_sram("tflm")) if has_tflm else "-",
-        _kb(board.usable_flash("tflm")) if has_tflm else "-",
+        _kb(board.usable_sram(_RUNTIME)) if has_rt else "-",
+        _kb(board.usable_flash(_RUNTIME)) if has_rt else "-",
         board.qemu.machine if board.qemu is not None else "-",
     ]
 

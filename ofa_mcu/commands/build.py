@@ -39,31 +39,14 @@ def tree_defines(tflm_dir: str | None, cmsis_nn_dir: str | None) -> dict[str, st
 
 def project_board(project: Path) -> tuple[dict[str, Any], Any]:
     """(project.json, the Board or None when its YAML is not available)."""
+    from ofa_mcu.artifacts import read_project_info
     from ofa_mcu.boards import load_board
-    from ofa_mcu.firmware.project import read_project_info
 
     info = read_project_info(project)
     try:
         return info, load_board(str(info.get("board")))
     except Exception:  # noqa: BLE001 - a custom board YAML that moved: sizes are then not shown
         return info, None
-
-
-def size_summary(res: Any, board: Any, compiled: dict[str, Any] | None) -> dict[str, Any]:
-    """Flash and RAM use against the chip (and the compile-time prediction, if any)."""
-    s = res.size
-    out: dict[str, Any] = {"text": s.text, "data": s.data, "bss": s.bss, "flash_bytes": s.flash_bytes,
-                           "ram_bytes": s.ram_bytes}
-    if board is not None:
-        out["chip_flash_bytes"] = board.memory.flash.size
-        out["chip_ram_bytes"] = board.sram_total
-    if compiled:
-        p = compiled.get("predicted", {})
-        if "flash_bytes" in p:
-            out["predicted_flash_bytes"] = p["flash_bytes"]
-        if "arena_bytes" in p:
-            out["predicted_arena_bytes"] = p["arena_bytes"]
-    return out
 
 
 def format_size(project: Path, res: Any, summary: dict[str, Any]) -> str:
@@ -92,8 +75,8 @@ def build(fwdir: str, tflm_dir: str | None, cmsis_nn_dir: str | None, jobs: int 
     (--tflm-dir or $TFLM_DIR) and optionally CMSIS-NN (--cmsis-nn-dir or $CMSIS_NN_DIR). A model
     that does not fit the chip fails at link time with the linker's message (exit code 1).
     """
-    from ofa_mcu.firmware.compile import read_compile_info
-    from ofa_mcu.firmware.project import build_project
+    from ofa_mcu.artifacts import read_compile_info
+    from ofa_mcu.firmware.build import build_project, size_summary
 
     project = Path(fwdir)
     if not project.is_dir():

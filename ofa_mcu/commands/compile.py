@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ofa_mcu.commands.options import echo_json, json_option, seed_option
+from ofa_mcu.runtimes import default_runtime, find_runtime, runtime_names, runtimes
 from ofa_mcu.table import fmt_bytes
 
 
@@ -30,8 +31,8 @@ def format_compile(info: dict, project: str, notes: list[str]) -> str:
                      f"int8 (TFLM) {100 * acc['int8']:.2f}%")
     if "arena_bytes" in p:
         extra = ""
-        if info["runtime"] == "native":
-            extra = " (planned by plan_native; the generated arena is exactly this)"
+        rt = find_runtime(info["runtime"])
+        extra = rt.arena_note if rt is not None else ""
         lines.append(f"predicted arena {p['arena_bytes']:,} B{extra}, stack {p.get('stack_bytes', 0):,} B, "
                      f"flash {p.get('flash_bytes', 0):,} B (model {p.get('model_flash_bytes', 0):,} + code "
                      f"{p.get('code_bytes', 0):,})")
@@ -61,9 +62,10 @@ def format_compile(info: dict, project: str, notes: list[str]) -> str:
                    "search.json yet, the search runs there first.")
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True,
               help="Firmware project folder to write (replaced if it is a previous project).")
-@click.option("--runtime", type=click.Choice(["tflm", "native"]), default=None,
-              help="Runtime on the device: the TFLM interpreter (needs a TFLM tree to build) or generated native "
-                   "C (bit-exact with TFLM, smaller arena). Default: tflm for real boards, native for emulated ones.")
+@click.option("--runtime", type=click.Choice(runtime_names()), default=None,
+              help="Runtime on the device: " + "; ".join(f"{rt.name}: {rt.description}" for rt in runtimes())
+                   + ". Default: " + ", ".join(f"{rt.name} on {'emulated' if rt.default_on_emulated else 'real'} boards"
+                                               for rt in runtimes()) + ".")
 @click.option("--calibration-samples", type=click.IntRange(min=1), default=200, show_default=True,
               help="Training images that calibrate the INT8 quantization.")
 @click.option("--test-images", type=click.IntRange(min=10), default=None,
@@ -90,7 +92,7 @@ def compile_cmd(checkpoint: str, target: str, subnet_file: str | None, search_di
     from ofa_mcu.firmware.compile import compile_project
 
     board = load_board(target)
-    rt = runtime or ("native" if board.emulated else "tflm")
+    rt = runtime or default_runtime(board)
     progress = None if as_json else (lambda msg: click.echo(f"compile: {msg}", err=True))
     res = compile_project(checkpoint, board, out, rt, subnet=subnet_file, search_dir=search_dir,
                           calibration_samples=calibration_samples, seed=seed, test_images=test_images,

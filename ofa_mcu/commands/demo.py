@@ -37,10 +37,24 @@ from typing import Any
 import click
 
 from ofa_mcu import __version__
+from ofa_mcu.artifacts import (
+    BUILD_INFO,
+    COMPILE_INFO,
+    DEMO_STATE,
+    EXPORT_REPORT,
+    PROFILE_FILE,
+    read_compile_info,
+    read_export_report,
+    read_profile,
+    read_search,
+    search_entry,
+    search_path,
+    write_run_file,
+)
 from ofa_mcu.atomic import check_writable, write_json
 from ofa_mcu.commands.options import seed_option
 from ofa_mcu.errors import OfaMcuError, UserError, WorkFailed
-from ofa_mcu.runfiles import AnyObject, ProfileFile, SearchFile, read_run_file
+from ofa_mcu.runtimes import default_runtime, get_runtime
 from ofa_mcu.userfiles import read_json
 
 DEMO_BOARDS = ("nucleo-f746zg", "qemu-netduinoplus2", "qemu-microbit")
@@ -59,8 +73,9 @@ STEPS = ("train", "search", "compile", "build", "profile", "report")
 
 
 def runtime_for(board: Any) -> str:
-    """The runtime `ofa-mcu compile` picks: native (generated C) on emulated boards, TFLM on real ones."""
-    return "native" if board.emulated else "tflm"
+    """The runtime `ofa-mcu compile` picks for ``board`` (the registry's default: native on emulated
+    boards, TFLM on real ones)."""
+    return default_runtime(board)
 
 
 def _key(*parts: Any) -> str:
@@ -115,7 +130,7 @@ class Demo:
     # ---- bookkeeping --------------------------------------------------------------------
     @property
     def state_path(self) -> Path:
-        return self.out / "demo.json"
+        return self.out / DEMO_STATE
 
     def load_state(self) -> None:
         try:
@@ -226,8 +241,8 @@ class Demo:
             names = [b.name for b in members]
             key = _key(ckpt_hash, names, rt, self.predictor_samples, self.seed, self.val_images)
             result, reused = None, False
-            if self.reusable(f"search:{rt}", key, folder / "search.json"):
-                cached = read_run_file(SearchFile, folder / "search.json")
+            if self.reusable(f"search:{rt}", key, search_path(folder)):
+                cached = read_search(folder)
                 if all(n in cached.get("boards", {}) for n in names):
                     result, reused = cached, True
             if result is None:
@@ -251,20 +266,20 @@ class Demo:
 
     # ---- 3. compile ---------------------------------------------------------------------
     def compile(self, ckpt: Path, board: Any, search_dir: Path) -> Path | None:
-        from ofa_mcu.firmware.compile import compile_project, read_compile_info
+        from ofa_mcu.firmware.compile import compile_project
         from ofa_mcu.search.predictor import file_hash
 
         t = time.time()
         rt = runtime_for(board)
         fw = self.out / "fw" / board.name
-        entry = read_run_file(SearchFile, search_dir / "search.json")["boards"][board.name]
+        entry = search_entry(search_dir, board.name)
         key = _key(file_hash(ckpt), entry["subnet"], rt, board.name, self.seed, TEST_IMAGES)
-        reused = self.reusable(f"compile:{board.name}", key, fw / "compile.json", fw / "export.json")
+        reused = self.reusable(f"compile:{board.name}", key, fw / COMPILE_INFO, fw / EXPORT_REPORT)
         if reused:
             info = read_compile_info(fw) or {}
         else:
             try:
-                with Progress(f"compile {board.name}", 8 if rt == "tflm" else 7) as bar:
+                with Progress(f"compile {board.name}", get_runtime(rt).compile_steps) as bar:
                     res = compile_project(ckpt, board, fw, rt, search_dir=search_dir, seed=self.seed,
                                           test_images=TEST_IMAGES, progress=bar)
             except OfaMcuError as e:
@@ -282,9 +297,7 @@ class Demo:
 
     # ---- 4. build + 5. profile (emulated boards) ----------------------------------------
     def build(self, board: Any, fw: Path) -> Any:
-        from ofa_mcu.commands.build import size_summary
-        from ofa_mcu.firmware.compile import read_compile_info
-        from ofa_mcu.firmware.project import build_project
+        from ofa_mcu.firmware.build import build_project, size_summary
 
         t = time.time()
         with Progress(f"build {board.name}", 1) as bar:
@@ -295,7 +308,7 @@ class Demo:
                 self.fail("build", board.name, e)
                 return None
         summary = size_summary(res, board, read_compile_info(fw))
-        write_json(fw / "build.json", {**res.as_dict(), "size": summary})
+        write_run_file(fw, BUILD_INFO, {**res.as_dict(), "size": summary})
         self.status(board.name, "built")
         self.done("build", board.name,
                   f"{res.elf}: flash {summary['flash_bytes']:,} of {summary.get('chip_flash_bytes', 0):,} B, RAM "
@@ -307,16 +320,19 @@ class Demo:
         xs, labels = _test_inputs(fw, PROFILE_IMAGES, self.seed)
         elf_hash = hashlib.sha256(Path(built.elf).read_bytes()).hexdigest()
         key = _key(elf_hash, hashlib.sha256(xs.tobytes()).hexdigest(), PROFILE_RUNS)
-        reused = self.reusable(f"profile:{board.name}", key, fw / "profile.json")
+        reused = self.reusable(f"profile:{board.name}", key, fw / PROFILE_FILE)
         if reused:
-            data = read_run_file(ProfileFile, fw / "profile.json")
+            data = read_profile(fw)
         else:
+            from ofa_mcu.emulation import profile_emulated
+
             try:
-                data = _profile_in_qemu(board, fw, built.elf, xs, labels)
+                with Progress(f"profile {board.name}", 2 * len(xs) + 1) as bar:
+                    data = profile_emulated(board, fw, built.elf, xs, labels, runs=PROFILE_RUNS, progress=bar)
             except OfaMcuError as e:
                 self.fail("profile", board.name, e)
                 return
-            write_json(fw / "profile.json", data)
+            write_run_file(fw, PROFILE_FILE, data)
             self.state["keys"][f"profile:{board.name}"] = key
         instr = (data.get("latency_instructions") or {}).get("mean") or 0.0
         ms = 1000.0 * instr / board.clock_hz  # one instruction per cycle: what the report shows
@@ -406,7 +422,7 @@ def _test_inputs(fw: Path, n: int, seed: int) -> tuple[Any, Any]:
 
     from ofa_mcu.data import load_source, resize
 
-    export = read_run_file(AnyObject, fw / "export.json")
+    export = read_export_report(fw) or {}
     q = export["input"]
     _, h, _, _ = q["shape"]
     data = load_source(export.get("data", DEMO_DATA), seed)  # the split the checkpoint was trained with
@@ -415,36 +431,10 @@ def _test_inputs(fw: Path, n: int, seed: int) -> tuple[Any, Any]:
     return np.ascontiguousarray(xq), data.test_y[:n]
 
 
-def _profile_in_qemu(board: Any, fw: Path, elf: Path, xs: Any, labels: Any) -> dict[str, Any]:
-    """Run the firmware in QEMU, profile it over the serial protocol, compare with host TFLM."""
-    import numpy as np
-
-    from ofa_mcu.commands.profile import attach_layers, layer_table, profile_json
-    from ofa_mcu.export.tflm import TflmRunner
-    from ofa_mcu.firmware.compile import read_compile_info
-    from ofa_mcu.profiler import profile
-    from ofa_mcu.qemu import run_qemu
-
-    with Progress(f"profile {board.name}", 2 * len(xs) + 1) as bar:
-        with run_qemu(elf, board, timeout_s=600) as session:
-            bar(f"QEMU {board.qemu.machine} on {session.url}")
-            result = profile(session.url, xs, runs=PROFILE_RUNS, warmup=1, progress=bar)
-    attach_layers(result, layer_table(read_compile_info(fw)))
-    host = TflmRunner((fw / "model.tflite").read_bytes()).run_int8(xs)
-    device = np.array(result.outputs or [], dtype=np.int64).reshape(len(xs), -1) if result.outputs else None
-    match = device is not None and device.shape == host.shape and bool((device == host).all())
-    mismatches = len(xs) if device is None or device.shape != host.shape else int((device != host).any(1).sum())
-    correct = int((device.argmax(1) == labels).sum()) if device is not None and device.size else 0
-    data = profile_json(result, None, None)
-    data["check"] = {"inputs": int(len(xs)), "match": match, "mismatches": mismatches, "correct": correct,
-                     "reference": "tflite_micro on the host (the project's model.tflite)"}
-    return data
-
-
 def _fresh(out: Path) -> None:
     for name in ("train", "search", "fw"):
         shutil.rmtree(out / name, ignore_errors=True)
-    for name in ("demo.json", "report.html", "report.md"):
+    for name in (DEMO_STATE, "report.html", "report.md"):
         (out / name).unlink(missing_ok=True)
 
 

@@ -11,26 +11,19 @@ import click
 
 from ofa_mcu.commands.build import project_board, tree_defines, tree_options
 from ofa_mcu.commands.options import echo_json, json_option
-from ofa_mcu.commands.profile import (
-    attach_layers,
-    check_lut,
-    format_profile,
-    layer_table,
-    load_inputs,
-    measure_options,
-    model_sizes,
-    profile_json,
-    update_lut,
-)
+from ofa_mcu.commands.profile import format_profile, load_inputs, measure_options
 from ofa_mcu.errors import UserError
+from ofa_mcu.profiler import attach_layers, check_lut, layer_table, model_sizes, profile_json, update_lut
+from ofa_mcu.runtimes import default_runtime
 
 EMULATE_SUBDIR = "emulate"
 
 
 def emulated_project(project: Path, board_name: str | None, say: Any) -> tuple[Path, Any]:
     """The project folder to build for the emulated board, re-rendered when it differs from FWDIR's."""
+    from ofa_mcu.artifacts import MODEL_FILE, read_compile_info, read_export_report
     from ofa_mcu.boards import board_names, load_board
-    from ofa_mcu.firmware.compile import EXPORT_REPORT, MODEL_FILE, read_compile_info, render_model_project
+    from ofa_mcu.firmware.compile import render_model_project
 
     info, own = project_board(project)
     board = load_board(board_name) if board_name else own
@@ -46,16 +39,11 @@ def emulated_project(project: Path, board_name: str | None, say: Any) -> tuple[P
     if not model.is_file():
         raise UserError(f"{project}: no {MODEL_FILE} to re-render for {board.name}")
     compiled = read_compile_info(project) or {}
-    runtime = str(compiled.get("runtime") or info.get("runtime") or "native")
-    report: dict[str, Any] = {}
-    if (project / EXPORT_REPORT).is_file():
-        from ofa_mcu.runfiles import AnyObject, read_run_file
-
-        report = read_run_file(AnyObject, project / EXPORT_REPORT)
+    runtime = str(compiled.get("runtime") or info.get("runtime") or default_runtime(board))
+    report: dict[str, Any] = read_export_report(project) or {}
     out = project / EMULATE_SUBDIR / board.name
     say(f"re-rendering {project.name} ({info.get('board')}) for {board.name} into {out}")
-    from ofa_mcu.export.tflite_file import read_json_metadata
-    from ofa_mcu.native.tflite_graph import parse_tflite, read_tflite_bytes
+    from ofa_mcu.tflite import parse_tflite, read_json_metadata, read_tflite_bytes
 
     data = read_tflite_bytes(model)
     parse_tflite(data, origin=str(model))  # a damaged model is named by its path, before any work
@@ -86,8 +74,8 @@ def emulate(fwdir: str, board_name: str | None, do_profile: bool, runs: int, war
     With --profile the profiler runs and prints the latency table; QEMU's counts are executed
     instructions, not cycles. QEMU is always stopped and reaped on the way out.
     """
-    from ofa_mcu.firmware.compile import read_compile_info
-    from ofa_mcu.firmware.project import build_project
+    from ofa_mcu.artifacts import read_compile_info
+    from ofa_mcu.firmware.build import build_project
     from ofa_mcu.profiler import profile as run_profile
     from ofa_mcu.qemu import run_qemu
 

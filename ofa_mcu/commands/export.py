@@ -6,31 +6,10 @@ from pathlib import Path
 
 import click
 
+from ofa_mcu.artifacts import subnet_from_search
 from ofa_mcu.commands.options import echo_json, json_option, seed_option, subnet_options
 from ofa_mcu.config import SubnetConfig
 from ofa_mcu.errors import UserError
-from ofa_mcu.space import SearchSpace
-
-
-def subnet_from_search(search_dir: str, board: str, space: SearchSpace) -> SubnetConfig:
-    """The subnet the search chose for ``board`` (``DIR/search.json``: ``{"boards": {NAME: {"subnet": ...}}}``)."""
-    path = Path(search_dir) / "search.json" if Path(search_dir).is_dir() or not search_dir.endswith(".json") else Path(search_dir)
-    from ofa_mcu.runfiles import SearchFile, read_run_file
-
-    if not path.is_file():
-        raise UserError(f"{path}: no such search result (run `ofa-mcu search` first)")
-    boards = read_run_file(SearchFile, path)["boards"]
-    entry = boards.get(board)
-    if entry is None:
-        folded = {k.lower(): k for k in boards}
-        entry = boards.get(folded.get(board.lower(), ""))
-    if entry is None:
-        have = ", ".join(sorted(boards)) or "none"
-        raise UserError(f"{path}: no result for board '{board}' (boards searched: {have})")
-    if not isinstance(entry, dict) or "subnet" not in entry:
-        raise UserError(f"{path}: board '{board}' has no 'subnet'")
-    source = f"{path} (board {board})"
-    return SubnetConfig.from_dict(entry["subnet"], source).validate(space, source)
 
 
 def sidecar_path(out: Path) -> Path:

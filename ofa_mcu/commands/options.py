@@ -8,12 +8,14 @@ from typing import Any
 import click
 
 from ofa_mcu.config import SubnetConfig
+from ofa_mcu.runtimes import runtime_names, runtimes
 from ofa_mcu.space import SearchSpace, load_space
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of tables.")
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed (reproducible results).")
-runtime_option = click.option("--runtime", type=click.Choice(["tflm", "native"]), default="tflm", show_default=True,
-                              help="Runtime on the device: TFLM interpreter or generated native C.")
+runtime_option = click.option("--runtime", type=click.Choice(runtime_names()), default=runtime_names()[0],
+                              show_default=True, help="Runtime on the device: " + "; ".join(
+                                  f"{rt.name}: {rt.description}" for rt in runtimes()) + ".")
 
 
 def space_options(f: Callable) -> Callable:

@@ -1,19 +1,20 @@
 """`ofa-mcu profile`: measure a device over its serial port (MLPerf Tiny runner protocol + ofa-mcu
 extensions): outputs, latency, per-layer cycles, memory; optionally merge into a latency LUT.
 
-The helpers here are shared with `ofa-mcu emulate --profile`.
+The option set and the text report here are shared with `ofa-mcu emulate --profile`; the work is in
+:mod:`ofa_mcu.profiler`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
 
 from ofa_mcu.commands.options import echo_json, json_option
 from ofa_mcu.errors import UserError
+from ofa_mcu.profiler import attach_layers, check_lut, layer_table, model_sizes, profile_json, update_lut
 from ofa_mcu.table import fmt_int, render
 
 
@@ -52,78 +53,6 @@ def load_inputs(path: str | None) -> Any:
     if arr.ndim != 4 or len(arr) == 0:
         raise UserError(f"{path}: expected shape (N, H, W, C), got {tuple(arr.shape)}")
     return arr
-
-
-_DTYPE_BYTES = {"INT8": 1, "UINT8": 1, "INT16": 2, "INT32": 4, "FLOAT32": 4}
-
-
-def model_sizes(project: str | Path | None) -> dict[str, int] | None:
-    """Input and output bytes of a project's model.tflite: what its device must report."""
-    if project is None or not (Path(project) / "model.tflite").is_file():
-        return None
-    import numpy as np
-
-    from ofa_mcu.native.tflite_graph import parse_tflite, read_tflite_bytes
-
-    path = Path(project) / "model.tflite"
-    graph = parse_tflite(read_tflite_bytes(path), origin=str(path))
-    sizes: dict[str, int] = {}
-    for key, index in (("input_bytes", graph.inputs), ("output_bytes", graph.outputs)):
-        dtype = graph.tensor(index[0]).dtype.upper() if len(index) == 1 else ""
-        if dtype in _DTYPE_BYTES:
-            sizes[key] = _DTYPE_BYTES[dtype] * int(np.prod(graph.tensor(index[0]).shape, dtype=np.int64))
-    return sizes
-
-
-def layer_table(info: dict[str, Any] | None) -> dict[int, dict[str, Any]]:
-    """compile.json's layers by index (empty without a compiled project)."""
-    if not info:
-        return {}
-    return {int(layer["index"]): layer for layer in info.get("layers", [])}
-
-
-def attach_layers(result: Any, layers: dict[int, dict[str, Any]]) -> None:
-    """Give the profiled layers their MACs and IR op kind (the latency model's kinds) by index."""
-    if not layers:
-        return
-    result.attach_macs({i: int(layer["macs"]) for i, layer in layers.items()})
-    for layer in result.layers:
-        entry = layers.get(layer.index)
-        if entry is not None:
-            layer.kind = str(entry["kind"])
-            if layer.name is None and entry.get("name"):
-                layer.name = str(entry["name"])
-
-
-def check_lut(path: str | None) -> None:
-    """Before measuring: --lut must be writable, and a LUT already there must be readable."""
-    if not path:
-        return
-    from ofa_mcu.atomic import check_writable
-    from ofa_mcu.runfiles import LutFile, read_run_file
-
-    if check_writable(path).exists():
-        read_run_file(LutFile, path)
-
-
-def update_lut(path: str, result: Any) -> dict[str, Any]:
-    """Merge the result's per-layer samples into the LUT at ``path``; return the new LUT."""
-    from ofa_mcu.atomic import write_json
-    from ofa_mcu.profiler import lut_samples, merge_latency_lut
-
-    samples = lut_samples(result)
-    if not samples:
-        raise UserError("--lut needs per-layer MACs: profile a compiled project (qemu:FWDIR, or --project FWDIR "
-                        "for a serial port) whose compile.json lists its layers")
-    previous = None
-    p = Path(path)
-    if p.is_file():
-        from ofa_mcu.runfiles import LutFile, read_run_file
-
-        previous = read_run_file(LutFile, p)
-    lut = merge_latency_lut(previous, samples, board=result.board, unit=result.count_unit, clock_hz=result.clock_hz)
-    write_json(p, lut)
-    return lut
 
 
 def format_profile(result: Any, lut_path: str | None = None, lut: dict[str, Any] | None = None) -> str:
@@ -179,13 +108,6 @@ def format_profile(result: Any, lut_path: str | None = None, lut: dict[str, Any]
     return "\n".join(lines)
 
 
-def profile_json(result: Any, lut_path: str | None, lut: dict[str, Any] | None) -> dict[str, Any]:
-    data = result.to_json()
-    if lut is not None:
-        data["lut"] = {"path": lut_path, "kinds": lut["kinds"], "unit": lut["unit"], "samples": len(lut["samples"])}
-    return data
-
-
 @click.command()
 @click.option("--port", required=True,
               help="Serial device (/dev/ttyACM0), pyserial URL (socket://127.0.0.1:4444, rfc2217://...), or "
@@ -207,7 +129,7 @@ def profile(port: str, baud: int, runs: int, warmup: int, inputs: str | None, lu
     per-layer measurements are merged into a latency LUT (fit of cycles per MAC and per op per op
     kind, the fit error reported).
     """
-    from ofa_mcu.firmware.compile import read_compile_info
+    from ofa_mcu.artifacts import read_compile_info
     from ofa_mcu.profiler import profile as run_profile
     from ofa_mcu.qemu import QEMU_PORT_PREFIX, open_port
 

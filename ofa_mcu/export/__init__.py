@@ -7,8 +7,8 @@ Modules (TensorFlow is imported lazily, only by ``tf_build`` and ``convert``):
 - ``convert``: ``export_tflite(static_subnet, representative_nhwc) -> bytes`` (TFLiteConverter,
   full integer, per-channel conv weights, per-tensor classifier, deterministic, op whitelist).
 - ``verify``: IR vs ``.tflite`` op for op, accuracy, TFLite reference-kernel agreement.
-- ``tflm``: int8 inference on ``tflite_micro.runtime.Interpreter``.
-- ``arena``: the real TFLM arena (binary search in forked children, allocation report).
-- ``tflite_file``: metadata read/write (subnet + space travel inside the ``.tflite``).
 - ``pipeline``: the ``export`` and ``inspect`` commands' work.
+
+The ``.tflite`` is read back with :mod:`ofa_mcu.tflite` (metadata included) and run on the host
+TFLM with :mod:`ofa_mcu.tflm.host` / :mod:`ofa_mcu.tflm.arena`.
 """

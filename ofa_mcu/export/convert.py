@@ -25,8 +25,8 @@ import numpy as np
 
 from ofa_mcu.errors import WorkFailed
 from ofa_mcu.export.layers import FoldedNet, fold_subnet
-from ofa_mcu.export.tflite_file import METADATA_NAME, add_metadata
 from ofa_mcu.supernet.extract import StaticSubnet
+from ofa_mcu.tflite import METADATA_NAME, add_metadata, parse_tflite
 
 #: TFLite builtin ops an exported model may contain (all run well on TFLM and CMSIS-NN).
 ALLOWED_OPS = frozenset({
@@ -98,8 +98,6 @@ def check_graph(model: bytes) -> list[str]:
     with per-channel int8 weights (zero points 0) and int32 biases; FULLY_CONNECTED with
     per-tensor int8 weights and int32 bias.
     """
-    from ofa_mcu.native.tflite_graph import parse_tflite
-
     g = parse_tflite(model)
     names = [op.opcode for op in g.ops]
     bad = sorted(set(names) - ALLOWED_OPS)
@@ -127,7 +125,7 @@ def export_tflite(subnet: StaticSubnet, representative: np.ndarray, *, metadata:
     """INT8 ``.tflite`` bytes of ``subnet`` calibrated on ``representative`` (N, H, W, C float32).
 
     ``metadata`` (a JSON-able dict, e.g. the subnet config and its space) is stored in the model
-    under :data:`~ofa_mcu.export.tflite_file.METADATA_NAME`. ``folded`` / ``tf_function`` reuse
+    under :data:`~ofa_mcu.tflite.METADATA_NAME`. ``folded`` / ``tf_function`` reuse
     work already done by the caller (e.g. the float check). Deterministic.
     """
     net = folded if folded is not None else fold_subnet(subnet)

@@ -70,14 +70,14 @@ def export_subnet(supernet: Any, cfg: SubnetConfig, data: Any, *, calibration_sa
     import torch
 
     from ofa_mcu.data import resize
-    from ofa_mcu.export.arena import measure_arena
     from ofa_mcu.export.convert import ExportError, export_tflite
     from ofa_mcu.export.layers import fold_subnet
-    from ofa_mcu.export.tflm import TflmRunner, captured_stderr_fd
     from ofa_mcu.export.verify import accuracy, compare_ir, reference_agreement
     from ofa_mcu.ir import build_graph
     from ofa_mcu.planner import TflmCost, plan_tflm
     from ofa_mcu.supernet.extract import extract
+    from ofa_mcu.tflm.arena import measure_arena
+    from ofa_mcu.tflm.host import TflmRunner, captured_stderr_fd
     from ofa_mcu.train.bn import recalibrate
 
     def step(msg: str) -> None:
@@ -201,10 +201,10 @@ def recover_ir(model: bytes, origin: str, sidecar: Any = None) -> tuple[Any, str
     from pathlib import Path
 
     from ofa_mcu.errors import UserError
-    from ofa_mcu.export.tflite_file import read_json_metadata
     from ofa_mcu.ir import build_graph
+    from ofa_mcu.tflite import read_json_metadata, subnet_from_metadata
 
-    meta = read_json_metadata(model, origin=origin)
+    meta = read_json_metadata(model, origin=origin)  # metadata that is not JSON: a UserError
     source = f"{origin} metadata"
     if meta is None and sidecar is not None and Path(sidecar).is_file():
         from ofa_mcu.userfiles import read_json
@@ -215,13 +215,10 @@ def recover_ir(model: bytes, origin: str, sidecar: Any = None) -> tuple[Any, str
     if meta is None:
         return None, "no ofa-mcu metadata in the model and no sidecar JSON beside it"
     try:
-        space = SearchSpace.from_dict(meta["space"], source=source)
-        cfg = SubnetConfig.from_dict(meta["subnet"], source=source).validate(space, source=source)
-    except (KeyError, TypeError) as e:
-        return None, f"{source}: incomplete ofa-mcu metadata ({e})"
+        found = subnet_from_metadata(meta, source)
     except UserError as e:
         return None, str(e)
-    return build_graph(space, cfg), None
+    return build_graph(*found), None
 
 
 def inspect_model(path: Any, measure: bool = True) -> dict[str, Any]:
@@ -230,8 +227,8 @@ def inspect_model(path: Any, measure: bool = True) -> dict[str, Any]:
 
     from ofa_mcu.analysis import model_flash_bytes
     from ofa_mcu.export.verify import compare_ir
-    from ofa_mcu.native.tflite_graph import parse_tflite, read_tflite_bytes
     from ofa_mcu.planner import plan_tflm
+    from ofa_mcu.tflite import parse_tflite, read_tflite_bytes
 
     p = Path(path)
     model = read_tflite_bytes(p)
@@ -288,7 +285,7 @@ def inspect_model(path: Any, measure: bool = True) -> dict[str, Any]:
     else:
         report["prediction_unavailable"] = why
     if measure:
-        from ofa_mcu.export.arena import measure_arena
+        from ofa_mcu.tflm.arena import measure_arena
 
         m = measure_arena(model)
         report["measured_arena_bytes"] = m.min_arena_bytes

@@ -2,9 +2,9 @@
 INT8 accuracy on TFLM, and TFLM vs TFLite's reference kernels.
 
 ``compare_ir`` is the contract between analysis and deployment: the layer IR
-(:func:`ofa_mcu.ir.build_graph`) must describe the converted graph exactly (op kinds and order,
-kernel, stride, fused activation, tensor shapes and wiring, weight and bias bytes, per-channel
-quantization parameter counts), so SRAM/flash predictions made during the search hold for the
+(:func:`ofa_mcu.ir.build_graph`) must equal the IR of the converted graph
+(:func:`ofa_mcu.tflite.to_ir`): op kinds and order, kernel, stride, fused activation, tensor
+shapes and wiring, weight and bias bytes, per-channel quantization parameter counts, so SRAM/flash predictions made during the search hold for the
 deployed model. No TensorFlow import here.
 """
 
@@ -14,35 +14,41 @@ from typing import Any
 
 import numpy as np
 
-from ofa_mcu.ir import Graph
+from ofa_mcu.errors import UserError
+from ofa_mcu.ir import Graph as IrGraph
+from ofa_mcu.tflite import Graph, parse_tflite, to_ir
+from ofa_mcu.tflm.host import interpreter
 
 
-def _parse(model: bytes | Any) -> Any:
-    from ofa_mcu.native.tflite_graph import parse_tflite
-
+def _parse(model: bytes | Graph) -> Graph:
     return parse_tflite(model) if isinstance(model, bytes | bytearray | memoryview) else model
 
 
-def compare_ir(graph: Graph, model: bytes | Any) -> list[str]:
-    """Differences between the IR ``graph`` and the ``.tflite`` model (bytes or parsed); [] if none."""
+def compare_ir(graph: IrGraph, model: bytes | Graph) -> list[str]:
+    """Differences between the IR ``graph`` and the ``.tflite`` model (bytes or parsed); [] if none.
+
+    The model is read into the IR with :func:`ofa_mcu.tflite.to_ir` and compared op for op (kind,
+    kernel, stride, fused ReLU6, shapes, wiring, weight / bias / quantization bytes); what the IR
+    does not hold is checked on the graph itself (int8 outputs, SAME padding, MEAN axes).
+    """
     tg = _parse(model)
     problems: list[str] = []
     if len(tg.ops) != len(graph.ops):
         problems.append(f"IR has {len(graph.ops)} ops, .tflite has {len(tg.ops)}: IR "
                         f"{[op.tflite_op for op in graph.ops]} vs .tflite {[op.opcode for op in tg.ops]}")
         return problems
-    if len(tg.inputs) != 1 or len(tg.outputs) != 1:
-        problems.append(f".tflite has {len(tg.inputs)} inputs and {len(tg.outputs)} outputs, expected one each")
-        return problems
-    where: dict[int, int] = {graph.input: tg.inputs[0]}  # IR tensor id -> .tflite tensor index
-
-    def shape_of(t: int) -> tuple[int, ...]:
-        shape = tg.tensors[t].shape
-        return tuple(shape[1:]) if shape and shape[0] == 1 else tuple(shape)
-
-    if shape_of(tg.inputs[0]) != graph.tensors[graph.input].shape:
-        problems.append(f"input shape {graph.tensors[graph.input].shape} in IR, {shape_of(tg.inputs[0])} in .tflite")
-    for op, top in zip(graph.ops, tg.ops):
+    try:
+        mapping = to_ir(tg, origin=".tflite")
+    except UserError as e:
+        return [str(e)]
+    if not mapping.one_to_one:
+        return [f".tflite ops {[op.opcode for op in tg.ops]} include ops the IR has no op for"]
+    model_ir = mapping.graph
+    if model_ir.tensors[model_ir.input].shape != graph.tensors[graph.input].shape:
+        problems.append(f"input shape {graph.tensors[graph.input].shape} in IR, "
+                        f"{model_ir.tensors[model_ir.input].shape} in .tflite")
+    where: dict[int, int] = {graph.input: model_ir.input}  # IR tensor id -> the model's IR tensor id
+    for op, mop, top in zip(graph.ops, model_ir.ops, tg.ops):
         name = f"op {op.index} ({op.name})"
 
         def bad(what: str, ir_value: object, tfl_value: object, name: str = name) -> None:
@@ -51,49 +57,39 @@ def compare_ir(graph: Graph, model: bytes | Any) -> list[str]:
         if op.tflite_op != top.opcode:
             bad("op", op.tflite_op, top.opcode)
             continue
-        acts = [t for t in top.inputs if t >= 0 and not tg.tensors[t].is_constant]
-        consts = [t for t in top.inputs if t >= 0 and tg.tensors[t].is_constant]
         ir_inputs = [where.get(t) for t in op.inputs]
-        if sorted(ir_inputs, key=str) != sorted(acts, key=str):
-            bad("input tensors", ir_inputs, acts)
-        if len(top.outputs) != 1:
-            bad("outputs", 1, len(top.outputs))
-            continue
-        out = top.outputs[0]
-        where[op.output] = out
-        if tg.tensors[out].dtype != "int8":
-            bad("output dtype", "int8", tg.tensors[out].dtype)
-        if acts and shape_of(acts[0]) != op.in_shape:
-            bad("input shape", op.in_shape, shape_of(acts[0]))
-        if shape_of(out) != op.out_shape:
-            bad("output shape", op.out_shape, shape_of(out))
+        if sorted(ir_inputs, key=str) != sorted(mop.inputs, key=str):
+            bad("input tensors", ir_inputs, list(mop.inputs))
+        where[op.output] = mop.output
+        if tg.tensors[top.outputs[0]].dtype != "int8":
+            bad("output dtype", "int8", tg.tensors[top.outputs[0]].dtype)
+        if mop.in_shape != op.in_shape:
+            bad("input shape", op.in_shape, mop.in_shape)
+        if mop.out_shape != op.out_shape:
+            bad("output shape", op.out_shape, mop.out_shape)
         activation = top.options.get("activation", "NONE")
         if op.kind in ("conv", "pointwise", "depthwise", "add", "fc") and activation != ("RELU6" if op.relu6 else "NONE"):
             bad("fused activation", "RELU6" if op.relu6 else "NONE", activation)
         if op.kind in ("conv", "pointwise", "depthwise", "fc"):
-            w = tg.tensors[top.inputs[1]]
-            b = tg.tensors[top.inputs[2]] if len(top.inputs) > 2 and top.inputs[2] >= 0 else None
-            if w.nbytes != op.weight_bytes:
-                bad("weight bytes", op.weight_bytes, w.nbytes)
-            if (b.nbytes if b is not None else 0) != op.bias_bytes:
-                bad("bias bytes", op.bias_bytes, b.nbytes if b is not None else 0)
-            if w.scale.size != op.quant_channels:
-                bad("weight quantization channels", op.quant_channels, w.scale.size)
+            for what, attr in (("weight bytes", "weight_bytes"), ("bias bytes", "bias_bytes"),
+                               ("weight quantization channels", "quant_channels")):
+                if getattr(mop, attr) != getattr(op, attr):
+                    bad(what, getattr(op, attr), getattr(mop, attr))
             if op.kind != "fc":
-                kernel = w.shape[1:3]
-                if tuple(kernel) != (op.kernel, op.kernel):
-                    bad("kernel", (op.kernel, op.kernel), tuple(kernel))
+                kernel = tuple(tg.tensors[top.inputs[1]].shape[1:3])
+                if kernel != (op.kernel, op.kernel):
+                    bad("kernel", (op.kernel, op.kernel), kernel)
                 stride = (top.options.get("stride_h"), top.options.get("stride_w"))
                 if stride != (op.stride, op.stride):
                     bad("stride", (op.stride, op.stride), stride)
                 if top.options.get("padding") != "SAME":
                     bad("padding", "SAME", top.options.get("padding"))
         elif op.kind == "mean":
-            axes = [tg.tensors[t].data.tolist() for t in consts]
+            axes = [tg.tensors[t].data.tolist() for t in top.inputs if t >= 0 and tg.tensors[t].is_constant]
             if axes != [[1, 2]] or top.options.get("keep_dims", False):
                 bad("mean axes/keep_dims", "[1, 2]/False", f"{axes}/{top.options.get('keep_dims')}")
-    if where.get(graph.output) != tg.outputs[0]:
-        problems.append(f"graph output is tensor {where.get(graph.output)} in IR, {tg.outputs[0]} in .tflite")
+    if where.get(graph.output) != model_ir.output:
+        problems.append(f"graph output is tensor {where.get(graph.output)} in IR, {model_ir.output} in .tflite")
     return problems
 
 
@@ -129,8 +125,6 @@ def reference_agreement(model: bytes, x_q: np.ndarray) -> dict[str, Any]:
     bit-exact.
     """
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    from ofa_mcu.export.tflm import interpreter
 
     tg = _parse(bytes(model))
     micro = interpreter(model, 16 * len(model) + (4 << 20), preserve_all_tensors=True)

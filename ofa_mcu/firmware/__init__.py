@@ -1,20 +1,16 @@
-"""Firmware projects: render a self-contained CMake project for a board (BSP + runner + model
-sources) from ``templates/project/`` and ``firmware/``, and build it with arm-none-eabi-gcc.
+"""Firmware projects: render a self-contained CMake project for a board (BSP + runner + the
+runtime's model sources) and build it with arm-none-eabi-gcc; the compile pipeline that gets there
+from a checkpoint.
 
-Public API: :func:`render_project`, :func:`build_project`, :func:`read_project_info`,
-:class:`BuildResult`, :class:`SizeReport`.
+- ``board_config``: board settings derived from the board YAML (clocks, UART registers).
+- ``project``: rendering (``templates/project/`` + ``firmware/``).
+- ``build``: CMake build, size report.
+- ``compile``: checkpoint -> subnet -> INT8 export -> project (``ofa-mcu compile``).
 """
 
-from ofa_mcu.firmware.project import (
-    BuildResult,
-    SizeReport,
-    bsp_sources_for,
-    build_project,
-    config_defines,
-    read_project_info,
-    render_project,
-    template_context,
-)
+from ofa_mcu.firmware.board_config import config_defines
+from ofa_mcu.firmware.build import BuildResult, SizeReport, build_project, parse_size, size_summary
+from ofa_mcu.firmware.project import bsp_sources_for, render_project, template_context
 
 __all__ = [
     "BuildResult",
@@ -22,7 +18,8 @@ __all__ = [
     "bsp_sources_for",
     "build_project",
     "config_defines",
-    "read_project_info",
+    "parse_size",
     "render_project",
+    "size_summary",
     "template_context",
 ]

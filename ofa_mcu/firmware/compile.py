@@ -7,9 +7,7 @@
    (:func:`ofa_mcu.search.run_search`) when the folder holds no result yet;
 2. the INT8 ``.tflite`` (:func:`ofa_mcu.export.pipeline.export_subnet`: BN recalibration,
    TensorFlow's converter, verification on TFLM, INT8 accuracy);
-3. the model sources for the runtime: ``native`` -> :func:`ofa_mcu.native.codegen.generate_native`
-   (arena planned by :func:`ofa_mcu.planner.plan_native`); ``tflm`` ->
-   ``ofa_mcu.tflm.codegen.model_sources`` (TFLM interpreter project);
+3. the model sources of the runtime (``ofa_mcu.runtimes``: its ``model_sources``);
 4. the project (:func:`ofa_mcu.firmware.project.render_project`) with ``model.tflite``,
    ``subnet.json``, ``export.json`` (the export report) and ``compile.json``: board, runtime,
    subnet, accuracy, the predicted arena / SRAM / flash against the board's budgets, and one
@@ -22,7 +20,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import shutil
@@ -33,20 +30,26 @@ from pathlib import Path
 from typing import Any
 
 from ofa_mcu import __version__
+from ofa_mcu.artifacts import (
+    COMPILE_FORMAT,
+    COMPILE_INFO,
+    EXPORT_REPORT,
+    MODEL_FILE,
+    SEARCH_FILE,
+    SUBNET_FILE,
+    is_project,
+    search_path,
+    subnet_from_search,
+)
 from ofa_mcu.boards import Board, load_board
 from ofa_mcu.config import SubnetConfig
-from ofa_mcu.errors import UserError, WorkFailed
+from ofa_mcu.errors import UserError
+from ofa_mcu.firmware.project import render_project
+from ofa_mcu.runtimes import ModelRequest, get_runtime
+from ofa_mcu.search import SearchOptions, run_search
 from ofa_mcu.space import SearchSpace
+from ofa_mcu.tflite import model_subnet
 from ofa_mcu.userfiles import parse_json, read_text
-
-COMPILE_INFO = "compile.json"
-MODEL_FILE = "model.tflite"
-SUBNET_FILE = "subnet.json"
-EXPORT_REPORT = "export.json"
-SEARCH_FILE = "search.json"
-COMPILE_FORMAT = "ofa-mcu-compile/1"
-NATIVE_README = "native/README.md.j2"
-RUNTIMES = ("tflm", "native")
 
 Progress = Callable[[str], None]
 
@@ -61,7 +64,7 @@ class CompileResult:
     subnet: SubnetConfig
     model: bytes
     info: dict[str, Any]  # the project's compile.json
-    native: Any = None  # ofa_mcu.native.codegen.NativeModel for the native runtime
+    native: Any = None  # the runtime's model description (ofa_mcu.native.codegen.NativeModel for native)
     search: dict[str, Any] | None = None  # the search result entry for the board, if searched
     notes: list[str] = field(default_factory=list)
 
@@ -73,23 +76,11 @@ class CompileResult:
 # the subnet
 
 
-def _search_available() -> tuple[Any, Any] | None:
-    try:
-        mod = importlib.import_module("ofa_mcu.search")
-        return mod.run_search, mod.SearchOptions
-    except (ImportError, AttributeError):
-        return None
-
-
 def _run_search(checkpoint: Path, board: Board, runtime: str, out: Path, seed: int, quiet: bool,
                 say: Progress) -> None:
-    found = _search_available()
-    if found is None:
-        raise UserError("give --subnet FILE (the search is not available in this installation)")
-    run_search, options = found
     say(f"searching the best subnet for {board.name} ({runtime} runtime) into {out}")
-    run_search(options(checkpoint=checkpoint, targets=[board.name], out=out, runtime=runtime, seed=seed, quiet=quiet),
-               log=say)
+    run_search(SearchOptions(checkpoint=checkpoint, targets=[board.name], out=out, runtime=runtime, seed=seed,
+                             quiet=quiet), log=say)
 
 
 def resolve_subnet(space: SearchSpace, board: Board, runtime: str, checkpoint: Path, *,
@@ -103,8 +94,6 @@ def resolve_subnet(space: SearchSpace, board: Board, runtime: str, checkpoint: P
         return subnet.validate(space), None, None
     if subnet is not None:
         return SubnetConfig.load(subnet).validate(space, source=str(subnet)), None, None
-    from ofa_mcu.commands.export import subnet_from_search
-
     tmp: str | None = None
     if search_dir is None:
         tmp = tempfile.mkdtemp(prefix="ofa-mcu-search-")
@@ -114,11 +103,11 @@ def resolve_subnet(space: SearchSpace, board: Board, runtime: str, checkpoint: P
         if folder.suffix.lower() == ".json" and not folder.is_dir():
             folder = folder.parent
     try:
-        if not (folder / SEARCH_FILE).is_file():
+        if not search_path(folder).is_file():
             _run_search(checkpoint, board, runtime, folder, seed, quiet, say)
-        cfg = subnet_from_search(str(folder), board.name, space)
-        text = read_text(folder / SEARCH_FILE)
-        entry = parse_json(text, str(folder / SEARCH_FILE))["boards"].get(board.name)
+        cfg = subnet_from_search(folder, board.name, space)
+        text = read_text(search_path(folder))
+        entry = parse_json(text, str(search_path(folder)))["boards"].get(board.name)
         if isinstance(entry, dict) and entry.get("runtime") not in (None, runtime):
             say(f"note: the search for {board.name} assumed the {entry.get('runtime')} runtime, compiling for {runtime}")
         return cfg, entry if isinstance(entry, dict) else None, text
@@ -163,35 +152,20 @@ def _predicted(space: SearchSpace | None, cfg: SubnetConfig | None, board: Board
     }
 
 
-def _layers(space: SearchSpace | None, cfg: SubnetConfig | None, native: Any, model: bytes) -> list[dict[str, Any]]:
-    """One entry per profiled layer: index, name, op kind (the latency model's), MACs."""
-    if native is not None:
-        return [{"index": layer.index, "name": layer.name, "kind": layer.kind, "tflite_op": layer.opcode,
-                 "macs": layer.macs, "in_shape": layer.in_shape, "out_shape": layer.out_shape}
-                for layer in native.layers]
+def _layers(space: SearchSpace | None, cfg: SubnetConfig | None, model: bytes) -> list[dict[str, Any]]:
+    """One entry per profiled layer (index, name, op kind, MACs) from the layer IR of the subnet,
+    or of the ``.tflite`` itself when it carries no subnet."""
     if space is not None and cfg is not None:
         from ofa_mcu.ir import build_graph
 
         g = build_graph(space, cfg)
         return [{"index": op.index, "name": op.name, "kind": op.kind, "tflite_op": op.tflite_op, "macs": op.macs,
                  "in_shape": list(op.in_shape), "out_shape": list(op.out_shape)} for op in g.ops]
-    from ofa_mcu.native import tflite_graph as tg
-    from ofa_mcu.native.codegen import ir_from_tflite
+    from ofa_mcu.tflite import parse_tflite, to_ir
 
-    g = ir_from_tflite(tg.parse_tflite(model)).graph
+    g = to_ir(parse_tflite(model, MODEL_FILE), origin=MODEL_FILE).graph
     return [{"index": op.index, "name": op.name, "kind": op.kind, "macs": op.macs, "in_shape": list(op.in_shape),
              "out_shape": list(op.out_shape)} for op in g.ops]
-
-
-def _tflm_sources(model: bytes, board: Board, meta: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    try:
-        mod = importlib.import_module("ofa_mcu.tflm.codegen")
-        fn = mod.model_sources
-    except (ImportError, AttributeError):
-        raise UserError("the tflm runtime is not available in this installation: use --runtime native") from None
-    result = fn(model, board, meta)
-    sources, extra = result[0], result[1]
-    return dict(sources), dict(extra or {})
 
 
 def render_model_project(model: bytes, board: Board | str, out: str | os.PathLike, runtime: str, *,
@@ -199,55 +173,21 @@ def render_model_project(model: bytes, board: Board | str, out: str | os.PathLik
                          report: Mapping[str, Any] | None = None, search_text: str | None = None,
                          extra_info: Mapping[str, Any] | None = None, say: Progress = lambda _m: None
                          ) -> tuple[Path, dict[str, Any], Any]:
-    """Render the firmware project of an INT8 ``.tflite`` for ``board``: (folder, compile.json, native model).
+    """Render the firmware project of an INT8 ``.tflite`` for ``board``: (folder, compile.json, the
+    runtime's model description, e.g. a ``NativeModel``).
 
     ``space`` / ``subnet`` give the predicted figures and layer names (read from the model's
     metadata when not given); ``report`` is the export report (accuracy, quantization).
     """
-    if runtime not in RUNTIMES:
-        raise UserError(f"unknown runtime '{runtime}': expected one of {', '.join(RUNTIMES)}")
+    rt = get_runtime(runtime)
     b = board if isinstance(board, Board) else load_board(board)
     if space is None or subnet is None:
-        from ofa_mcu.native.codegen import subnet_from_model
-
-        space, subnet = subnet_from_model(model, MODEL_FILE)
+        space, subnet = model_subnet(model, MODEL_FILE) or (None, None)
     name = _model_name(space.name if space is not None else None, subnet)
     rep = dict(report or {})
     predicted = _predicted(space, subnet, b, runtime)
-    native = None
-    extra_context: dict[str, Any] = {}
-    if runtime == "native":
-        from ofa_mcu.native.codegen import generate_native
-
-        say("generating the native C model (weights in flash, arena planned by plan_native)")
-        native = generate_native(model, name=name, origin=MODEL_FILE)
-        sources: dict[str, Any] = dict(native.sources)
-        if "arena_bytes" in predicted and native.arena_bytes != predicted["arena_bytes"]:
-            # generate_native plans with the very planner the analysis uses: this never happens
-            raise WorkFailed(f"generated arena {native.arena_bytes} B differs from the predicted "
-                             f"{predicted['arena_bytes']} B")
-        predicted.setdefault("arena_bytes", native.arena_bytes)
-        predicted["input_store_bytes"] = native.input_bytes
-        extra_context = {"readme_template": NATIVE_README, "native_readme": {
-            "model_bytes": len(model), "sha256": native.sha256, "space": space.name if space else None,
-            "subnet_hash": subnet.stable_hash() if subnet else None, "layers": len(native.layers),
-            "macs": native.macs, "input_shape": native.input_shape, "input_scale": native.input_scale,
-            "input_zero_point": native.input_zero_point, "input_bytes": native.input_bytes,
-            "output_bytes": native.output_bytes, "output_scale": native.output_scale,
-            "output_zero_point": native.output_zero_point, "accuracy": rep.get("accuracy"),
-            "arena_bytes": native.arena_bytes, "const_bytes": native.const_bytes,
-            "flash_bytes": predicted.get("flash_bytes"),
-        }}
-    else:
-        say("generating the TFLM model sources")
-        meta: dict[str, Any] = {**rep, "name": name, "model_name": name, "board": b.name}
-        if space is not None and subnet is not None:
-            meta.update({"space_spec": space.to_dict(), "subnet": subnet.to_dict(), "subnet_hash": subnet.stable_hash()})
-        if "arena_bytes" in predicted:
-            meta.update({"sram_bytes": predicted["arena_bytes"], "flash_bytes": predicted["flash_bytes"]})
-        if space is not None:
-            meta["space"] = space.name
-        sources, extra_context = _tflm_sources(model, b, meta)
+    made = rt.model_sources(model, b, ModelRequest(name=name, origin=MODEL_FILE, space=space, subnet=subnet,
+                                                   report=rep, predicted=predicted, say=say))
     info: dict[str, Any] = {
         "format": COMPILE_FORMAT,
         "generator": f"ofa-mcu {__version__}",
@@ -267,11 +207,10 @@ def render_model_project(model: bytes, board: Board | str, out: str | os.PathLik
         "input": rep.get("input"),
         "output": rep.get("output"),
         "predicted": predicted,
-        "layers": _layers(space, subnet, native, model),
+        "layers": made.layers if made.layers is not None else _layers(space, subnet, model),
         **dict(extra_info or {}),
+        **made.info,
     }
-    if native is not None:
-        info["native"] = {k: v for k, v in native.to_dict().items() if k != "layers"}
     extra_files: dict[str, str | bytes] = {MODEL_FILE: bytes(model), COMPILE_INFO: json.dumps(info, indent=2) + "\n"}
     if subnet is not None:
         extra_files[SUBNET_FILE] = json.dumps(subnet.to_dict(), indent=2) + "\n"
@@ -279,12 +218,10 @@ def render_model_project(model: bytes, board: Board | str, out: str | os.PathLik
         extra_files[EXPORT_REPORT] = json.dumps(rep, indent=2) + "\n"
     if search_text is not None:
         extra_files[SEARCH_FILE] = search_text
-    from ofa_mcu.firmware.project import render_project
-
     say(f"rendering the {runtime} firmware project for {b.name} into {out}")
-    path = render_project(b, out, sources, runtime=runtime, extra_context=extra_context, model_name=name,
+    path = render_project(b, out, made.sources, runtime=runtime, extra_context=made.extra_context, model_name=name,
                           extra_files=extra_files)
-    return path, info, native
+    return path, info, made.model
 
 
 # ------------------------------------------------------------------------------------------
@@ -303,14 +240,11 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
     first. Neither: the search runs in a temporary folder and its ``search.json`` is kept in the
     project. ``measure_arena``: measure the real TFLM arena during export (default: for tflm).
     """
-    if runtime not in RUNTIMES:
-        raise UserError(f"unknown runtime '{runtime}': expected one of {', '.join(RUNTIMES)}")
+    rt = get_runtime(runtime)
     say: Progress = progress or (lambda _m: None)
     b = board if isinstance(board, Board) else load_board(board)
     out_path = Path(out).expanduser()
-    from ofa_mcu.firmware.project import PROJECT_INFO
-
-    if out_path.exists() and (not out_path.is_dir() or (any(out_path.iterdir()) and not (out_path / PROJECT_INFO).is_file())):
+    if out_path.exists() and (not out_path.is_dir() or (any(out_path.iterdir()) and not is_project(out_path))):
         raise UserError(f"{out_path}: exists and is not a generated firmware project; choose another --out")
     from ofa_mcu.checkpoint import load_checkpoint, resolve_path
 
@@ -339,7 +273,7 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
     say(f"exporting subnet {cfg.stable_hash()} of {space.name} to INT8")
     exported = export_subnet(ckpt.supernet, cfg, data, calibration_samples=calibration_samples, seed=seed,
                              bn_samples=ckpt.bn_calib_samples,
-                             measure=(runtime == "tflm") if measure_arena is None else measure_arena,
+                             measure=rt.measures_tflm_arena if measure_arena is None else measure_arena,
                              test_images=test_images,
                              progress=(lambda m: say(f"export: {m}")) if progress else None)
     report = {**exported.report, "checkpoint": str(ckpt_path), "data": ckpt.data}
@@ -351,13 +285,3 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
                                               report=report, search_text=search_text, extra_info=extra, say=say)
     return CompileResult(project_dir=path, board=b.name, runtime=runtime, subnet=cfg, model=exported.model, info=info,
                          native=native, search=entry, notes=notes)
-
-
-def read_compile_info(project_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """A compiled project's compile.json (None when the project has none)."""
-    from ofa_mcu.runfiles import CompileFile, read_run_file
-
-    path = Path(project_dir) / COMPILE_INFO
-    if not path.exists():
-        return None
-    return read_run_file(CompileFile, path)

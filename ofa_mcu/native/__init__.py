@@ -1,32 +1,14 @@
 """The native runtime: our own int8 C kernels (``firmware/kernels``) driven by generated code.
 
-``tflite_graph`` reads an exported ``.tflite`` into plain dataclasses and lowers each op to the
-parameters of one kernel call, with TFLM's exact requantization constants. It never imports
-TensorFlow (the flatbuffers schema comes from an installed package, imported lazily).
+- ``requant``: TFLM's requantization arithmetic (multipliers, shifts, activation ranges).
+- ``lowering``: a parsed ``.tflite`` -> one kernel call per op (:class:`KernelCall`).
+- ``codegen``: plan the generated model (plain data), then render ``model.c`` / ``model.h`` /
+  ``main.c`` from ``templates/native/``.
+
+Models are read with :mod:`ofa_mcu.tflite`, the arena is planned by
+:func:`ofa_mcu.planner.plan_native`. TensorFlow is never imported.
 """
 
-from __future__ import annotations
+from ofa_mcu.native.lowering import SUPPORTED_OPS, KernelCall, check_supported, lower_graph, lower_op
 
-from ofa_mcu.native.tflite_graph import (
-    Graph,
-    KernelCall,
-    Op,
-    Tensor,
-    check_supported,
-    load_tflite,
-    lower_graph,
-    lower_op,
-    parse_tflite,
-)
-
-__all__ = [
-    "Graph",
-    "KernelCall",
-    "Op",
-    "Tensor",
-    "check_supported",
-    "load_tflite",
-    "lower_graph",
-    "lower_op",
-    "parse_tflite",
-]
+__all__ = ["SUPPORTED_OPS", "KernelCall", "check_supported", "lower_graph", "lower_op"]

@@ -6,7 +6,7 @@ kernels) once per op, with every constant in flash and every activation in one s
 * Weights (int8), biases (int32) and the per-channel requantization (int32 multiplier, int8
   shift) are ``static const`` arrays; each op's parameter struct is ``static const`` too.
 * The arena layout comes from :func:`ofa_mcu.planner.plan_native` run on the layer IR of the
-  model (:func:`ir_from_tflite`), so the arena the firmware reserves is exactly the figure the
+  model (:func:`ofa_mcu.tflite.to_ir`), so the arena the firmware reserves is exactly the figure the
   search and ``analyze --runtime native`` predicted: tensor lifetimes, in-place depthwise convs
   (one-plane scratch above what is alive), in-place ADD, strided depthwise convs fused with
   their expand conv (one ``ofa_expand_depthwise_s8`` call; the expand output buffer is its
@@ -20,144 +20,38 @@ kernels) once per op, with every constant in flash and every activation in one s
   output, quantization, arena) and calls ``runner_main``. The arena is painted at start-up so
   ``arena_used`` reports the highest byte the model really wrote.
 
-The C comes from the Jinja templates in ``templates/native/``; the output is deterministic (same
-``.tflite`` -> same bytes) and compiles with ``-Wall -Wextra -Werror``. TensorFlow is not needed.
-
-Public API: :func:`generate_native` -> :class:`NativeModel`, :func:`ir_from_tflite`,
-:func:`subnet_from_model`.
+Two steps: :func:`plan_model` lowers and plans the model and returns plain data (the layers,
+the arena figures and the template context); :func:`render_sources` renders that context with
+the Jinja templates in ``templates/native/``. :func:`generate_native` does both. The output is
+deterministic (same ``.tflite`` -> same bytes) and compiles with ``-Wall -Wextra -Werror``.
+TensorFlow is not needed.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import jinja2
 import numpy as np
 
 from ofa_mcu import __version__
 from ofa_mcu import ir as irmod
-from ofa_mcu.errors import UserError, WorkFailed
-from ofa_mcu.firmware.project import jinja_env
-from ofa_mcu.native import tflite_graph as tg
+from ofa_mcu.codegen import render_all
+from ofa_mcu.errors import WorkFailed
+from ofa_mcu.native.lowering import lower_graph
 from ofa_mcu.planner import Plan, plan_native
+from ofa_mcu.tflite import Graph, Op, model_subnet, parse_tflite, to_ir
 
 TEMPLATE_DIR = "native"
+SOURCES = ("model.h", "model.c", "main.c")  # rendered in this order
 #: Byte value the start-up code fills the arena with (arena_used = highest byte that differs).
 ARENA_PAINT = 0xA5
 
 _ARRAY_TYPES = {"weights": "int8_t", "bias": "int32_t", "out_mult": "int32_t", "out_shift": "int8_t"}
 _PER_LINE = {"int8_t": 20, "int32_t": 8}
-_INT32_MIN = -(1 << 31)
 #: Layer kind the runner reports for an expand conv fused with its depthwise conv.
 FUSED_KIND = "pointwise+depthwise"
-
-
-# ------------------------------------------------------------------------------------------
-# tflite graph -> layer IR
-
-
-@dataclass
-class IrMapping:
-    """The layer IR of a ``.tflite`` graph and how the two correspond.
-
-    ``tensor_of``: tflite tensor index -> IR tensor id (a RESHAPE output maps to its input's
-    IR tensor); ``op_of``: per tflite op, its IR op index (None for RESHAPE).
-    """
-
-    graph: irmod.Graph
-    tensor_of: dict[int, int]
-    op_of: list[int | None]
-
-
-def _shape(t: tg.Tensor) -> tuple[int, ...]:
-    """NHWC without the batch dimension, as the IR writes shapes."""
-    s = tuple(int(d) for d in t.shape)
-    return s[1:] if len(s) > 1 and s[0] == 1 else s
-
-
-def ir_from_tflite(graph: tg.Graph, *, space: Any = None, config: Any = None,
-                   names: Sequence[str] | None = None) -> IrMapping:
-    """The layer IR (:mod:`ofa_mcu.ir`) of a parsed, supported ``.tflite`` graph.
-
-    Ops, tensor shapes, weight/bias/quantization bytes, MACs and lifetimes are computed as
-    :func:`ofa_mcu.ir.build_graph` computes them (tensor ids in creation order: the input, then
-    each op's output; ADD inputs ordered by producer), so for an exported subnet the native plan
-    of this IR equals the plan of ``build_graph(space, cfg)``. ``names``: one IR op name per
-    non-RESHAPE op (default ``op<N>``). ``space`` / ``config`` are stored in the graph as given.
-    """
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise UserError(f"the native runtime needs one input and one output, the model has "
-                        f"{len(graph.inputs)} and {len(graph.outputs)}")
-    g = irmod.Graph(space, config)
-    tensor_of: dict[int, int] = {}
-    op_of: list[int | None] = []
-    tens = graph.tensors
-
-    def new_tensor(name: str, shape: tuple[int, ...]) -> int:
-        t = irmod.Tensor(len(g.tensors), name, shape, first=len(g.ops), last=len(g.ops))
-        g.tensors.append(t)
-        return t.id
-
-    tensor_of[graph.inputs[0]] = new_tensor("input", _shape(tens[graph.inputs[0]]))
-    for op in graph.ops:
-        if op.opcode == "RESHAPE":
-            tensor_of[op.outputs[0]] = tensor_of[op.inputs[0]]
-            op_of.append(None)
-            continue
-        acts = [tensor_of[t] for t in op.inputs if t >= 0 and not tens[t].is_constant]
-        if op.opcode == "ADD":
-            acts.sort()
-        index = len(g.ops)
-        name = names[index] if names is not None and index < len(names) else f"op{index}"
-        x, y = tens[op.inputs[0]], tens[op.outputs[0]]
-        out_shape = _shape(y)
-        kw: dict[str, Any] = {"relu6": op.options.get("activation", "NONE") == "RELU6"}
-        if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            w = tens[op.inputs[1]]
-            b = tens[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
-            kh, kw_ = int(w.shape[1]), int(w.shape[2])
-            oh, ow, oc = out_shape
-            in_c = int(x.shape[3])
-            if op.opcode == "DEPTHWISE_CONV_2D":
-                kind, per_pixel = "depthwise", oc * kh * kw_
-            else:
-                kind, per_pixel = ("pointwise" if kh == kw_ == 1 else "conv"), oc * kh * kw_ * in_c
-            kw.update(kernel=max(kh, kw_), stride=int(op.options.get("stride_h", 1)), weight_bytes=w.nbytes,
-                      bias_bytes=b.nbytes if b is not None else 0, quant_channels=int(w.scale.size),
-                      macs=oh * ow * per_pixel, params=w.size + 2 * oc)
-        elif op.opcode == "FULLY_CONNECTED":
-            w = tens[op.inputs[1]]
-            b = tens[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
-            kind = "fc"
-            kw.update(weight_bytes=w.nbytes, bias_bytes=b.nbytes if b is not None else 0,
-                      quant_channels=int(w.scale.size), macs=int(w.size), params=w.size + int(w.shape[0]))
-        elif op.opcode == "ADD":
-            kind = "add"
-            kw.update(macs=y.size)
-        elif op.opcode == "MEAN":
-            kind = "mean"
-            kw.update(macs=x.size)
-        elif op.opcode == "AVERAGE_POOL_2D":
-            kind = "avgpool"
-            kh, kw_ = int(op.options["filter_height"]), int(op.options["filter_width"])
-            kw.update(kernel=max(kh, kw_), stride=int(op.options.get("stride_h", 1)), macs=y.size * kh * kw_)
-        else:
-            raise UserError(f"op {op.index} {op.opcode}: not supported by the native runtime")
-        for t in acts:
-            g.tensors[t].last = index
-        out = new_tensor(name, out_shape)
-        g.ops.append(irmod.Op(index, name, kind, tuple(acts), out, g.tensors[acts[0]].shape, out_shape, **kw))
-        tensor_of[op.outputs[0]] = out
-        op_of.append(index)
-    if not g.ops:
-        raise UserError("the model has no ops the native runtime runs")
-    g.input = tensor_of[graph.inputs[0]]
-    g.output = tensor_of[graph.outputs[0]]
-    g.tensors[g.output].last = len(g.ops) - 1
-    return IrMapping(g, tensor_of, op_of)
 
 
 # ------------------------------------------------------------------------------------------
@@ -190,9 +84,9 @@ class NativeLayer:
 
 @dataclass
 class NativeModel:
-    """What :func:`generate_native` produced: the sources and the figures behind them."""
+    """What :func:`plan_model` planned (the figures and the template ``context``) and, once
+    rendered (:func:`render_sources`, :func:`generate_native`), the ``sources``."""
 
-    sources: dict[str, str]
     name: str
     sha256: str
     ir: irmod.Graph
@@ -212,6 +106,8 @@ class NativeModel:
     space: str | None = None
     subnet: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    context: dict[str, Any] = field(default_factory=dict)  # what the templates read
+    sources: dict[str, str] = field(default_factory=dict)  # file name -> text, once rendered
 
     @property
     def macs(self) -> int:
@@ -235,74 +131,10 @@ class NativeModel:
 
 
 # ------------------------------------------------------------------------------------------
-# Jinja helpers
-
-
-def _c_int(v: int) -> str:
-    """A C integer literal (INT32_MIN written so that it stays an int)."""
-    v = int(v)
-    return "(-2147483647 - 1)" if v == _INT32_MIN else str(v)
-
-
-def _c_rows(values: np.ndarray, per_line: int) -> Iterator[str]:
-    flat = np.asarray(values).ravel().tolist()
-    for i in range(0, len(flat), per_line):
-        yield ", ".join(_c_int(v) if v == _INT32_MIN else str(v) for v in flat[i:i + per_line])
-
-
-def _c_float(v: float) -> str:
-    return f"{float(np.float32(v)):.9e}f"
-
-
-def _c_string(s: str) -> str:
-    """A C string literal body (printable ASCII; anything else becomes '?')."""
-    out = []
-    for ch in s:
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif 32 <= ord(ch) < 127:
-            out.append(ch)
-        else:
-            out.append("?")
-    return "".join(out)
-
-
-def _comment(s: str) -> str:
-    """Text safe inside a C block comment."""
-    return s.replace("*/", "* /").replace("/*", "/ *")
-
-
-def _env() -> jinja2.Environment:
-    env = jinja_env()
-    env.filters["c_int"] = _c_int
-    env.filters["c_float"] = _c_float
-    env.filters["c_string"] = _c_string
-    env.filters["comment"] = _comment
-    return env
-
-
-# ------------------------------------------------------------------------------------------
 # generation
 
 
-def subnet_from_model(model: bytes, origin: str = "model") -> tuple[Any, Any]:
-    """(space, config) of an exported subnet from the model's ofa-mcu metadata, or (None, None)."""
-    try:
-        from ofa_mcu.export.tflite_file import read_json_metadata
-    except ImportError:  # pragma: no cover - part of the package
-        return None, None
-    meta = read_json_metadata(model, origin=origin)
-    if not isinstance(meta, dict) or "space" not in meta or "subnet" not in meta:
-        return None, None
-    from ofa_mcu.config import SubnetConfig
-    from ofa_mcu.space import SearchSpace
-
-    space = SearchSpace.from_dict(meta["space"], source=f"{origin} metadata")
-    cfg = SubnetConfig.from_dict(meta["subnet"], source=f"{origin} metadata").validate(space, f"{origin} metadata")
-    return space, cfg
-
-
-def _op_description(op: tg.Op, graph: tg.Graph, layer: irmod.Op) -> str:
+def _op_description(op: Op, layer: irmod.Op) -> str:
     shapes = "x".join(str(d) for d in layer.in_shape) + " -> " + "x".join(str(d) for d in layer.out_shape)
     act = op.options.get("activation", "NONE")
     extra = ""
@@ -311,9 +143,10 @@ def _op_description(op: tg.Op, graph: tg.Graph, layer: irmod.Op) -> str:
     return f"{op.opcode}{extra}, {shapes}" + (f", fused {act}" if act != "NONE" else "")
 
 
-def generate_native(model: bytes, *, name: str = "model", origin: str = "model.tflite",
-                    use_metadata: bool = True, graph: tg.Graph | None = None) -> NativeModel:
-    """Generate the native-runtime sources for an int8 ``.tflite`` (``model.c``, ``model.h``, ``main.c``).
+def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite", use_metadata: bool = True,
+               graph: Graph | None = None) -> NativeModel:
+    """Lower and plan an int8 ``.tflite`` for the native runtime: the figures and the template
+    context (plain data), no text yet (:func:`render_sources` renders it).
 
     With ``use_metadata`` (default) and ofa-mcu metadata in the model (an exported subnet), the
     IR op names come from :func:`ofa_mcu.ir.build_graph` and the plan is checked to be the
@@ -324,15 +157,16 @@ def generate_native(model: bytes, *, name: str = "model", origin: str = "model.t
     """
     data = bytes(model)
     if graph is None:
-        graph = tg.parse_tflite(data, origin=origin)
-    calls = tg.lower_graph(graph, origin=origin)
-    space, cfg = subnet_from_model(data, origin) if use_metadata else (None, None)
+        graph = parse_tflite(data, origin=origin)
+    calls = lower_graph(graph, origin=origin)
+    found = model_subnet(data, origin) if use_metadata else None
+    space, cfg = found if found is not None else (None, None)
     ref: irmod.Graph | None = None
     names: list[str] | None = None
     if space is not None:
         ref = irmod.build_graph(space, cfg)
         names = [op.name for op in ref.ops]
-    mapping = ir_from_tflite(graph, space=space, config=cfg, names=names)
+    mapping = to_ir(graph, space=space, config=cfg, names=names, origin=origin)
     ir_graph = mapping.graph
     plan = plan_native(ir_graph)
     if ref is not None:
@@ -364,7 +198,8 @@ def generate_native(model: bytes, *, name: str = "model", origin: str = "model.t
             continue
         op = ir_graph.ops[ir_index]
         var = f"op{ir_index}"
-        fields: list[tuple[str, str]] = [(k, _c_int(v)) for k, v in call.params.items()]
+        # (field, value): an int (written with the c_int filter) or the name of a constant array / NULL
+        fields: list[tuple[str, int | str]] = [(k, int(v)) for k, v in call.params.items()]
         const_bytes = 0
         for aname in ("weights", "bias", "out_mult", "out_shift"):
             if aname not in call.arrays:
@@ -380,7 +215,7 @@ def generate_native(model: bytes, *, name: str = "model", origin: str = "model.t
             nbytes = int(arr.size * arr.itemsize)
             const_bytes += nbytes
             arrays.append({"name": f"{var}_{aname}", "ctype": ctype, "count": int(arr.size),
-                           "rows": list(_c_rows(arr, _PER_LINE[ctype])), "bytes": nbytes,
+                           "data": arr, "per_line": _PER_LINE[ctype], "bytes": nbytes,
                            "comment": f"{op.name}: {aname} ({arr.size} x {ctype})"})
             fields.append((aname, f"{var}_{aname}"))
         const_total += const_bytes
@@ -390,7 +225,7 @@ def generate_native(model: bytes, *, name: str = "model", origin: str = "model.t
         assert call.function is not None and call.params_type is not None
         params = {"index": ir_index, "name": op.name, "kind": op.kind,
                   "var": var, "params_type": call.params_type, "fields": fields,
-                  "comment": _op_description(tfl_op, graph, op)}
+                  "comment": _op_description(tfl_op, op)}
         if ir_index in plan.fused:  # runs inside the fused call of the next layer
             if call.function != "ofa_pointwise_s8":
                 raise WorkFailed(f"{origin}: op {call.op_index}: the plan fuses a {call.function} conv into a "
@@ -415,9 +250,9 @@ def generate_native(model: bytes, *, name: str = "model", origin: str = "model.t
                 "reshape": False, "index": ir_index, "tflite_index": call.op_index,
                 "name": fused_name, "kind": FUSED_KIND, "param_vars": [f"op{ex_op.index}", var],
                 "function": "ofa_expand_depthwise_s8",
-                "args": [f"ofa_arena + {ex['in_offsets'][0]}", f"ofa_arena + {ex['window']}", f"ofa_arena + {out_offset}"],
+                "args": [ex["in_offsets"][0], ex["window"], out_offset],  # arena offsets
                 "comment": f"layers {ex_op.index} and {ir_index} fused: "
-                           f"{_op_description(ex['tfl_op'], graph, ex_op)}, then {params['comment']}",
+                           f"{_op_description(ex['tfl_op'], ex_op)}, then {params['comment']}",
                 "macs": ex_op.macs + op.macs, "inplace": False, "buffers": buffers,
             })
             layers.append(NativeLayer(
@@ -440,11 +275,11 @@ def generate_native(model: bytes, *, name: str = "model", origin: str = "model.t
             live = [k for k in range(len(plan.sizes)) if plan.first[k] <= ir_index <= plan.last[k]]
             scratch = max(plan.offsets[k] + plan.sizes[k] for k in live)
             function = "ofa_depthwise_s8_inplace"
-            args = [f"ofa_arena + {out_offset}", f"ofa_arena + {scratch}"]
+            args = [out_offset, scratch]
         elif inplace and function != "ofa_add_s8":
             raise WorkFailed(f"{origin}: op {call.op_index} ({function}) cannot run in place")
         else:
-            args = [f"ofa_arena + {o}" for o in in_offsets] + [f"ofa_arena + {out_offset}"]
+            args = [*in_offsets, out_offset]
         out_bytes = tens[call.outputs[0]].size
         params_ctx.append(params)
         ops_ctx.append({
@@ -481,7 +316,7 @@ def generate_native(model: bytes, *, name: str = "model", origin: str = "model.t
         "arena_paint": f"0x{ARENA_PAINT:02X}u",
         "input_offset": offset_of[ir_graph.input],
         "input_bytes": x_t.size,
-        "input_shape": list(_shape(x_t)),
+        "input_shape": list(x_t.ir_shape),
         "input_scale": float(x_t.qscale),
         "input_zero_point": x_t.qzero,
         "output_offset": offset_of[ir_graph.output],
@@ -497,20 +332,26 @@ def generate_native(model: bytes, *, name: str = "model", origin: str = "model.t
         "buffers": buffers,
         "scratches": scratches,
     }
-    env = _env()
-    try:
-        sources = {
-            "model.h": env.get_template(f"{TEMPLATE_DIR}/model.h.j2").render(ctx),
-            "model.c": env.get_template(f"{TEMPLATE_DIR}/model.c.j2").render(ctx),
-            "main.c": env.get_template(f"{TEMPLATE_DIR}/main.c.j2").render(ctx),
-        }
-    except jinja2.TemplateError as e:
-        raise WorkFailed(f"rendering the native model failed: {type(e).__name__}: {e}") from None
     return NativeModel(
-        sources=sources, name=name, sha256=sha, ir=ir_graph, plan=plan, layers=layers, arena_bytes=arena_bytes,
+        name=name, sha256=sha, ir=ir_graph, plan=plan, layers=layers, arena_bytes=arena_bytes,
         input_offset=ctx["input_offset"], input_bytes=ctx["input_bytes"], input_shape=ctx["input_shape"],
         input_scale=ctx["input_scale"], input_zero_point=ctx["input_zero_point"],
         output_offset=ctx["output_offset"], output_bytes=ctx["output_bytes"], output_scale=ctx["output_scale"],
         output_zero_point=ctx["output_zero_point"], const_bytes=const_total,
-        space=ctx["space"], subnet=cfg.to_dict() if cfg is not None else None,
+        space=ctx["space"], subnet=cfg.to_dict() if cfg is not None else None, context=ctx,
     )
+
+
+def render_sources(planned: NativeModel) -> dict[str, str]:
+    """``model.h``, ``model.c`` and ``main.c`` of a planned model (``templates/native/``)."""
+    return render_all(((f, f"{TEMPLATE_DIR}/{f}.j2") for f in SOURCES), planned.context, "the native model")
+
+
+def generate_native(model: bytes, *, name: str = "model", origin: str = "model.tflite", use_metadata: bool = True,
+                    graph: Graph | None = None) -> NativeModel:
+    """Generate the native-runtime sources for an int8 ``.tflite``: :func:`plan_model`, then
+    :func:`render_sources` (the result's ``sources``). Unsupported models raise ``UserError``
+    with one line."""
+    planned = plan_model(model, name=name, origin=origin, use_metadata=use_metadata, graph=graph)
+    planned.sources = render_sources(planned)
+    return planned

@@ -19,22 +19,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ofa_mcu.artifacts import (
+    BUILD_INFO,
+    COMPILE_INFO,
+    DEMO_STATE,
+    EXPORT_REPORT,
+    METRICS_FILE,
+    PROFILE_FILE,
+    SEARCH_FILE,
+    AnyObject,
+    CompileFile,
+    ProfileFile,
+    SearchFile,
+    is_project,
+    read_run_file,
+)
 from ofa_mcu.boards import Board, load_board
 from ofa_mcu.config import SubnetConfig
 from ofa_mcu.errors import UserError
-from ofa_mcu.runfiles import CompileFile, ProfileFile, SearchFile
 from ofa_mcu.space import SearchSpace
 
-DEMO_FILE = "demo.json"
-BUILD_FILE = "build.json"
-PROFILE_FILE = "profile.json"
 _SKIP_DIRS = {"build", ".git", "__pycache__", "node_modules"}
 
 
 def _read_json(path: Path, model: Any = None) -> Any:
     """A run file, validated by its typed reader (a damaged one is a one-line UserError)."""
-    from ofa_mcu.runfiles import AnyObject, read_run_file
-
     return read_run_file(model or AnyObject, path)
 
 
@@ -203,7 +212,7 @@ def _space_of(entry_space: str | None, export: dict | None, checkpoint: str | No
         spec = export["space_spec"]
         key = json.dumps(spec, sort_keys=True)
         if key not in cache:
-            cache[key] = SearchSpace.from_dict(spec, source="export.json")
+            cache[key] = SearchSpace.from_dict(spec, source=EXPORT_REPORT)
         return cache[key]
     if checkpoint:
         key = f"ckpt:{checkpoint}"
@@ -284,11 +293,11 @@ def gather(root: str | Path) -> ReportData:
     if not root.is_dir():
         raise UserError(f"{root}: no such folder")
     notes: list[str] = []
-    demo = _read_json(root / DEMO_FILE) if (root / DEMO_FILE).is_file() else None
+    demo = _read_json(root / DEMO_STATE) if (root / DEMO_STATE).is_file() else None
 
     # training metrics: the first metrics.json with per-phase rows
     metrics, metrics_path = None, None
-    for p in _files(root, "metrics.json"):
+    for p in _files(root, METRICS_FILE):
         m = _read_json(p)
         if isinstance(m, dict) and isinstance(m.get("phases"), list):
             metrics, metrics_path = m, p
@@ -296,8 +305,8 @@ def gather(root: str | Path) -> ReportData:
 
     # search results (a compiled project keeps a copy of its search.json: those come last)
     searches: dict[str, tuple[dict, dict, Path]] = {}
-    found = _files(root, "search.json")
-    found.sort(key=lambda p: (p.parent / "project.json").is_file())
+    found = _files(root, SEARCH_FILE)
+    found.sort(key=lambda p: is_project(p.parent))
     for p in found:
         data = _read_json(p, SearchFile)
         if not isinstance(data, dict) or not isinstance(data.get("boards"), dict):
@@ -309,7 +318,7 @@ def gather(root: str | Path) -> ReportData:
 
     # compiled projects (the shallowest one per board; FWDIR/emulate/BOARD re-renders come later)
     projects: dict[str, Path] = {}
-    for p in _files(root, "compile.json"):
+    for p in _files(root, COMPILE_INFO):
         info = _read_json(p, CompileFile)
         if isinstance(info, dict) and info.get("board") and info["board"] not in projects:
             projects[info["board"]] = p.parent
@@ -335,9 +344,9 @@ def gather(root: str | Path) -> ReportData:
         if name in projects:
             d = projects[name]
             br.project_dir = d
-            br.compile = _read_json(d / "compile.json", CompileFile)
-            br.export = _read_json(d / "export.json") if (d / "export.json").is_file() else None
-            br.build = _read_json(d / BUILD_FILE) if (d / BUILD_FILE).is_file() else None
+            br.compile = _read_json(d / COMPILE_INFO, CompileFile)
+            br.export = _read_json(d / EXPORT_REPORT) if (d / EXPORT_REPORT).is_file() else None
+            br.build = _read_json(d / BUILD_INFO) if (d / BUILD_INFO).is_file() else None
             br.profile = _read_json(d / PROFILE_FILE, ProfileFile) if (d / PROFILE_FILE).is_file() else None
         br.runtime = ((br.compile or {}).get("runtime") or (br.search or {}).get("runtime")
                       or (status.get(name) or {}).get("runtime"))

@@ -13,6 +13,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from ofa_mcu.report.data import BoardReport
+from ofa_mcu.runtimes import find_runtime
+
+
+def _persistent_label(runtime: str | None) -> str:
+    """How ``runtime`` names the arena bytes besides the activations."""
+    rt = find_runtime(runtime)
+    return rt.persistent_label if rt is not None else "runtime data"
 
 KB = 1024.0
 DPI = 100
@@ -117,7 +124,7 @@ def sram_per_layer(br: BoardReport) -> str | None:
         ax.bar(xs, live, color=[RED if r.peak else BLUE for r in rows], width=0.75)
         ax.bar(xs, rest, bottom=live, color=[LIGHT_RED if r.peak else GREY for r in rows], width=0.75)
         handles = [Patch(color=BLUE, label="activation tensors alive during the op"),
-                   Patch(color=GREY, label=("runtime data" if br.runtime == "native" else "TFLM persistent data")
+                   Patch(color=GREY, label=_persistent_label(br.runtime)
                          + " + the runner's input copy")]
         top = max(r.sram_bytes for r in rows) / KB
         peak = next((i for i, r in enumerate(rows) if r.peak), None)

@@ -13,33 +13,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from ofa_mcu import __version__
 from ofa_mcu.atomic import write_text
+from ofa_mcu.codegen import kb as _kb
+from ofa_mcu.codegen import ms as _ms
+from ofa_mcu.codegen import pct as _pct
+from ofa_mcu.codegen import render as render_template
 from ofa_mcu.report import figures
 from ofa_mcu.report.data import BoardReport, ReportData, gather
-from ofa_mcu.resources import templates_dir
+from ofa_mcu.runtimes import find_runtime
 from ofa_mcu.table import render
 
 HTML_NAME = "report.html"
 MD_NAME = "report.md"
 FAMILY_HEADERS = ("board", "runtime", "accuracy float / INT8", "SRAM used / usable", "flash used / usable",
                   "latency", "MACs")
-
-
-def _kb(n: int | float | None) -> str:
-    return "-" if n is None else f"{n / 1024:.1f} KB"
-
-
-def _pct(a: float | None) -> str:
-    return "-" if a is None else f"{100 * a:.1f}%"
-
-
-def _ms(v: float | None) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.3f} ms" if v < 1 else f"{v:.2f} ms" if v < 100 else f"{v:.0f} ms"
 
 
 def latency_label(br: BoardReport) -> str:
@@ -101,6 +89,7 @@ class Bar:
 
 def _bars(br: BoardReport) -> list[Bar]:
     out = []
+    rt = find_runtime(br.runtime)
     used, limit = br.sram
     if used is not None and limit:
         detail = ""
@@ -109,7 +98,7 @@ def _bars(br: BoardReport) -> list[Bar]:
         if mem.get("arena_used"):
             detail = (f"measured on the device: arena {mem['arena_used']:,} B used of {mem.get('arena_bytes', 0):,} B "
                       f"reserved, stack {mem.get('stack_used', 0):,} of {mem.get('stack_bytes', 0):,} B")
-        elif br.runtime == "tflm" and arena.get("measured_bytes"):
+        elif rt is not None and rt.measures_tflm_arena and arena.get("measured_bytes"):
             detail = (f"TFLM arena measured on the host allocator: {arena['measured_bytes']:,} B (planner: "
                       f"{arena.get('predicted_bytes', 0):,} B); a 32-bit MCU needs slightly less")
         out.append(Bar("SRAM (arena + input copy, predicted)", used, limit, detail))
@@ -183,18 +172,6 @@ def _board_context(br: BoardReport) -> dict[str, Any]:
     }
 
 
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir() / "report")),
-        autoescape=lambda name: bool(name and name.endswith(".html.j2")),
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-    )
-    env.filters["kb"] = _kb
-    env.filters["pct"] = _pct
-    env.filters["ms"] = _ms
-    return env
-
-
 def context(data: ReportData) -> dict[str, Any]:
     meta = next((b.search_meta for b in data.boards if b.search_meta), None) or {}
     demo = data.demo or {}
@@ -220,7 +197,7 @@ def context(data: ReportData) -> dict[str, Any]:
 
 
 def render_html(data: ReportData) -> str:
-    return _env().get_template("report.html.j2").render(context(data))
+    return render_template("report/report.html.j2", context(data), "the HTML report")
 
 
 def render_markdown(data: ReportData) -> str:
@@ -231,7 +208,7 @@ def render_markdown(data: ReportData) -> str:
         "version": __version__, "demo": data.demo or {},
         "demo_reused": any(step.get("reused") for step in (data.demo or {}).get("steps", [])),
     }
-    return _env().get_template("report.md.j2").render(ctx)
+    return render_template("report/report.md.j2", ctx, "the Markdown report")
 
 
 def write_report(root: str | Path, html_path: str | Path | None = None,

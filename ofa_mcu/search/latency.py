@@ -2,19 +2,19 @@
 
 cycles(op) = cycles_per_mac[kind] * MACs + cycles_per_op[kind]; latency in ms = cycles / clock.
 Coefficients come from the board YAML (per runtime) by default, or from a LUT measured by ``ofa-mcu profile
---lut`` (JSON with ``kinds: {kind: {cycles_per_mac, cycles_per_op}}``), which replaces the kinds
-it covers. In QEMU the "cycles" are instruction counts.
+--lut`` (read and checked by :func:`ofa_mcu.profiler.lut.read_lut`), which replaces the kinds it
+covers. In QEMU the "cycles" are instruction counts.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ofa_mcu.boards import Board
 from ofa_mcu.errors import UserError
-from ofa_mcu.ir import OP_KINDS, Graph
+from ofa_mcu.ir import Graph
+from ofa_mcu.profiler.lut import read_lut
 
 
 @dataclass(frozen=True)
@@ -41,22 +41,10 @@ def board_latency(board: Board, runtime: str = "tflm", lut: str | Path | None = 
     source = f"board {board.name} ({runtime})"
     if lut is not None:
         path = Path(lut)
-        from ofa_mcu.runfiles import LutFile, read_run_file
-
-        if not path.exists():
-            raise UserError(f"{path}: no such latency LUT")
-        try:
-            data = read_run_file(LutFile, path)
-            kinds = data["kinds"]
-            for kind, coef in kinds.items():
-                if kind not in OP_KINDS:
-                    raise ValueError(f"unknown op kind {kind!r}")
-                per_mac[kind] = float(coef["cycles_per_mac"])
-                per_op[kind] = float(coef["cycles_per_op"])
-        except FileNotFoundError:
-            raise UserError(f"{path}: no such latency LUT") from None
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise UserError(f"{path}: not a latency LUT ({e.__class__.__name__}: {e})") from None
+        data = read_lut(path)  # the LUT's own format check (ofa_mcu.profiler.lut)
+        for kind, coef in data["kinds"].items():
+            per_mac[kind] = float(coef["cycles_per_mac"])
+            per_op[kind] = float(coef["cycles_per_op"])
         lut_board = data.get("board")
         if lut_board and lut_board != board.name:
             raise UserError(f"{path}: LUT was measured on '{lut_board}', not '{board.name}'")

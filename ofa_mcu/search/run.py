@@ -19,13 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from ofa_mcu.analysis import model_flash_bytes, sram_bytes
-from ofa_mcu.atomic import write_json
+from ofa_mcu.analysis import sram_bytes
+from ofa_mcu.artifacts import SEARCH_FILE, write_run_file
 from ofa_mcu.boards import Board, load_board
 from ofa_mcu.config import SubnetConfig
 from ofa_mcu.errors import UserError
 from ofa_mcu.ir import build_graph
-from ofa_mcu.planner import plan
+from ofa_mcu.profiler.lut import read_lut
+from ofa_mcu.runtimes import get_runtime
 from ofa_mcu.search.evolution import Evolution, EvolutionSettings
 from ofa_mcu.search.latency import LatencyModel, board_latency
 from ofa_mcu.search.predictor import AccuracyCache, fit_predictor, kendall_tau, measure, training_set
@@ -75,12 +76,17 @@ class Constraints:
     latency: LatencyModel
     _cache: dict[SubnetConfig, Cost] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        rt = get_runtime(self.runtime)
+        self._plan, self._flash = rt.plan, rt.flash_bytes
+        self._kernels = self.board.runtime[self.runtime].kernels
+        self._code = self.board.runtime[self.runtime].code_bytes
+
     def cost(self, cfg: SubnetConfig) -> Cost:
         c = self._cache.get(cfg)
         if c is None:
             g = build_graph(self.space, cfg)
-            code = self.board.runtime[self.runtime].code_bytes
-            c = Cost(sram_bytes(g, plan(g, self.runtime, self.board.runtime[self.runtime].kernels)), model_flash_bytes(g, self.runtime) + code, g.macs,
+            c = Cost(sram_bytes(g, self._plan(g, self._kernels)), self._flash(g) + self._code, g.macs,
                      self.latency.ms(g))
             self._cache[cfg] = c
         return c
@@ -132,10 +138,8 @@ def board_constraints(board: Board, space: SearchSpace, opts: SearchOptions) -> 
 
 
 def _lut_board(path: Path) -> str | None:
-    from ofa_mcu.userfiles import read_json
-
     try:
-        return read_json(path).get("board")
+        return read_lut(path).get("board")
     except UserError:
         return None  # board_latency reports the problem with the file
 
@@ -167,8 +171,7 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
     t_start = time.time()
     ckpt = load_checkpoint(opts.checkpoint)
     space = ckpt.space
-    if opts.runtime not in ("tflm", "native"):
-        raise UserError(f"unknown runtime '{opts.runtime}': expected tflm or native")
+    get_runtime(opts.runtime)  # an unknown name: one line naming the registered ones
     boards = [load_board(t) for t in opts.targets]
     cons = [board_constraints(b, space, opts) for b in boards]
     for c in cons:
@@ -237,7 +240,7 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
             f"{100 * measured[best_i]:.1f}%), {con.cost(best).peak_sram / 1024:.1f} of "
             f"{con.sram_limit / 1024:.1f} KB SRAM, {evo.evaluated} candidates checked in {time.time() - t_board:.1f}s")
     result["wall_s"] = round(time.time() - t_start, 1)
-    write_json(opts.out / "search.json", result)
+    write_run_file(opts.out, SEARCH_FILE, result)
     return result
 
 

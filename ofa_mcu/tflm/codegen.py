@@ -22,9 +22,9 @@ The files:
   protocol (``firmware/runner``) with per-inference and per-layer cycles, arena bytes used and
   the stack high-water mark.
 
-Pure Python over the parsed flatbuffer (:mod:`ofa_mcu.native.tflite_graph`); TensorFlow is never
-imported. Only a model whose arena cannot be predicted (ops outside the layer IR, no ``arena_bytes``
-in ``meta``) is measured on the host TFLM allocator (the ``tflite-micro`` package).
+Pure Python over the parsed flatbuffer (:mod:`ofa_mcu.tflite`); TensorFlow is never imported.
+Only a model whose arena cannot be predicted (ops outside the layer IR, no ``arena_bytes`` in
+``meta``) is measured on the host TFLM allocator (:mod:`ofa_mcu.tflm.arena`).
 """
 
 from __future__ import annotations
@@ -34,15 +34,18 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import jinja2
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ofa_mcu import __version__
-from ofa_mcu.boards import Board, load_board
+from ofa_mcu import ir as irmod
+from ofa_mcu.codegen import c_float, render_all
 from ofa_mcu.errors import UserError, WorkFailed
-from ofa_mcu.native import tflite_graph as tg
+from ofa_mcu.planner import TflmCost, align_up, cmsis_nn_request_bytes, greedy_offsets, plan_tflm
+from ofa_mcu.tflite import Graph, Op, Tensor, model_subnet, op_kind, parse_tflite, subnet_from_metadata, to_ir
+from ofa_mcu.tflm.arena import measure_arena
+
+if TYPE_CHECKING:  # type only: boards reads the runtime registry, which reads this module
+    from ofa_mcu.boards import Board
 
 RUNTIME = "tflm"
 CMAKE_TEMPLATE = "tflm/CMakeLists.txt.j2"
@@ -77,11 +80,6 @@ RESOLVER_METHODS: dict[str, str] = {
     "STRIDED_SLICE": "AddStridedSlice", "SUB": "AddSub", "SUM": "AddSum", "TANH": "AddTanh",
     "TRANSPOSE": "AddTranspose", "TRANSPOSE_CONV": "AddTransposeConv", "UNPACK": "AddUnpack",
 }  # fmt: skip
-
-#: TFLite op -> the op kind of ofa-mcu's layer IR and latency tables (CONV_2D is "conv" or
-#: "pointwise" by kernel size; ops not listed report their lower-case TFLite name).
-IR_KINDS = {"DEPTHWISE_CONV_2D": "depthwise", "ADD": "add", "MEAN": "mean", "FULLY_CONNECTED": "fc",
-            "AVERAGE_POOL_2D": "pool"}
 
 #: Arena margin on top of the prediction: ``max(ARENA_MARGIN_MIN_BYTES, ARENA_MARGIN_FRACTION x
 #: prediction)``, capped at the board's ``reserve_sram_bytes``, rounded up to 16 bytes. The
@@ -122,7 +120,7 @@ class TensorInfo:
     @property
     def scale_literal(self) -> str:
         """The float32 scale as a C float literal that reads back to the same float32."""
-        return f"{float(np.float32(self.scale)):.9g}f"
+        return c_float(self.scale, "g")
 
     @property
     def layout(self) -> str:
@@ -156,7 +154,7 @@ class TflmModel:
     """What the templates need to know about one ``.tflite``."""
 
     data: bytes
-    graph: tg.Graph
+    graph: Graph
     input: TensorInfo
     output: TensorInfo
     layers: tuple[Layer, ...]
@@ -184,7 +182,7 @@ class TflmModel:
         return [{"op": op, "method": RESOLVER_METHODS[op]} for op in dict.fromkeys(x.op for x in self.layers)]
 
 
-def _tensor_info(graph: tg.Graph, index: int, what: str, origin: str) -> TensorInfo:
+def _tensor_info(graph: Graph, index: int, what: str, origin: str) -> TensorInfo:
     t = graph.tensors[index]
     if t.dtype != "int8":
         raise UserError(f"{origin}: the {what} tensor {t.name!r} is {t.dtype}; the TFLM firmware needs an int8 "
@@ -194,111 +192,80 @@ def _tensor_info(graph: tg.Graph, index: int, what: str, origin: str) -> TensorI
     return TensorInfo(tuple(int(d) for d in t.shape), t.dtype, int(t.nbytes), float(t.qscale), int(t.qzero))
 
 
-def _weights(graph: tg.Graph, op: tg.Op) -> tg.Tensor | None:
+def _weights(graph: Graph, op: Op) -> Tensor | None:
     if len(op.inputs) > 1 and op.inputs[1] >= 0 and graph.tensors[op.inputs[1]].is_constant:
         return graph.tensors[op.inputs[1]]
     return None
 
 
-def _layer(graph: tg.Graph, op: tg.Op) -> Layer:
-    """Kind, MACs and CMSIS-NN scratch of one op (the CMSIS-NN ``*_get_buffer_size`` rules of
-    the DSP code path, rounded up where CMSIS-NN versions differ)."""
+def _layer(graph: Graph, op: Op) -> Layer:
+    """Kind (the layer IR's; ops outside the IR report their lower-case TFLite name), MACs and
+    the CMSIS-NN scratch request (:func:`ofa_mcu.planner.cmsis_nn_request_bytes`) of one op."""
     out = graph.tensors[op.outputs[0]] if op.outputs else None
     x = graph.tensors[op.inputs[0]] if op.inputs and op.inputs[0] >= 0 else None
     out_elems = out.size if out is not None else 0
     w = _weights(graph, op)
-    kind = IR_KINDS.get(op.opcode, op.opcode.lower())
-    macs = scratch = 0
+    kind = op_kind(graph, op) if op.opcode != "CONV_2D" or w is not None else None
+    kind = kind or op.opcode.lower()
+    macs = 0
     if op.opcode == "CONV_2D" and w is not None and len(w.shape) == 4:
-        o, kh, kw, i = w.shape
-        kind = "pointwise" if kh == kw == 1 else "conv"
+        _, kh, kw, i = w.shape
         macs = out_elems * kh * kw * i
-        fast_1x1 = (kh == kw == 1 and op.options.get("stride_h", 1) == op.options.get("stride_w", 1) == 1
-                    and op.options.get("dilation_h_factor", 1) == op.options.get("dilation_w_factor", 1) == 1)
-        if not fast_1x1:
-            scratch = 2 * 2 * (-(-(i * kh * kw) // 4) * 4)  # two int16 im2col columns
     elif op.opcode == "DEPTHWISE_CONV_2D" and w is not None and len(w.shape) == 4:
-        _, kh, kw, c = w.shape
+        _, kh, kw, _ = w.shape
         macs = out_elems * kh * kw
-        if x is not None and x.shape and x.shape[-1] == c:
-            scratch = 2 * c * kh * kw  # int16 copy of the receptive field (arm_depthwise_conv_s8_opt)
     elif op.opcode == "FULLY_CONNECTED" and w is not None and len(w.shape) == 2:
         macs = out_elems * w.shape[1]
     elif op.opcode == "AVERAGE_POOL_2D" and out is not None:
         macs = out_elems * int(op.options.get("filter_height", 1)) * int(op.options.get("filter_width", 1))
-        scratch = 4 * (out.shape[-1] if out.shape else 1)  # int32 sums per channel
     elif op.opcode in ("ADD", "MEAN") and x is not None:
         macs = x.size
+    fast_1x1 = (w is not None and len(w.shape) == 4 and w.shape[1] == w.shape[2] == 1
+                and op.options.get("stride_h", 1) == op.options.get("stride_w", 1) == 1
+                and op.options.get("dilation_h_factor", 1) == op.options.get("dilation_w_factor", 1) == 1)
+    scratch = cmsis_nn_request_bytes(
+        op.opcode, tuple(w.shape) if w is not None else (), int(x.shape[-1]) if x is not None and x.shape else 0,
+        int(out.shape[-1]) if out is not None and out.shape else 1, fast_1x1)
     return Layer(op.index, op.opcode, kind, None, int(macs), int(scratch))
 
 
-def _ir_from_metadata(data: bytes, meta: Mapping[str, Any], origin: str) -> tuple[Any, str] | None:
+def _ir_from_metadata(data: bytes, meta: Mapping[str, Any], origin: str) -> tuple[irmod.Graph, str] | None:
     """The layer IR of an exported model: from ``meta`` (space_spec/space + subnet) or from the
     ofa-mcu metadata inside the ``.tflite``; None when neither is there or usable."""
-    from ofa_mcu.config import SubnetConfig
-    from ofa_mcu.ir import build_graph
-    from ofa_mcu.space import SearchSpace
-
-    candidates: list[tuple[Any, Any, str]] = []
+    candidates: list[tuple[str, Any]] = []
     space = meta.get("space_spec", meta.get("space"))
     if isinstance(space, Mapping) and isinstance(meta.get("subnet"), Mapping):
-        candidates.append((space, meta["subnet"], "meta"))
-    try:
-        from ofa_mcu.export.tflite_file import read_json_metadata
-
-        embedded = read_json_metadata(data, origin=origin)
-    except Exception:  # noqa: BLE001 - no metadata, or no schema module: the other sources remain
-        embedded = None
-    if isinstance(embedded, Mapping) and isinstance(embedded.get("space"), Mapping):
-        candidates.append((embedded["space"], embedded.get("subnet"), "the .tflite's ofa-mcu metadata"))
-    for space_d, subnet_d, source in candidates:
+        candidates.append(("meta", {"space": dict(space), "subnet": dict(meta["subnet"])}))
+    candidates.append(("the .tflite's ofa-mcu metadata", None))
+    for source, given in candidates:
         try:
-            sp = SearchSpace.from_dict(dict(space_d), source=source)
-            cfg = SubnetConfig.from_dict(dict(subnet_d), source=source).validate(sp, source=source)
-            return build_graph(sp, cfg), source
-        except (UserError, KeyError, TypeError, ValueError):
+            found = subnet_from_metadata(given, source) if given is not None else model_subnet(data, origin)
+        except UserError:  # unusable here: the other source, or the graph itself, remains
             continue
+        if found is not None:
+            return irmod.build_graph(*found), source
     return None
 
 
-def _ir_from_tflite(graph: tg.Graph) -> Any:
-    """A layer IR built from the ``.tflite`` graph itself, when every op is a layer-IR op kind
-    (conv, pointwise, depthwise, add, mean, fc); else None."""
-    from ofa_mcu.ir import Graph as IrGraph
-    from ofa_mcu.ir import Op as IrOp
-    from ofa_mcu.ir import Tensor as IrTensor
-
-    life = graph.lifetimes()
-    ids: dict[int, int] = {}
-    tensors: list[IrTensor] = []
-    for t in graph.activation_tensors():
-        tt = graph.tensors[t]
-        shape = tt.shape[1:] if len(tt.shape) > 1 and tt.shape[0] == 1 else tt.shape
-        first, last = life.get(t, (0, 0))
-        ids[t] = len(tensors)
-        tensors.append(IrTensor(len(tensors), tt.name, tuple(int(d) for d in shape), first, last))
-    ops: list[IrOp] = []
-    for op in graph.ops:
-        layer = _layer(graph, op)
-        if layer.kind not in ("conv", "pointwise", "depthwise", "add", "mean", "fc") or len(op.outputs) != 1:
-            return None
-        acts = tuple(ids[t] for t in op.inputs if t in ids)
-        w = _weights(graph, op)
-        channels = int(w.scale.size) if w is not None else 0
-        out = ids[op.outputs[0]]
-        ops.append(IrOp(op.index, f"op{op.index}", layer.kind, acts, out, tensors[acts[0]].shape if acts else (),
-                        tensors[out].shape, quant_channels=channels, macs=layer.macs))
-    if not graph.inputs or not graph.outputs:
+def _ir_from_tflite(graph: Graph) -> irmod.Graph | None:
+    """The layer IR of the ``.tflite`` graph itself (:func:`ofa_mcu.tflite.to_ir`) when TFLM's
+    arena can be predicted from it: every op is one IR op of a kind the TFLM cost model is
+    calibrated for (conv, pointwise, depthwise, add, mean, fc); else None."""
+    try:
+        mapping = to_ir(graph)
+    except UserError:
         return None
-    # The IR's space and config are not used by the planner.
-    return IrGraph(None, None, ops, tensors, ids[graph.inputs[0]], ids[graph.outputs[0]])  # type: ignore[arg-type]
+    calibrated = TflmCost().op_data_bytes
+    if not mapping.one_to_one or any(op.kind not in calibrated for op in mapping.graph.ops):
+        return None
+    return mapping.graph
 
 
 def describe_model(data: bytes, meta: Mapping[str, Any] | None = None, origin: str = "model") -> TflmModel:
     """Parse ``data`` (a ``.tflite``) into what the templates need; ``UserError`` for a model the
     TFLM firmware cannot run (not int8, not one input and one output, an op with no resolver)."""
     meta = meta or {}
-    graph = tg.parse_tflite(data, origin=origin)
+    graph = parse_tflite(data, origin=origin)
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise UserError(f"{origin}: the TFLM firmware runs models with one input and one output tensor, "
                         f"this one has {len(graph.inputs)} and {len(graph.outputs)}")
@@ -355,8 +322,6 @@ def _cmsis_nn_extra(model: TflmModel, ir: Any) -> tuple[int, str]:
     them (a buffer alive during its op only, placed by the greedy planner among the activations)
     when the layer IR is known, else the largest one on top; plus allocator bookkeeping per
     buffer and the larger op data of the optimized kernels."""
-    from ofa_mcu.planner import align_up, greedy_offsets
-
     scratch = [x for x in model.layers if x.cmsis_nn_scratch > 0]
     if not scratch:
         return 0, "none for this model"
@@ -390,8 +355,6 @@ def arena_size(model: TflmModel, meta: Mapping[str, Any] | None = None, board: B
     host TFLM measurement. Plus a margin: ``meta["arena_margin_bytes"]``, or
     ``max(ARENA_MARGIN_MIN_BYTES, ARENA_MARGIN_FRACTION x prediction)`` capped at the board's
     ``reserve_sram_bytes`` (so that a model the search fitted into the board's usable SRAM links)."""
-    from ofa_mcu.planner import TflmCost, plan_tflm
-
     meta = meta or {}
     act = pers = None
     planner_cmsis = None  # plan_tflm's own CMSIS-NN figure (kernels="cmsis-nn")
@@ -410,8 +373,6 @@ def arena_size(model: TflmModel, meta: Mapping[str, Any] | None = None, board: B
             source += f" (activations {act} B + persistent {pers} B, calibrated on the 64-bit host TFLM)"
         else:
             try:
-                from ofa_mcu.export.arena import measure_arena
-
                 predicted = measure_arena(model.data).min_arena_bytes
             except (ImportError, WorkFailed) as e:
                 ops = sorted({x.op for x in model.layers} - {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN",
@@ -444,33 +405,6 @@ def arena_size(model: TflmModel, meta: Mapping[str, Any] | None = None, board: B
 # rendering
 
 
-def c_string(value: Any) -> str:
-    """A C string literal for ``value`` (printable ASCII kept, anything else escaped)."""
-    out = []
-    for ch in str(value):
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif " " <= ch <= "~":
-            out.append(ch)
-        else:
-            out.extend(f"\\{b:03o}" for b in ch.encode("utf-8"))
-    return '"' + "".join(out) + '"'
-
-
-def hex_lines(data: bytes, per_line: int = 16) -> list[str]:
-    """``data`` as lines of C hex byte literals (``0x1c, 0x00, ...``), each ending with a comma."""
-    return [", ".join(f"0x{b:02x}" for b in data[i:i + per_line]) + "," for i in range(0, len(data), per_line)]
-
-
-def _env() -> jinja2.Environment:
-    """The project's Jinja environment plus the ``cstr`` filter (C string literals)."""
-    from ofa_mcu.firmware.project import jinja_env
-
-    env = jinja_env()
-    env.filters["cstr"] = c_string
-    return env
-
-
 def _model_name(meta: Mapping[str, Any], data: bytes) -> str:
     name = meta.get("model_name") or meta.get("name")
     if not name and meta.get("subnet_hash"):
@@ -492,8 +426,8 @@ def _accuracy(meta: Mapping[str, Any]) -> dict[str, float]:
 
 def _summary(model: TflmModel, arena: ArenaSize, board: Board, meta: Mapping[str, Any]) -> dict[str, Any]:
     """Model facts for the README (from ``meta`` where it has them)."""
-    code = board.runtime["tflm"].code_bytes if "tflm" in board.runtime else None
-    static = board.runtime["tflm"].static_bytes if "tflm" in board.runtime else None
+    code = board.runtime[RUNTIME].code_bytes if RUNTIME in board.runtime else None
+    static = board.runtime[RUNTIME].static_bytes if RUNTIME in board.runtime else None
     sram = meta.get("sram_bytes", meta.get("peak_sram_bytes"))
     flash = meta.get("flash_bytes")
     return {
@@ -502,15 +436,15 @@ def _summary(model: TflmModel, arena: ArenaSize, board: Board, meta: Mapping[str
         "flash_bytes": int(flash) if flash is not None else (len(model.data) + code if code is not None else None),
         "runtime_code_bytes": code,
         "runtime_static_bytes": static,
-        "usable_sram": board.usable_sram("tflm") if "tflm" in board.runtime else None,
-        "usable_flash": board.usable_flash("tflm") if "tflm" in board.runtime else None,
+        "usable_sram": board.usable_sram(RUNTIME) if RUNTIME in board.runtime else None,
+        "usable_flash": board.usable_flash(RUNTIME) if RUNTIME in board.runtime else None,
         "space": meta.get("space") if isinstance(meta.get("space"), str) else None,
         "subnet": meta.get("subnet") if isinstance(meta.get("subnet"), Mapping) else None,
         "subnet_hash": meta.get("subnet_hash"),
     }
 
 
-def model_sources(tflite_bytes: bytes, board: Board | str, meta: Mapping[str, Any] | None = None,
+def model_sources(tflite_bytes: bytes, board: Board, meta: Mapping[str, Any] | None = None,
                   ) -> tuple[dict[str, str], dict[str, Any]]:
     """The ``model/`` files of a TFLM firmware project and the ``extra_context`` for
     :func:`~ofa_mcu.firmware.render_project` (``runtime="tflm"``).
@@ -526,7 +460,6 @@ def model_sources(tflite_bytes: bytes, board: Board | str, meta: Mapping[str, An
     model facts they render (key ``tflm``). Keep the ``.tflite`` beside them as ``model.tflite``
     at the project root (``extra_files``).
     """
-    board = board if isinstance(board, Board) else load_board(board)
     meta = dict(meta or {})
     data = bytes(tflite_bytes)
     name = _model_name(meta, data)
@@ -545,15 +478,8 @@ def model_sources(tflite_bytes: bytes, board: Board | str, meta: Mapping[str, An
         "memory": {"arena_region": mem.arena_region},
         "model": model,
         "arena": arena,
-        "model_hex_lines": hex_lines(data),
     }
-    env = _env()
-    files: dict[str, str] = {}
-    try:
-        for target, template in MODEL_TEMPLATES.items():
-            files[target] = env.get_template(template).render(ctx)
-    except jinja2.TemplateError as e:
-        raise WorkFailed(f"rendering the TFLM model sources failed: {type(e).__name__}: {e}") from None
+    files = render_all(MODEL_TEMPLATES.items(), ctx, "the TFLM model sources")
     extra_context: dict[str, Any] = {
         "cmake_template": CMAKE_TEMPLATE,
         "readme_template": README_TEMPLATE,

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ofa_mcu.atomic import remove_stale_temps, write_json
+from ofa_mcu.artifacts import METRICS_FILE, write_run_file
+from ofa_mcu.atomic import remove_stale_temps
 from ofa_mcu.checkpoint import FILENAME, load_weights, read_state, save_state
 from ofa_mcu.config import SubnetConfig
 from ofa_mcu.data import DataSplit, augment, load_source, resize
@@ -110,7 +111,7 @@ class Trainer:
                                         "seed": opts.seed, "phases": [], "epochs": []}
         self.optimizer_state: dict | None = None
         self.rng_state: dict | None = None
-        for name in (FILENAME, "metrics.json"):  # what a killed writer left behind
+        for name in (FILENAME, METRICS_FILE):  # what a killed writer left behind
             remove_stale_temps(opts.out, name)
         if opts.resume:
             self._load()
@@ -231,7 +232,7 @@ class Trainer:
                     self.phase_idx, self.epoch = self.phase_idx + 1, 0
                 if self.dist.main:
                     save_state(self.ckpt_path, self._state(opt))
-                    write_json(self.opts.out / "metrics.json", self.metrics)
+                    write_run_file(self.opts.out, METRICS_FILE, self.metrics)
                 if finished:
                     break
         return self.metrics

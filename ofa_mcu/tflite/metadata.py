@@ -1,9 +1,9 @@
-"""Small reads and edits of ``.tflite`` flatbuffers without TensorFlow.
+"""ofa-mcu metadata inside a ``.tflite``: read, write, and the subnet it names.
 
-The schema module comes from an installed runtime package (tflite-micro, ai-edge-litert or
-tensorflow). Metadata entries (a name
-and a buffer of bytes) carry the subnet and search space of an exported model, so ``inspect``
-can rebuild the layer IR from the ``.tflite`` alone. Adding metadata re-packs the flatbuffer
+Metadata entries (a name and a buffer of bytes) carry the subnet and search space of an
+exported model, so the layer IR can be rebuilt from the ``.tflite`` alone
+(:func:`model_subnet`, the one reader of that metadata: absent is None, present but unusable is
+a one-line ``UserError``). Adding metadata re-packs the flatbuffer
 with the schema's object API, exactly as TensorFlow's converter does when it adds its own
 ``CONVERSION_METADATA`` entry, so the layout (buffer alignment) is the converter's.
 """
@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ofa_mcu.config import SubnetConfig
 from ofa_mcu.errors import UserError
-from ofa_mcu.native.tflite_graph import tflite_schema
+from ofa_mcu.space import SearchSpace
+from ofa_mcu.tflite.reader import tflite_schema
+from ofa_mcu.userfiles import parse_json
 
 #: Metadata entry holding ``{"format", "ofa_mcu_version", "space", "subnet", ...}`` as JSON.
 METADATA_NAME = "ofa_mcu"
@@ -46,8 +49,6 @@ def read_json_metadata(data: bytes, name: str = METADATA_NAME, origin: str = "mo
     raw = read_metadata(data, name, origin)
     if raw is None:
         return None
-    from ofa_mcu.userfiles import parse_json
-
     try:
         obj = parse_json(raw.decode("utf-8"), f"{origin}: metadata '{name}'")
     except UnicodeDecodeError:
@@ -81,3 +82,22 @@ def add_metadata(data: bytes, name: str, payload: bytes) -> bytes:
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=_FILE_IDENTIFIER)
     return bytes(builder.Output())
+
+
+def subnet_from_metadata(meta: Any, source: str) -> tuple[SearchSpace, SubnetConfig]:
+    """(space, subnet) of ofa-mcu metadata ``{"space": {...}, "subnet": {...}}``; ``UserError``
+    (one line naming ``source``) when a part is missing or invalid."""
+    if not isinstance(meta, dict) or not isinstance(meta.get("space"), dict) or not isinstance(meta.get("subnet"), dict):
+        have = sorted(meta) if isinstance(meta, dict) else type(meta).__name__
+        raise UserError(f"{source}: incomplete ofa-mcu metadata (expected objects 'space' and 'subnet', found {have})")
+    space = SearchSpace.from_dict(meta["space"], source=source)
+    cfg = SubnetConfig.from_dict(meta["subnet"], source=source).validate(space, source=source)
+    return space, cfg
+
+
+def model_subnet(data: bytes, origin: str = "model") -> tuple[SearchSpace, SubnetConfig] | None:
+    """(space, subnet) of an exported model from its ofa-mcu metadata; None when it has none."""
+    meta = read_json_metadata(data, origin=origin)
+    if meta is None:
+        return None
+    return subnet_from_metadata(meta, f"{origin} metadata")

@@ -8,7 +8,7 @@ Two figures, both from the ``tflite-micro`` package's 64-bit host build:
   ``tensor_arena`` must hold). A too-small arena is not always a clean error in this package:
   some kernels' ``Init`` do not check a failed persistent allocation and the process crashes, or
   the allocator's tail pointer runs below its head and memory outside the arena is written. So
-  the search runs in a worker process (``python -m ofa_mcu.export.arena``, TensorFlow never
+  the search runs in a worker process (``python -m ofa_mcu.tflm.arena``, TensorFlow never
   imported there) that forks one short-lived child per probe; a crash counts as "does not fit".
 - ``report``: TFLM's ``RecordingMicroAllocator`` figures (``print_allocations()``, C++ stderr,
   captured from file descriptor 2) at a generous arena: head (planned activations and kernel
@@ -55,7 +55,7 @@ class ArenaMeasurement:
 def measure_arena(model: bytes, timeout: float = 600.0) -> ArenaMeasurement:
     """Measure ``model``'s TFLM arena in a worker process (see the module docstring)."""
     try:
-        proc = subprocess.run([sys.executable, "-m", "ofa_mcu.export.arena"], input=bytes(model),
+        proc = subprocess.run([sys.executable, "-m", "ofa_mcu.tflm.arena"], input=bytes(model),
                               capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise WorkFailed(f"measuring the TFLM arena took more than {timeout:.0f} s") from None
@@ -80,7 +80,7 @@ def _probe(model: bytes, size: int, shape: tuple[int, ...], dtype: str, invoke: 
             os.dup2(devnull, 2)
             import numpy as np
 
-            from ofa_mcu.export.tflm import interpreter
+            from ofa_mcu.tflm.host import interpreter
 
             interp = interpreter(model, size)
             if invoke:
@@ -98,7 +98,7 @@ def _probe(model: bytes, size: int, shape: tuple[int, ...], dtype: str, invoke: 
 def _worker(model: bytes) -> dict:
     import numpy as np
 
-    from ofa_mcu.export.tflm import captured_stderr_fd, interpreter, parse_allocations
+    from ofa_mcu.tflm.host import captured_stderr_fd, interpreter, parse_allocations
 
     # a generous arena allocates cleanly: read the input shape and the allocator's report
     big = 16 * len(model) + (4 << 20)

@@ -3,7 +3,7 @@
 Uses the ``tflite-micro`` Python package (``tflite_micro.runtime.Interpreter``): TFLM's reference
 kernels and its allocator, built for the 64-bit host. No TensorFlow import.
 
-The arena itself is measured in :mod:`ofa_mcu.export.arena` (a failed allocation is not always
+The arena itself is measured in :mod:`ofa_mcu.tflm.arena` (a failed allocation is not always
 clean in this package, so it probes in child processes).
 """
 

@@ -1,0 +1,99 @@
+"""The ``native`` runtime: generated C calling our own int8 kernels (``firmware/kernels``).
+
+Owns what the library knows about it: the arena planner (:func:`ofa_mcu.planner.plan_native`:
+in-place depthwise and ADD, fused expand + strided depthwise), the flash model (constants only),
+the default latency coefficients per core (fitted on QEMU instruction counts,
+``benchmarks/native_qemu.py``), the firmware folder (``firmware/kernels``) and the model sources
+(:func:`ofa_mcu.native.codegen.generate_native`, ``templates/native/``). Bit-exact with TFLM, a
+smaller arena; the default runtime on emulated boards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ofa_mcu.errors import WorkFailed
+from ofa_mcu.native.codegen import generate_native
+from ofa_mcu.planner import plan_native
+from ofa_mcu.runtimes.registry import FlashModel, ModelRequest, ModelSources, Runtime, register_runtime
+
+NAME = "native"
+README_TEMPLATE = "native/README.md.j2"
+
+#: An int32 multiplier and an int32 shift per channel, a few words per op.
+FLASH = FlashModel(per_channel=8, per_tensor=0, per_op=16, fixed=64)
+
+_KINDS = ("conv", "depthwise", "pointwise", "add", "mean", "fc")
+#: Our kernels, fitted on QEMU instruction counts: M4 with the DSP path, M0 ARMv6-M code; ADD
+#: counts one "MAC" per output element.
+_M4 = {
+    "cycles_per_mac": {"conv": 5.9, "depthwise": 10.0, "pointwise": 3.6, "add": 64.0, "mean": 14.0, "fc": 3.6},
+    "cycles_per_op": dict.fromkeys(_KINDS, 300.0),
+}
+_M0 = {
+    "cycles_per_mac": {"conv": 15.1, "depthwise": 16.9, "pointwise": 11.4, "add": 243.0, "mean": 29.7, "fc": 11.7},
+    "cycles_per_op": dict.fromkeys(_KINDS, 400.0),
+}
+
+
+def _scaled(table: dict[str, dict[str, float]], factor: float) -> dict[str, dict[str, float]]:
+    return {name: {k: round(v * factor, 3) for k, v in row.items()} for name, row in table.items()}
+
+
+DEFAULT_LATENCY = {
+    "cortex-m0": _M0, "cortex-m0plus": _M0, "cortex-m3": _scaled(_M4, 1.2), "cortex-m4": _M4,
+    "cortex-m7": _scaled(_M4, 0.8), "cortex-m33": _M4, "cortex-m55": _scaled(_M4, 0.8),
+}  # fmt: skip
+
+
+def _sources(model: bytes, board: Any, req: ModelRequest) -> ModelSources:
+    req.say("generating the native C model (weights in flash, arena planned by plan_native)")
+    native = generate_native(model, name=req.name, origin=req.origin)
+    predicted = req.predicted
+    if "arena_bytes" in predicted and native.arena_bytes != predicted["arena_bytes"]:
+        # generate_native plans with the very planner the analysis uses: this never happens
+        raise WorkFailed(f"generated arena {native.arena_bytes} B differs from the predicted "
+                         f"{predicted['arena_bytes']} B")
+    predicted.setdefault("arena_bytes", native.arena_bytes)
+    predicted["input_store_bytes"] = native.input_bytes
+    space, subnet = req.space, req.subnet
+    extra_context = {"readme_template": README_TEMPLATE, "native_readme": {
+        "model_bytes": len(model), "sha256": native.sha256, "space": space.name if space else None,
+        "subnet_hash": subnet.stable_hash() if subnet else None, "layers": len(native.layers),
+        "macs": native.macs, "input_shape": native.input_shape, "input_scale": native.input_scale,
+        "input_zero_point": native.input_zero_point, "input_bytes": native.input_bytes,
+        "output_bytes": native.output_bytes, "output_scale": native.output_scale,
+        "output_zero_point": native.output_zero_point, "accuracy": req.report.get("accuracy"),
+        "arena_bytes": native.arena_bytes, "const_bytes": native.const_bytes,
+        "flash_bytes": predicted.get("flash_bytes"),
+    }}
+    layers = [{"index": layer.index, "name": layer.name, "kind": layer.kind, "tflite_op": layer.opcode,
+               "macs": layer.macs, "in_shape": layer.in_shape, "out_shape": layer.out_shape}
+              for layer in native.layers]
+    info = {"native": {k: v for k, v in native.to_dict().items() if k != "layers"}}
+    return ModelSources(dict(native.sources), extra_context, layers, info, native)
+
+
+def _plan(graph: Any, kernels: str = "reference") -> Any:
+    return plan_native(graph)  # our kernels need no scratch beyond what the plan places
+
+
+@register_runtime
+def native() -> Runtime:
+    return Runtime(
+        name=NAME,
+        description="generated C with ofa-mcu's int8 kernels (bit-exact with TFLM), one static arena",
+        plan=_plan,
+        flash=FLASH,
+        default_latency=DEFAULT_LATENCY,
+        firmware_subdirs=("kernels",),
+        source_trees=((), ()),
+        model_sources=_sources,
+        template_dir="native",
+        default_on_emulated=True,
+        measures_tflm_arena=False,
+        compile_steps=7,
+        persistent_label="runtime data",
+        arena_note=" (planned by plan_native; the generated arena is exactly this)",
+        rank=1,
+    )

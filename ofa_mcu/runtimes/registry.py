@@ -1,0 +1,150 @@
+"""The runtime registry: one :class:`Runtime` per deployment runtime, registered by name.
+
+A runtime module (``ofa_mcu/runtimes/<name>.py``) defines a function that returns its
+:class:`Runtime` and decorates it with :func:`register_runtime` (timm's ``register_model``
+style). Everything that depends on the runtime (its arena planner, flash model, default latency
+coefficients, firmware folders and CMake source trees, model sources, how many compile steps it
+reports) is a field of that record; callers look a runtime up by name (:func:`get_runtime`) and
+never switch on the name. Adding a runtime means adding one module and importing it in
+``ofa_mcu/runtimes/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ofa_mcu.errors import UserError
+from ofa_mcu.ir import Graph
+from ofa_mcu.planner import Plan
+
+#: latency table name -> op kind -> coefficient (``cycles_per_mac``, ``cycles_per_op``)
+LatencyTable = Mapping[str, Mapping[str, float]]
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class FlashModel:
+    """Bytes a model takes in flash beyond its int8 weights and int32 biases: per quantized
+    channel, per tensor, per op and fixed (calibrated per runtime, see each runtime's module)."""
+
+    per_channel: int
+    per_tensor: int
+    per_op: int
+    fixed: int
+
+    def model_bytes(self, graph: Graph) -> int:
+        channels = sum(op.quant_channels for op in graph.ops)
+        return (graph.weight_bytes + graph.bias_bytes + self.per_channel * channels
+                + self.per_tensor * len(graph.tensors) + self.per_op * len(graph.ops) + self.fixed)
+
+
+@dataclass
+class ModelRequest:
+    """What a runtime needs to render a model's sources besides the ``.tflite`` and the board.
+
+    ``predicted``: the analysis' figures for the project's ``compile.json`` (a runtime may add
+    to it, e.g. its exact arena); ``report``: the export report (accuracy, quantization).
+    """
+
+    name: str
+    origin: str
+    space: Any = None  # SearchSpace of the subnet, when known
+    subnet: Any = None  # SubnetConfig, when known
+    report: Mapping[str, Any] = field(default_factory=dict)
+    predicted: dict[str, Any] = field(default_factory=dict)
+    say: Say = lambda _m: None
+
+
+@dataclass
+class ModelSources:
+    """A runtime's model sources (``model/`` files), the project template context they need, and
+    what the runtime adds to ``compile.json`` (``layers`` when it knows them better than the IR,
+    ``info``); ``model``: the runtime's own description of the model (e.g. a ``NativeModel``)."""
+
+    sources: dict[str, str | bytes]
+    extra_context: dict[str, Any]
+    layers: list[dict[str, Any]] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    model: Any = None
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """One deployment runtime: everything the library needs to know about it."""
+
+    name: str
+    description: str
+    #: (IR graph, kernels) -> the arena plan (kernels: a board's ``runtime.<name>.kernels``)
+    plan: Callable[[Graph, str], Plan]
+    flash: FlashModel
+    #: core -> the latency coefficients a board YAML without ``latency.<name>`` gets
+    default_latency: Mapping[str, LatencyTable]
+    #: folders of ``firmware/`` copied into and compiled with every project of this runtime
+    firmware_subdirs: tuple[str, ...]
+    #: source trees the project's CMake needs (required, optional): var, check, what, hint
+    source_trees: tuple[tuple[Mapping[str, str], ...], tuple[Mapping[str, str], ...]]
+    #: (.tflite bytes, board, request) -> the project's model sources
+    model_sources: Callable[[bytes, Any, ModelRequest], ModelSources]
+    #: the folder of ``templates/`` with this runtime's model templates
+    template_dir: str
+    #: the runtime ``compile`` picks when none is given: on emulated boards or on real ones
+    default_on_emulated: bool
+    #: whether the export measures the real TFLM arena for this runtime (the host allocator)
+    measures_tflm_arena: bool
+    #: progress messages ``compile`` reports (search, export steps, sources, rendering)
+    compile_steps: int
+    #: how the report names the arena bytes besides the activations
+    persistent_label: str
+    #: what ``compile`` says about the predicted arena ("" when nothing)
+    arena_note: str = ""
+    #: position in listings (CLI choices, board tables, a board's default latency tables)
+    rank: int = 0
+
+    def flash_bytes(self, graph: Graph) -> int:
+        """The model's bytes in flash (:class:`FlashModel`), without the runtime's code."""
+        return self.flash.model_bytes(graph)
+
+
+_REGISTRY: dict[str, Runtime] = {}
+
+
+def register_runtime(fn: Callable[[], Runtime]) -> Callable[[], Runtime]:
+    """Decorator: register the :class:`Runtime` that ``fn`` returns under its name."""
+    rt = fn()
+    if rt.name in _REGISTRY:
+        raise ValueError(f"runtime {rt.name!r} registered twice")
+    _REGISTRY[rt.name] = rt
+    for name, other in sorted(_REGISTRY.items(), key=lambda kv: kv[1].rank):
+        del _REGISTRY[name]
+        _REGISTRY[name] = other
+    return fn
+
+
+def runtime_names() -> tuple[str, ...]:
+    """The registered runtime names, in registration order."""
+    return tuple(_REGISTRY)
+
+
+def runtimes() -> Iterator[Runtime]:
+    return iter(_REGISTRY.values())
+
+
+def find_runtime(name: str | None) -> Runtime | None:
+    """The runtime called ``name``, or None."""
+    return _REGISTRY.get(name) if name is not None else None
+
+
+def get_runtime(name: str) -> Runtime:
+    """The runtime called ``name``; an unknown name is a one-line ``UserError``."""
+    rt = _REGISTRY.get(name)
+    if rt is None:
+        raise UserError(f"unknown runtime '{name}': expected one of {', '.join(_REGISTRY)}")
+    return rt
+
+
+def default_runtime(board: Any) -> str:
+    """The runtime ``compile`` uses for ``board`` when none is given."""
+    emulated = bool(board.emulated)
+    return next(rt.name for rt in _REGISTRY.values() if rt.default_on_emulated == emulated)

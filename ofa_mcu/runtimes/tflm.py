@@ -1,0 +1,87 @@
+"""The ``tflm`` runtime: TensorFlow Lite for Microcontrollers' interpreter on the board.
+
+Owns what the library knows about TFLM as a deployment target: the arena planner
+(:func:`ofa_mcu.planner.plan_tflm`, CMSIS-NN scratch for boards built with it), the flash model
+of a ``.tflite`` in flash, TFLM's default latency coefficients per core, the firmware folder
+(``firmware/tflm``: profiler, platform glue) and the TFLM / CMSIS-NN source trees the project's
+CMake needs, and the model sources (:func:`ofa_mcu.tflm.codegen.model_sources`,
+``templates/tflm/``). The default runtime for real boards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ofa_mcu.planner import plan_tflm_kernels
+from ofa_mcu.runtimes.registry import FlashModel, ModelRequest, ModelSources, Runtime, register_runtime
+from ofa_mcu.tflm.codegen import RUNTIME
+from ofa_mcu.tflm.codegen import model_sources as tflm_model_sources
+
+NAME = RUNTIME  # the name the TFLM package writes into its projects
+
+#: The flatbuffer stores per-channel float32 scales and int64 zero points for weights and biases
+#: (24 B per channel), plus per-tensor and per-operator tables (a conv op also brings its weight
+#: and bias tensors) and a fixed part (header, op codes, signature, the converter's and ofa-mcu's
+#: metadata). Calibrated against exported ``.tflite`` sizes (``benchmarks/export_arena.py``): an
+#: upper bound, 0.01-0.4% above the real file on random subnets of both shipped spaces.
+FLASH = FlashModel(per_channel=24, per_tensor=96, per_op=300, fixed=2048)
+
+#: TFLM's reference kernels on a Cortex-M4 (DESIGN.md: ~17.4 instructions per MAC overall);
+#: other cores scaled.
+_KINDS = ("conv", "depthwise", "pointwise", "add", "mean", "fc")
+_M4 = {
+    "cycles_per_mac": {"conv": 14.0, "depthwise": 20.0, "pointwise": 14.0, "add": 10.0, "mean": 6.0, "fc": 12.0},
+    "cycles_per_op": dict.fromkeys(_KINDS, 2000.0),
+}
+
+
+def _scaled(factor: float) -> dict[str, dict[str, float]]:
+    return {name: {k: round(v * factor, 3) for k, v in row.items()} for name, row in _M4.items()}
+
+
+DEFAULT_LATENCY = {
+    "cortex-m0": _scaled(1.5), "cortex-m0plus": _scaled(1.5), "cortex-m3": _scaled(1.2), "cortex-m4": _M4,
+    "cortex-m7": _scaled(0.8), "cortex-m33": _M4, "cortex-m55": _scaled(0.8),
+}  # fmt: skip
+
+SOURCE_TREES = (
+    ({"var": "TFLM_DIR", "check": "tensorflow/lite/micro/micro_interpreter.h", "what": "a TFLM source tree",
+      "hint": "Create one with tensorflow/lite/micro/tools/project_generation/create_tflm_tree.py from a "
+              "tflite-micro checkout."},),
+    ({"var": "CMSIS_NN_DIR", "check": "Include/arm_nnfunctions.h", "what": "a CMSIS-NN source tree",
+      "hint": "Clone ARM-software/CMSIS-NN, or leave CMSIS_NN_DIR unset for reference kernels."},),
+)
+
+
+def _sources(model: bytes, board: Any, req: ModelRequest) -> ModelSources:
+    req.say("generating the TFLM model sources")
+    meta: dict[str, Any] = {**req.report, "name": req.name, "model_name": req.name, "board": board.name}
+    if req.space is not None and req.subnet is not None:
+        meta.update({"space_spec": req.space.to_dict(), "subnet": req.subnet.to_dict(),
+                     "subnet_hash": req.subnet.stable_hash()})
+    if "arena_bytes" in req.predicted:
+        meta.update({"sram_bytes": req.predicted["arena_bytes"], "flash_bytes": req.predicted["flash_bytes"]})
+    if req.space is not None:
+        meta["space"] = req.space.name
+    sources, extra = tflm_model_sources(model, board, meta)
+    return ModelSources(dict(sources), dict(extra or {}))
+
+
+@register_runtime
+def tflm() -> Runtime:
+    return Runtime(
+        name=NAME,
+        description="TFLM interpreter (reference or CMSIS-NN kernels), model as a .tflite in flash",
+        plan=plan_tflm_kernels,
+        flash=FLASH,
+        default_latency=DEFAULT_LATENCY,
+        firmware_subdirs=("tflm",),
+        source_trees=SOURCE_TREES,
+        model_sources=_sources,
+        template_dir="tflm",
+        default_on_emulated=False,
+        measures_tflm_arena=True,
+        compile_steps=8,
+        persistent_label="TFLM persistent data",
+        rank=0,
+    )
