@@ -1,12 +1,16 @@
-"""Once-for-All vs training each subnet from scratch, on digits / mcu-32.
+"""Once-for-All vs training each subnet from scratch (default: digits / mcu-32).
 
-Trains the supernet once with a schedule (default: `default`), then trains the min, a middle and
-the max subnet each from scratch for as many epochs as the whole supernet run, and prints:
-subnet, MACs, accuracy extracted from the supernet (BN recalibrated, no fine-tuning), accuracy
-from scratch, and the training time of both approaches for these 3 subnets and extrapolated to
-10 deployment targets; plus the supernet's step time relative to a static max-subnet step.
+Trains the supernet once with a schedule (default: `default`; or reuses a finished run in
+``--out``), then trains the min, a middle and the max subnet each from scratch for as many epochs
+as the whole supernet run, on the same training images (the schedule's ``train_images`` subset
+when it has one), and prints: subnet, MACs, TEST accuracy extracted from the supernet (BN
+recalibrated, no fine-tuning), TEST accuracy from scratch, and the training time of both
+approaches for these 3 subnets and extrapolated to 10 deployment targets; plus the supernet's
+step time relative to a static max-subnet step.
 
-Run: .venv/bin/python benchmarks/ofa_vs_scratch.py [--schedule default] [--out runs/ofa-vs-scratch]
+Run: .venv/bin/python benchmarks/ofa_vs_scratch.py [--data digits --space mcu-32] [--schedule default]
+     [--out runs/ofa-vs-scratch]
+     e.g. --data fashion-mnist --space mcu-28 --schedule cpu-40min --out runs/fm40 (a finished run)
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import time
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as ofa-mcu sets it (shared cores)
+
+import numpy as np  # noqa: E402
 import torch
 import torch.nn.functional as F
 
@@ -34,12 +41,14 @@ from ofa_mcu.train.schedule import load_schedule, middle_config
 from ofa_mcu.train.trainer import Trainer, TrainOptions
 
 
-def train_scratch(space, cfg: SubnetConfig, data, epochs: int, batch: int, lr: float, seed: int) -> tuple[float, float]:
-    """A static subnet trained alone: SGD + nesterov, warm-up epoch then cosine; (val acc, seconds)."""
+def train_scratch(space, cfg: SubnetConfig, data, epochs: int, batch: int, lr: float, seed: int,
+                  train_images: int | None = None) -> tuple[float, float]:
+    """A static subnet trained alone: SGD + nesterov, warm-up epoch then cosine; (test acc, seconds)."""
     torch.manual_seed(seed)
     net = build_static(space, cfg)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=3e-5)
-    x_all, y_all = torch.from_numpy(data.train_x), torch.from_numpy(data.train_y)
+    train_x, train_y = data.train_subset(train_images, seed)
+    x_all, y_all = torch.from_numpy(train_x), torch.from_numpy(train_y)
     steps_per_epoch = max(1, len(x_all) // batch)
     total = epochs * steps_per_epoch
     t0, step = time.time(), 0
@@ -60,7 +69,7 @@ def train_scratch(space, cfg: SubnetConfig, data, epochs: int, batch: int, lr: f
             opt.step()
             step += 1
     seconds = time.time() - t0
-    return accuracy(net, data.val_x, data.val_y, cfg.resolution), seconds
+    return accuracy(net, data.test_x, data.test_y, cfg.resolution), seconds
 
 
 def step_times(space, data, subnets_per_step: int, batch: int, reps: int = 10) -> tuple[float, float]:
@@ -97,32 +106,35 @@ def main() -> None:
     ap.add_argument("--schedule", default="default")
     ap.add_argument("--out", default="runs/ofa-vs-scratch")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", default="digits")
+    ap.add_argument("--space", default="mcu-32")
     args = ap.parse_args()
     out = Path(args.out)
     sched = load_schedule(args.schedule)
     ckpt_path = out / "checkpoint.pt"
     t0 = time.time()
     if not (ckpt_path.exists() and load_checkpoint(ckpt_path).done):
-        Trainer(TrainOptions(load_space("mcu-32"), "digits", out, sched, seed=args.seed, quiet=True,
+        Trainer(TrainOptions(load_space(args.space), args.data, out, sched, seed=args.seed, quiet=True,
                              resume=ckpt_path.exists())).run()
     metrics = json.loads((out / "metrics.json").read_text())
     supernet_s = sum(p["time_s"] for p in metrics["phases"])
     ckpt = load_checkpoint(ckpt_path)
     space = ckpt.space
-    data = load_source("digits", args.seed)
+    data = load_source(ckpt.data, ckpt.seed)
     calib = data.calibration_images(sched.bn_calib_samples, args.seed)
     rows, scratch_total, extract_total = [], 0.0, 0.0
     for label, cfg in (("min", SubnetConfig.min(space)), ("mid", middle_config(space)), ("max", SubnetConfig.max(space))):
         t = time.time()
-        acc_ofa = evaluate(ckpt.supernet, cfg, calib, data.val_x, data.val_y)
+        acc_ofa = evaluate(ckpt.supernet, cfg, calib, data.test_x, data.test_y)
         extract_total += time.time() - t
         acc_scratch, secs = train_scratch(space, cfg, data, sched.total_epochs, sched.batch_size,
-                                          sched.phases[0].lr, args.seed)
+                                          sched.phases[0].lr, args.seed, sched.train_images)
         scratch_total += secs
         rows.append((label, f"{build_graph(space, cfg).macs:,}", f"{100 * acc_ofa:.2f}%", f"{100 * acc_scratch:.2f}%",
                      f"{100 * (acc_ofa - acc_scratch):+.2f}", f"{secs:.0f}"))
     print(render(["subnet", "MACs", "OFA (extracted)", "from scratch", "OFA - scratch (points)", "scratch train s"], rows,
-                 title=f"digits / mcu-32, schedule '{sched.name}' ({sched.total_epochs} epochs), seed {args.seed}"))
+                 title=f"{ckpt.data} / {space.name}, schedule '{sched.name}' ({sched.total_epochs} epochs), seed "
+                       f"{args.seed}, test accuracy on {len(data.test_y)} images"))
     per_target_scratch = scratch_total / 3
     per_target_ofa = extract_total / 3
     print()
