@@ -15,7 +15,7 @@ from helpers import TINY_SCHEDULE, TINY_SPACE, run_cli, train_args
 from ofa_mcu.space import load_space  # noqa: E402
 
 
-@pytest.fixture(params=["mcu-32", "mcu-imagenet"])
+@pytest.fixture(params=["mcu-32", "mcu-28", "mcu-imagenet"])
 def space(request):
     return load_space(request.param)
 
