@@ -781,6 +781,28 @@ def test_arm_cross_compile(cpu: str, tmp_path: Path) -> None:
     assert dsp_seen == (cpu != "cortex-m0"), "DSP path should be compiled exactly on cores that have it"
 
 
+@pytest.mark.parametrize("variant", ["m4", "m0"])
+def test_qemu_requant_matches_reference(variant: str, tmp_path: Path) -> None:
+    """ofa_requant as the kernels run it (ARMv7-M: the SMULL/ADC assembly; ARMv6-M: the C form)
+    equals ofa_requant_ref in QEMU on 200 k random and edge values (the same check runs on tens
+    of millions with benchmarks/requant_qemu.py --n 30000000)."""
+    for tool in ("arm-none-eabi-gcc", "arm-none-eabi-objdump", "qemu-system-arm"):
+        require_tool(tool)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("requant_qemu", ROOT / "benchmarks" / "requant_qemu.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    res = bench.run(variant, 200_000, tmp_path)
+    assert res["checked"] > 200_000
+    assert res["ok"], res["log"]
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / f"requant-{variant}.elf")],
+                         capture_output=True, text=True, check=True).stdout
+    # the assembly form is what ARMv7-M code runs (its rounding shift sets the carry)
+    assert ("smull" in dis and "asrs.w" in dis) == (variant == "m4")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["m4-dsp", "m0"])
 def test_qemu_cortex_m_bit_exact(variant: str, models: ModelCache, tflm: Any, tmp_path: Path) -> None:

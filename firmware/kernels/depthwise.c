@@ -4,10 +4,14 @@
  *   out[y][x][c] = clamp(requant(sum_{in-image taps} w[ky][kx][c] *
  *                  (in[iy][ix][c] + in_offset) + bias[c]) + out_offset)
  *
- * ofa_depthwise_s8: pixel by pixel, channels innermost; on DSP cores four
- *   channels per word (SXTAB16 + SMLABB/SMLATT keep the channels apart).
+ * ofa_depthwise_s8: on DSP cores pixel by pixel, four channels per word
+ *   (SXTAB16 + SMLABB/SMLATT keep the channels apart); on other cores channel plane by channel plane (dw_plane,
+ *   writing with the channel stride), so bias, multiplier, shift and the
+ *   channel's weights stay in registers and the input offset is folded into
+ *   the bias for windows inside the image.
  * ofa_depthwise_s8_inplace: channel plane by channel plane through a
  *   one-plane scratch buffer; see the layout contract in ofa_kernels.h.
+ * Small 3x3 planes go through a padded copy (dw_plane3_padded).
  * Both compute the same integers; tests/test_kernels.py checks they agree.
  */
 #include "ofa_kernels.h"
@@ -30,10 +34,10 @@
         a1 = ofa_smlabb(x13_, w13_, a1);                         \
         a3 = ofa_smlatt(x13_, w13_, a3);                         \
     } while (0)
-#endif
 
-void ofa_depthwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
-                      int8_t *restrict output)
+/* channels in lanes: four channels per word, one output pixel at a time */
+static void dw_lanes(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
+                     int8_t *restrict output)
 {
     const int32_t in_h = p->in_h, in_w = p->in_w, ch_n = p->in_c;
     const int32_t out_h = p->out_h, out_w = p->out_w;
@@ -49,9 +53,7 @@ void ofa_depthwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restric
     const int32_t row_stride = in_w * ch_n;
     const int32_t w_row = k_w * ch_n;
     int32_t oy, ox;
-#if OFA_USE_DSP
     const int32_t off2 = ofa_dup16(in_off);
-#endif
 
     for (oy = 0; oy < out_h; ++oy) {
         const int32_t iy0 = oy * stride_h - pad_top;
@@ -77,7 +79,6 @@ void ofa_depthwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restric
             /* first in-image tap, channel 0 */
             in_first = input + ((iy0 + ky_begin) * in_w + ix0 + kx_begin) * ch_n;
             w_first = weights + (ky_begin * k_w + kx_begin) * ch_n;
-#if OFA_USE_DSP
             for (; c + 4 <= ch_n; c += 4) {
                 int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
                 const int8_t *xr = in_first + c;
@@ -110,7 +111,6 @@ void ofa_depthwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restric
                 out_px[c + 2] = ofa_output_s8(a2, mult[c + 2], shift[c + 2], out_off, lo, hi);
                 out_px[c + 3] = ofa_output_s8(a3, mult[c + 3], shift[c + 3], out_off, lo, hi);
             }
-#endif
             for (; c < ch_n; ++c) {
                 int32_t acc = bias ? bias[c] : 0;
                 const int8_t *xr = in_first + c;
@@ -129,8 +129,136 @@ void ofa_depthwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restric
     }
 }
 
+#endif
+
 /* kernels up to this many taps (8x8) keep one channel's weights on the stack in the in-place path */
 #define OFA_DW_LOCAL_TAPS 64
+
+/* 3x3 channel planes whose padded input fits this many bytes (14x14 and smaller) go through a padded copy */
+#define OFA_DW_PAD_BYTES 256
+
+/*
+ * A 3x3 channel plane through a padded copy on the stack: the input plane of channel `ch` plus
+ * its padding, the padding filled with the input zero point. A padded tap then contributes
+ * w * (zp + in_offset) = 0, exactly what TFLM's skipped tap contributes, so every output is a
+ * full window with the input offset folded into the bias (bias + in_offset * sum w): no border
+ * cases, the nine weights in registers. Stride 1: two outputs per step share four loads a row.
+ */
+static void dw_plane3_padded(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
+                             int8_t *restrict dst, int32_t dst_stride, int32_t ph, int32_t pw)
+{
+    const int32_t in_h = p->in_h, in_w = p->in_w, ch_n = p->in_c;
+    const int32_t out_h = p->out_h, out_w = p->out_w;
+    const int32_t stride_h = p->stride_h, stride_w = p->stride_w;
+    const int32_t pad_top = p->pad_top, pad_left = p->pad_left;
+    const int32_t in_off = p->in_offset, out_off = p->out_offset;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const int8_t *const wc = p->weights + ch;
+    const int32_t mult = p->out_mult[ch];
+    const int shift = p->out_shift[ch];
+    const int8_t zp = (int8_t)(-in_off);
+    const int32_t w0 = wc[0], w1 = wc[ch_n], w2 = wc[2 * ch_n];
+    const int32_t w3 = wc[3 * ch_n], w4 = wc[4 * ch_n], w5 = wc[5 * ch_n];
+    const int32_t w6 = wc[6 * ch_n], w7 = wc[7 * ch_n], w8 = wc[8 * ch_n];
+    const int32_t base = (p->bias ? p->bias[ch] : 0) + in_off * (w0 + w1 + w2 + w3 + w4 + w5 + w6 + w7 + w8);
+    /* columns of the padded row: [0, left) padding, [left, left + mid) image, the rest padding */
+    const int32_t left = pad_left < pw ? pad_left : pw;
+    const int32_t mid = (in_w < pw - left) ? in_w : pw - left;
+    /* word-aligned; + 4: a word load of the last window may read past the plane */
+    uint32_t pad_words[(OFA_DW_PAD_BYTES + 4 + 3) / 4];
+    int8_t *const pad = (int8_t *)pad_words;
+    int32_t r, c, oy, ox;
+#if OFA_USE_DSP
+    /* (w0, w2) and w1 of each row as int16 halves */
+    const int32_t k02a = ofa_pk16(w0, w2), k02b = ofa_pk16(w3, w5), k02c = ofa_pk16(w6, w8);
+#endif
+
+    /* the whole padded plane (and the 4 bytes after it) to the zero point, then the image rows */
+    {
+        const uint32_t zp4 = 0x01010101u * (uint8_t)zp;
+        uint32_t *wp = pad_words;
+        const int32_t words = (ph * pw + 4 + 3) / 4;
+        for (c = 0; c < words; ++c) {
+            wp[c] = zp4;
+        }
+    }
+    for (r = pad_top > 0 ? pad_top : 0; r < ph && r - pad_top < in_h; ++r) {
+        const int8_t *src = input + (r - pad_top) * in_w * ch_n + ch;
+        int8_t *row = pad + r * pw + left;
+        for (c = 0; c < mid; ++c) {
+            row[c] = *src;
+            src += ch_n;
+        }
+    }
+#if OFA_USE_DSP
+    /*
+     * A word x0..x3 of a padded row widens to e = (x0, x2) and o = (x1, x3). The window at x0 is
+     * e.(w0, w2) + o.lo * w1 (SMLAD + SMLABB), the one at x1 is o.(w0, w2) + e.hi * w1 (SMLAD +
+     * SMLATB): two outputs, one load and two SXTB16 per row.
+     */
+    for (oy = 0; oy < out_h; ++oy) {
+        const int8_t *r0 = pad + oy * stride_h * pw;
+        ox = 0;
+        if (stride_w == 1) {
+            for (; ox + 2 <= out_w; ox += 2) {
+                int32_t a = base, b = base, v, e, o;
+                v = ofa_load_s8x4(r0);
+                e = ofa_sxtb16(v);
+                o = ofa_sxtb16_ror8(v);
+                a = ofa_smlabb(o, w1, ofa_smlad(e, k02a, a));
+                b = ofa_smlatb(e, w1, ofa_smlad(o, k02a, b));
+                v = ofa_load_s8x4(r0 + pw);
+                e = ofa_sxtb16(v);
+                o = ofa_sxtb16_ror8(v);
+                a = ofa_smlabb(o, w4, ofa_smlad(e, k02b, a));
+                b = ofa_smlatb(e, w4, ofa_smlad(o, k02b, b));
+                v = ofa_load_s8x4(r0 + 2 * pw);
+                e = ofa_sxtb16(v);
+                o = ofa_sxtb16_ror8(v);
+                a = ofa_smlabb(o, w7, ofa_smlad(e, k02c, a));
+                b = ofa_smlatb(e, w7, ofa_smlad(o, k02c, b));
+                dst[0] = ofa_output_s8(a, mult, shift, out_off, lo, hi);
+                dst[dst_stride] = ofa_output_s8(b, mult, shift, out_off, lo, hi);
+                dst += 2 * dst_stride;
+                r0 += 2;
+            }
+        }
+        for (; ox < out_w; ++ox) {
+            int32_t a = base, v;
+            v = ofa_load_s8x4(r0);
+            a = ofa_smlabb(ofa_sxtb16_ror8(v), w1, ofa_smlad(ofa_sxtb16(v), k02a, a));
+            v = ofa_load_s8x4(r0 + pw);
+            a = ofa_smlabb(ofa_sxtb16_ror8(v), w4, ofa_smlad(ofa_sxtb16(v), k02b, a));
+            v = ofa_load_s8x4(r0 + 2 * pw);
+            a = ofa_smlabb(ofa_sxtb16_ror8(v), w7, ofa_smlad(ofa_sxtb16(v), k02c, a));
+            *dst = ofa_output_s8(a, mult, shift, out_off, lo, hi);
+            dst += dst_stride;
+            r0 += stride_w;
+        }
+    }
+#else
+    for (oy = 0; oy < out_h; ++oy) {
+        const int8_t *r0 = pad + oy * stride_h * pw;
+        const int8_t *r1 = r0 + pw;
+        const int8_t *r2 = r1 + pw;
+        ox = 0;
+        for (; ox < out_w; ++ox) {
+            int32_t a = base;
+            a += w0 * r0[0] + w1 * r0[1] + w2 * r0[2];
+            a += w3 * r1[0] + w4 * r1[1] + w5 * r1[2];
+            a += w6 * r2[0] + w7 * r2[1] + w8 * r2[2];
+            *dst = ofa_output_s8(a, mult, shift, out_off, lo, hi);
+            dst += dst_stride;
+            r0 += stride_w;
+            r1 += stride_w;
+            r2 += stride_w;
+        }
+    }
+#endif
+}
+
+static void dw_plane_any(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
+                         int8_t *restrict dst, int32_t dst_stride);
 
 /*
  * One output channel plane: dst[pix * dst_stride] for pix in out_h*out_w.
@@ -139,6 +267,20 @@ void ofa_depthwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restric
  */
 static void dw_plane(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
                      int8_t *restrict dst, int32_t dst_stride)
+{
+    if (p->k_h == 3 && p->k_w == 3) {
+        const int32_t ph = (p->out_h - 1) * p->stride_h + 3, pw = (p->out_w - 1) * p->stride_w + 3;
+        if (ph * pw <= OFA_DW_PAD_BYTES) {
+            dw_plane3_padded(p, input, ch, dst, dst_stride, ph, pw);
+            return;
+        }
+    }
+    dw_plane_any(p, input, ch, dst, dst_stride);
+}
+
+/* dw_plane for any kernel: border windows skip their out-of-image taps */
+static void dw_plane_any(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
+                         int8_t *restrict dst, int32_t dst_stride)
 {
     const int32_t in_h = p->in_h, in_w = p->in_w, ch_n = p->in_c;
     const int32_t out_h = p->out_h, out_w = p->out_w;
@@ -159,6 +301,7 @@ static void dw_plane(const ofa_conv_params_t *restrict p, const int8_t *restrict
     int16_t wl[OFA_DW_LOCAL_TAPS];
     int32_t wsum = 0;
     int32_t t, oy, ox;
+
 
     for (t = 0; t < taps; ++t) {
         const int8_t w = wc[t * ch_n];
@@ -233,6 +376,20 @@ static void dw_plane(const ofa_conv_params_t *restrict p, const int8_t *restrict
             dst += dst_stride;
         }
     }
+}
+
+void ofa_depthwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
+                      int8_t *restrict output)
+{
+#if OFA_USE_DSP
+    dw_lanes(p, input, output);
+#else
+    /* channel planes: bias, multiplier, shift and the weights of a channel stay in registers */
+    int32_t ch;
+    for (ch = 0; ch < p->in_c; ++ch) {
+        dw_plane(p, input, ch, output + ch, p->in_c);
+    }
+#endif
 }
 
 void ofa_depthwise_s8_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch)

@@ -27,6 +27,7 @@ OFA_INLINE int32_t ofa_sxtab16(int32_t a, int32_t x) { return __sxtab16(a, x); }
 OFA_INLINE int32_t ofa_smlad(int32_t a, int32_t b, int32_t acc) { return __smlad(a, b, acc); }
 OFA_INLINE int32_t ofa_smlabb(int32_t a, int32_t b, int32_t acc) { return __smlabb(a, b, acc); }
 OFA_INLINE int32_t ofa_smlatt(int32_t a, int32_t b, int32_t acc) { return __smlatt(a, b, acc); }
+OFA_INLINE int32_t ofa_smlatb(int32_t a, int32_t b, int32_t acc) { return __smlatb(a, b, acc); }
 /* the rotated forms (ACLE has no intrinsic for them; gcc does not fold a rotate into SXTB16) */
 OFA_INLINE int32_t ofa_sxtb16_ror8(int32_t x)
 {
@@ -68,6 +69,10 @@ OFA_INLINE int32_t ofa_smlatt(int32_t a, int32_t b, int32_t acc)
 {
     return (int32_t)((uint32_t)acc + (uint32_t)(ofa_hi16(a) * ofa_hi16(b)));
 }
+OFA_INLINE int32_t ofa_smlatb(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(ofa_hi16(a) * ofa_lo16(b)));
+}
 OFA_INLINE int32_t ofa_sxtb16_ror8(int32_t x)
 {
     const uint32_t u = (uint32_t)x;
@@ -86,6 +91,12 @@ OFA_INLINE int32_t ofa_load_s8x4(const int8_t *p)
     int32_t v;
     memcpy(&v, p, sizeof v);
     return v;
+}
+
+/* Two int16 values in one word: lo in bits 0-15, hi in bits 16-31. */
+OFA_INLINE int32_t ofa_pk16(int32_t lo, int32_t hi)
+{
+    return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
 }
 
 /* The input offset in both halfwords, for SXTAB16. */
@@ -146,15 +157,17 @@ OFA_INLINE void ofa_dot2_off_s8(const int8_t *x, const int8_t *w0, const int8_t 
 }
 
 /*
- * 2x2 block without offset (the caller folds the input offset into the
- * bias): acc[2*a + b] += w_b . x_a for inputs x0, x1 and weight rows w0, w1.
+ * 2x2 block: acc[2*a + b] += w_b . (x_a + off) for inputs x0, x1 and weight
+ * rows w0, w1. On DSP cores the offset is free (SXTAB16 adds it while it
+ * widens); portable callers fold it into the bias and pass off = 0.
  */
 OFA_INLINE void ofa_dot2x2_s8(const int8_t *x0, const int8_t *x1, const int8_t *w0,
-                              const int8_t *w1, int32_t n, int32_t acc[4])
+                              const int8_t *w1, int32_t n, int32_t off, int32_t acc[4])
 {
     int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
     int32_t i = 0;
 #if OFA_USE_DSP
+    const int32_t off2 = ofa_dup16(off);
     for (; i + 4 <= n; i += 4) {
         const int32_t v0 = ofa_load_s8x4(w0 + i);
         const int32_t v1 = ofa_load_s8x4(w1 + i);
@@ -162,8 +175,8 @@ OFA_INLINE void ofa_dot2x2_s8(const int8_t *x0, const int8_t *x1, const int8_t *
         const int32_t u1 = ofa_load_s8x4(x1 + i);
         const int32_t w0a = ofa_sxtb16(v0), w0b = ofa_sxtb16_ror8(v0);
         const int32_t w1a = ofa_sxtb16(v1), w1b = ofa_sxtb16_ror8(v1);
-        const int32_t x0a = ofa_sxtb16(u0), x0b = ofa_sxtb16_ror8(u0);
-        const int32_t x1a = ofa_sxtb16(u1), x1b = ofa_sxtb16_ror8(u1);
+        const int32_t x0a = ofa_sxtab16(off2, u0), x0b = ofa_sxtab16_ror8(off2, u0);
+        const int32_t x1a = ofa_sxtab16(off2, u1), x1b = ofa_sxtab16_ror8(off2, u1);
         a00 = ofa_smlad(x0a, w0a, a00);
         a00 = ofa_smlad(x0b, w0b, a00);
         a01 = ofa_smlad(x0a, w1a, a01);
@@ -176,7 +189,7 @@ OFA_INLINE void ofa_dot2x2_s8(const int8_t *x0, const int8_t *x1, const int8_t *
 #endif
     for (; i < n; ++i) {
         const int32_t wa = w0[i], wb = w1[i];
-        const int32_t xa = x0[i], xb = x1[i];
+        const int32_t xa = x0[i] + off, xb = x1[i] + off;
         a00 += xa * wa;
         a01 += xa * wb;
         a10 += xb * wa;

@@ -98,32 +98,71 @@ OFA_INLINE int32_t ofa_requant_ref(int32_t x, int32_t multiplier, int shift)
 /*
  * The same function as ofa_requant_ref, bit for bit, for any int32 x, any
  * multiplier >= 0 (QuantizeMultiplier never gives a negative one) and shift
- * in [-31, 31], with one 64-bit multiply-accumulate and one shift:
+ * in [-31, 31], with one 64-bit multiply and 32-bit steps after it:
  *
  * With m >= 0 the saturating case of ofa_srdhm cannot occur and its nudge
  * (+2^30, or 1 - 2^30 then truncation toward zero) equals a floor:
- *     y = floor((xs*m + 2^30) / 2^31).
+ *     y = floor((xs*m + 2^30) / 2^31)    (y > INT32_MIN).
  * ofa_rdivpot(y, e) for e >= 1 is floor((y + 2^(e-1) - s) / 2^e) with
- * s = (y < 0). Floors of power-of-two divisions compose and an integer k
- * can be moved inside: floor((floor(P/2^31) + k) / 2^e) =
- * floor((P + k*2^31) / 2^(31+e)). s may be taken as (xs < 0): the two differ
- * only when y == 0, where the result is 0 either way. Hence
- *     e == 0: (xs*m + 2^30) >> 31
- *     e >= 1: (xs*m + 2^30 + 2^(30+e) - s*2^31) >> (31+e)
- *             = high word of that sum >> (e - 1).
+ * s = (y < 0): with t = y - s (no overflow), that is floor(t / 2^e) plus 1
+ * exactly when bit e-1 of t is set (adding 2^(e-1) carries into bit e):
+ *     e == 0: y
+ *     e >= 1: (t >> e) + ((t >> (e - 1)) & 1),  t = y + (y >> 31).
  */
+#if defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2 && !defined(OFA_NO_ASM)
+/*
+ * ARMv7-M (Cortex-M3/M4/M7/M33): the same function in 6 instructions for a
+ * right shift e >= 1, 3 (plus the left shift) otherwise:
+ *   SMULL lo, hi, x, m          P = x*m
+ *   LSRS  lo, lo, #31           C = bit 30 of P, lo = bit 31 of P
+ *   ADC   y, lo, hi, LSL #1     y = floor(P / 2^31) + bit 30 = floor((P + 2^30) / 2^31)
+ *   ADD   t, y, y, ASR #31      t = y - (y < 0)
+ *   ASRS  r, t, e               C = bit e-1 of t
+ *   ADC   r, r, #0              r = floor((t + 2^(e-1)) / 2^e)
+ * which is the derivation above step by step (the rounding bit is the
+ * carry of the shift). tests/test_kernels.py and
+ * benchmarks/requant_qemu.py run it in QEMU against ofa_requant_ref.
+ */
+OFA_INLINE int32_t ofa_requant(int32_t x, int32_t multiplier, int shift)
+{
+    int32_t lo, hi;
+    if (shift < 0) {
+        const int32_t e = -shift;
+        __asm__("smull %[lo], %[hi], %[x], %[m]\n\t"
+                "lsrs %[lo], %[lo], #31\n\t"
+                "adc %[hi], %[lo], %[hi], lsl #1\n\t"
+                "add %[hi], %[hi], %[hi], asr #31\n\t"
+                "asrs %[hi], %[hi], %[e]\n\t"
+                "adc %[hi], %[hi], #0"
+                : [lo] "=&r"(lo), [hi] "=&r"(hi)
+                : [x] "r"(x), [m] "r"(multiplier), [e] "r"(e)
+                : "cc");
+        return hi;
+    }
+    __asm__("smull %[lo], %[hi], %[x], %[m]\n\t"
+            "lsrs %[lo], %[lo], #31\n\t"
+            "adc %[hi], %[lo], %[hi], lsl #1"
+            : [lo] "=&r"(lo), [hi] "=&r"(hi)
+            : [x] "r"((int32_t)((uint32_t)x << shift)), [m] "r"(multiplier)
+            : "cc");
+    return hi;
+}
+#else
 OFA_INLINE int32_t ofa_requant(int32_t x, int32_t multiplier, int shift)
 {
     const int left = shift > 0 ? shift : 0;
     const int right = shift > 0 ? 0 : -shift;
     const int32_t xs = (int32_t)((uint32_t)x << left);
-    int64_t p = (int64_t)xs * (int64_t)multiplier + ((int64_t)1 << 30);
+    const int32_t y = (int32_t)(((int64_t)xs * (int64_t)multiplier + ((int64_t)1 << 30)) >> 31);
+    int32_t t;
     if (right == 0) {
-        return (int32_t)(p >> 31);
+        return y;
     }
-    p += ((int64_t)1 << (30 + right)) - (xs < 0 ? ((int64_t)1 << 31) : 0);
-    return (int32_t)(p >> 32) >> (right - 1);
+    /* the assembly form's steps in C: t = y - (y < 0), then t >> e rounded by bit e-1 of t */
+    t = y + (y >> 31);
+    return (t >> right) + ((t >> (right - 1)) & 1);
 }
+#endif
 
 OFA_INLINE int32_t ofa_clamp(int32_t x, int32_t lo, int32_t hi)
 {
