@@ -19,6 +19,13 @@
 #include "ofa_requant.h"
 #include "ofa_window.h"
 
+/* the two plane kernels are never inlined into one frame: the stack peak is the larger of them */
+#if defined(__GNUC__)
+#define OFA_DW_NOINLINE __attribute__((noinline))
+#else
+#define OFA_DW_NOINLINE
+#endif
+
 #if OFA_USE_DSP
 /* one tap of a four-channel block: a_j += w[c+j] * (x[c+j] + in_off), j = 0..3 */
 #define OFA_DW_TAP4(xptr, wptr)                                  \
@@ -144,7 +151,7 @@ static void dw_lanes(const ofa_conv_params_t *restrict p, const int8_t *restrict
  * full window with the input offset folded into the bias (bias + in_offset * sum w): no border
  * cases, the nine weights in registers. Stride 1: two outputs per step share four loads a row.
  */
-static void dw_plane3_padded(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
+OFA_DW_NOINLINE static void dw_plane3_padded(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
                              int8_t *restrict dst, int32_t dst_stride, int32_t ph, int32_t pw)
 {
     const int32_t in_h = p->in_h, in_w = p->in_w, ch_n = p->in_c;
@@ -257,7 +264,7 @@ static void dw_plane3_padded(const ofa_conv_params_t *restrict p, const int8_t *
 #endif
 }
 
-static void dw_plane_any(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
+OFA_DW_NOINLINE static void dw_plane_any(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
                          int8_t *restrict dst, int32_t dst_stride);
 
 /*
@@ -279,7 +286,7 @@ static void dw_plane(const ofa_conv_params_t *restrict p, const int8_t *restrict
 }
 
 /* dw_plane for any kernel: border windows skip their out-of-image taps */
-static void dw_plane_any(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
+OFA_DW_NOINLINE static void dw_plane_any(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
                          int8_t *restrict dst, int32_t dst_stride)
 {
     const int32_t in_h = p->in_h, in_w = p->in_w, ch_n = p->in_c;
