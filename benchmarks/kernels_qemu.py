@@ -33,14 +33,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from mps2_harness import KERNELS, build_elf, run_elf  # noqa: E402
 
 from ofa_mcu import tflite  # noqa: E402
 from ofa_mcu.codegen import c_int, render  # noqa: E402
 from ofa_mcu.export.convert import set_int8_options  # noqa: E402
 from ofa_mcu.native import lowering  # noqa: E402
-
-KERNELS = ROOT / "firmware" / "kernels"
-ARM = ROOT / "tests" / "kernel_harness" / "arm"
 
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "m4-dsp": ("mps2-an386", ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft"]),
@@ -154,26 +154,13 @@ def generate(graph: tflite.Graph, calls: list[lowering.KernelCall], x: np.ndarra
 
 def build_and_run(variant: str, src_dir: Path, main_c: Path) -> dict[str, Any]:
     machine, flags = VARIANTS[variant]
-    elf = src_dir / f"bench-{variant}.elf"
-    srcs = [str(main_c), str(ARM / "bench_support.c"), *(str(p) for p in sorted(KERNELS.glob("*.c")))]
-    cmd = [
-        "arm-none-eabi-gcc", *flags, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
-        "-ffunction-sections", "-fdata-sections", f"-I{KERNELS}", f"-I{ARM}",
-        "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections", f"-T{ARM / 'mps2.ld'}",
-        *srcs, "-o", str(elf),
-    ]  # fmt: skip
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    srcs = [main_c, *sorted(KERNELS.glob("*.c"))]
+    elf = build_elf(srcs, flags, src_dir / f"bench-{variant}.elf")
     size = subprocess.run(["arm-none-eabi-size", "-A", str(elf)], check=True, capture_output=True, text=True)
-    qemu = [
-        "qemu-system-arm", "-M", machine, "-nographic", "-monitor", "none", "-serial", "none",
-        "-semihosting-config", "enable=on,target=native", "-icount", "shift=0,align=off,sleep=off",
-        "-kernel", str(elf),
-    ]  # fmt: skip
-    res = subprocess.run(qemu, capture_output=True, text=True, timeout=600)
-    text = res.stdout + res.stderr  # semihosting SYS_WRITE0 goes to stderr
+    returncode, text = run_elf(machine, elf, timeout=600)
     calib = re.search(r"CALIB (\d+) (\d+)", text)
     if calib is None:
-        raise RuntimeError(f"{variant}: no output from QEMU (rc {res.returncode}): {res.stderr[-500:]}")
+        raise RuntimeError(f"{variant}: no output from QEMU (rc {returncode}): {text[-500:]}")
     ipt = int(calib.group(1)) / int(calib.group(2))  # instructions per SysTick tick
     ops = [
         {"op": int(m[0]), "kind": m[1], "macs": int(m[2]), "instructions": round(int(m[3]) * ipt), "ok": m[4] == "ok"}
@@ -186,8 +173,8 @@ def build_and_run(variant: str, src_dir: Path, main_c: Path) -> dict[str, Any]:
         "variant": variant,
         "machine": machine,
         "instructions_per_tick": ipt,
-        "exit_code": res.returncode,
-        "all_ok": res.returncode == 0 and "RESULT OK" in text and all(o["ok"] for o in ops),
+        "exit_code": returncode,
+        "all_ok": returncode == 0 and "RESULT OK" in text and all(o["ok"] for o in ops),
         "ops": ops,
         "inplace": inplace,
         "total_instructions": round(int(total.group(1)) * ipt) if total else None,

@@ -15,15 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-KERNELS = ROOT / "firmware" / "kernels"
-ARM = ROOT / "tests" / "kernel_harness" / "arm"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mps2_harness import ARM, build_elf, run_elf  # noqa: E402
+
 TIMED_CALLS = 100_000  # REQ_TIMED in requant_check.c
 INSTRUCTIONS_PER_TICK = 40  # SysTick reload on mps2 with -icount shift=0 (see DESIGN.md)
 
@@ -37,30 +36,17 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
 def run(variant: str, n: int, folder: Path) -> dict[str, Any]:
     """Build and run the check for one core; {checked, bad, instructions_per_call, ok, log}."""
     machine, flags = VARIANTS[variant]
-    elf = folder / f"requant-{variant}.elf"
-    cmd = [
-        "arm-none-eabi-gcc", *flags, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
-        "-ffunction-sections", "-fdata-sections", f"-I{KERNELS}", f"-I{ARM}", f"-DREQ_N={n}u",
-        "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections", f"-T{ARM / 'mps2.ld'}",
-        str(ARM / "requant_check.c"), str(ARM / "bench_support.c"), "-o", str(elf),
-    ]  # fmt: skip
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
-    qemu = [
-        "qemu-system-arm", "-M", machine, "-nographic", "-monitor", "none", "-serial", "none",
-        "-semihosting-config", "enable=on,target=native", "-icount", "shift=0,align=off,sleep=off",
-        "-kernel", str(elf),
-    ]  # fmt: skip
-    res = subprocess.run(qemu, capture_output=True, text=True, timeout=3600)
-    text = res.stdout + res.stderr
+    elf = build_elf([ARM / "requant_check.c"], [*flags, f"-DREQ_N={n}u"], folder / f"requant-{variant}.elf")
+    returncode, text = run_elf(machine, elf, timeout=3600)
     checked = re.search(r"CHECKED (\d+) BAD (\d+)", text)
     ticks = re.search(r"TICKS (\d+)", text)
     if checked is None or ticks is None:
-        raise RuntimeError(f"{variant}: no result from QEMU (rc {res.returncode}): {text[-500:]}")
+        raise RuntimeError(f"{variant}: no result from QEMU (rc {returncode}): {text[-500:]}")
     return {
         "checked": int(checked.group(1)),
         "bad": int(checked.group(2)),
         "instructions_per_call": int(ticks.group(1)) * INSTRUCTIONS_PER_TICK / TIMED_CALLS,
-        "ok": res.returncode == 0 and checked.group(2) == "0",
+        "ok": returncode == 0 and checked.group(2) == "0",
         "log": [line for line in text.splitlines() if line.startswith("MISMATCH")],
     }
 
