@@ -1,8 +1,11 @@
 """Board targets: the validated model of a board YAML in ``targets/`` and the budgets derived from it.
 
-A board YAML states the chip's real figures (core, FPU, clock, flash and SRAM regions, UART, cycle
-counter, flash tool, optional QEMU machine) plus the deployment figures the tool needs: where the
-arena and the stack go, reserves, runtime code/static sizes per runtime, and latency coefficients.
+A board YAML states the chip's real figures (core, FPU, clock, flash and SRAM regions, optional
+QEMU machine) plus the deployment figures the tool needs: where the arena and the stack go,
+reserves, runtime code/static sizes per runtime, and latency coefficients (default: the core's).
+That is all analysis, search and export read, so any Cortex-M board can be described. The
+firmware-only fields (family, UART, cycle counter, flash tool) are optional; a standalone firmware
+project needs them and a family with board support (``Board.require_firmware``).
 ``load_board`` turns any problem in such a file into a one-line ``UserError`` that names the file,
 the field path and what was expected.
 """
@@ -24,7 +27,6 @@ from ofa_mcu.runtimes import runtime_names, runtimes
 from ofa_mcu.userfiles import check_plain
 from ofa_mcu.validation import format_validation_error, in_range, read_yaml, show
 
-Family = Literal["stm32f4", "stm32f7", "stm32l4", "stm32h7", "nrf51", "nrf52", "nrf53", "mps2"]
 Core = Literal[
     "cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"
 ]
@@ -37,7 +39,7 @@ FlashToolName = Literal["openocd", "pyocd", "st-flash", "nrfjprog", "none"]
 OP_KINDS: tuple[str, ...] = typing.get_args(OpKind)
 RUNTIMES: tuple[str, ...] = typing.get_args(RuntimeName)
 
-# Which cores each family may carry, which FPUs each core may carry, and whether a core always,
+# Which cores each family with board support (``firmware/bsp``) may carry, which FPUs each core may carry, and whether a core always,
 # never or optionally has the DSP (SIMD) extension.
 _FAMILY_CORES: dict[str, tuple[str, ...]] = {
     "stm32f4": ("cortex-m4",),
@@ -68,6 +70,11 @@ _CORE_DSP: dict[str, bool | None] = {
     "cortex-m55": True,
 }
 _NO_DWT_CORES = ("cortex-m0", "cortex-m0plus")
+#: The families that have board support for a standalone firmware project (``firmware/bsp``).
+SUPPORTED_FAMILIES: tuple[str, ...] = tuple(_FAMILY_CORES)
+#: The fields only a standalone firmware project reads (analysis, search and export do not).
+FIRMWARE_FIELDS: tuple[str, ...] = ("family", "uart", "cycle_counter", "flash_tool")
+_FAMILY_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 # Latency coefficients used when a board YAML leaves `latency` (or one runtime of it) out: each
 # runtime's defaults for the core (``Runtime.default_latency``).
@@ -126,6 +133,18 @@ def _address(value: Any) -> int:
     return n
 
 
+def _family_name(value: Any) -> str:
+    """A chip family: a short lower-case name (``stm32f7``, ``rp2040``); board support is checked
+    only when a firmware project is generated."""
+    if isinstance(value, str) and _FAMILY_RE.fullmatch(value):
+        return value
+    raise PydanticCustomError(
+        "family",
+        "expected a lower-case family name like 'stm32f7' or 'rp2040' (board support exists for {known}), got {got}",
+        {"known": ", ".join(SUPPORTED_FAMILIES), "got": show(value)},
+    )
+
+
 def _positive_int(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
@@ -143,6 +162,7 @@ def _positive_number(value: Any) -> float:
 Size = Annotated[int, BeforeValidator(_positive_size)]
 ByteCount = Annotated[int, BeforeValidator(_nonneg_size)]
 Address = Annotated[int, BeforeValidator(_address)]
+FamilyName = Annotated[str, BeforeValidator(_family_name)]
 PositiveInt = Annotated[int, BeforeValidator(_positive_int)]
 PositiveFloat = Annotated[float, BeforeValidator(_positive_number)]
 # physically plausible ranges: a value outside them is a typo, and would reach generated C
@@ -284,16 +304,17 @@ class Board(_Model):
     description: str
     vendor: str
     mcu: str
-    family: Family
+    # firmware-only (a standalone firmware project needs them; analysis, search and export do not)
+    family: FamilyName | None = None
     core: Core
     fpu: Fpu
     dsp: bool
     clock_hz: ClockHz
     memory: Memory
     runtime: dict[RuntimeName, RuntimeCost]
-    uart: Uart
-    cycle_counter: CycleCounter
-    flash_tool: FlashTool
+    uart: Uart | None = None
+    cycle_counter: CycleCounter | None = None
+    flash_tool: FlashTool | None = None
     qemu: Qemu | None = None
     latency: dict[RuntimeName, Latency]
 
@@ -309,7 +330,7 @@ class Board(_Model):
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Board:
-        if self.core not in _FAMILY_CORES[self.family]:
+        if self.family in _FAMILY_CORES and self.core not in _FAMILY_CORES[self.family]:
             allowed = " or ".join(_FAMILY_CORES[self.family])
             raise _field_error("core", f"family {self.family} has a {allowed} core, got {self.core!r}")
         if self.fpu not in _CORE_FPUS[self.core]:
@@ -352,6 +373,28 @@ class Board(_Model):
     def arena(self) -> Region:
         """The SRAM region that holds the tensor arena."""
         return self.memory.region(self.memory.arena_region)
+
+    def firmware_problem(self) -> str | None:
+        """Why no standalone firmware project can be generated for this board (None: it can)."""
+        if self.family is None:
+            return "its YAML has no family"
+        if self.family not in SUPPORTED_FAMILIES:
+            return f"family {self.family!r} has no board support"
+        missing = [f for f in FIRMWARE_FIELDS if getattr(self, f) is None]
+        if missing:
+            return f"its YAML has no {' and no '.join(missing)} (family {self.family})"
+        return None
+
+    def require_firmware(self) -> None:
+        """Refuse (one ``UserError`` line) a standalone firmware project for a board without board support."""
+        problem = self.firmware_problem()
+        if problem is not None:
+            raise UserError(
+                f"board {self.name}: {problem}: the standalone firmware project needs board support "
+                f"(families {', '.join(SUPPORTED_FAMILIES)} with family, uart, cycle_counter and flash_tool "
+                "in the YAML); analyze, search and export work for this board, library output for your own "
+                "firmware is planned"
+            )
 
     @property
     def sram_total(self) -> int:
@@ -397,6 +440,7 @@ class Board(_Model):
         data = self.model_dump(mode="json")
         data["sram_total"] = self.sram_total
         data["emulated"] = self.emulated
+        data["firmware_problem"] = self.firmware_problem()
         data["usable_sram"] = {rt: self.usable_sram(rt) for rt in self.runtime}
         data["usable_flash"] = {rt: self.usable_flash(rt) for rt in self.runtime}
         return data

@@ -40,7 +40,7 @@ _EXPECTED = {
     "model_attributes_type": "a mapping",
 }
 # custom error types whose message already says everything (raised by validators of this package)
-_SELF_EXPLAINED = ("size", "address", "positive_int", "positive_number", "range")
+_SELF_EXPLAINED = ("size", "address", "positive_int", "positive_number", "range", "family")
 
 _SHORT = reprlib.Repr()
 _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, 50, 50

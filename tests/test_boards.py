@@ -15,6 +15,7 @@ import yaml
 from ofa_mcu.boards import Board, board_names, list_boards, load_board
 from ofa_mcu.errors import UserError
 from ofa_mcu.resources import targets_dir
+from ofa_mcu.runtimes import runtimes
 
 REPO = Path(__file__).resolve().parents[1]
 KB = 1024
@@ -61,7 +62,14 @@ EXPECTED_BOARDS = {
     "qemu-mps2-an500",
     "qemu-netduinoplus2",
     "qemu-microbit",
+    # no board support (no firmware fields): analysis, search and export only
+    "rpi-pico",
+    "teensy-41",
+    "adafruit-feather-m4",
+    "apollo4-plus-evb",
 }
+WITHOUT_BSP = {"rpi-pico": "rp2040", "teensy-41": "imxrt1062", "adafruit-feather-m4": "samd51",
+               "apollo4-plus-evb": "apollo4"}
 
 
 def test_all_shipped_boards_load_and_names_match_stems() -> None:
@@ -192,6 +200,59 @@ def test_latency_defaults_from_core_when_left_out(tmp_path: Path) -> None:
 def test_unknown_runtime_is_a_user_error() -> None:
     with pytest.raises(UserError, match="no runtime figures for 'tvm'"):
         load_board("nucleo-f746zg").usable_sram("tvm")
+
+
+def test_boards_without_board_support_datasheet_figures() -> None:
+    """The boards shipped without firmware fields: chip figures, where the arena goes, what is refused."""
+    pico = load_board("rpi-pico")
+    assert (pico.core, pico.fpu, pico.dsp, pico.clock_hz) == ("cortex-m0plus", "none", False, 133_000_000)
+    assert (pico.sram_total, pico.memory.flash.size, pico.memory.flash.origin) == (264 * KB, 2 * MB, 0x1000_0000)
+    teensy = load_board("teensy-41")
+    assert (teensy.core, teensy.fpu, teensy.clock_hz, teensy.sram_total) == ("cortex-m7", "fpv5-d16", 600_000_000, MB)
+    # the arena lives in OCRAM2, never in the TCMs whose split depends on the code size
+    assert (teensy.arena.name, teensy.arena.origin, teensy.arena.size) == ("ocram2", 0x2020_0000, 512 * KB)
+    assert teensy.memory.stack_region == "dtcm" and teensy.memory.flash.size == 8 * MB
+    samd = load_board("adafruit-feather-m4")
+    assert (samd.core, samd.fpu, samd.clock_hz, samd.sram_total, samd.memory.flash.size) == (
+        "cortex-m4", "fpv4-sp-d16", 120_000_000, 192 * KB, 512 * KB)
+    apollo = load_board("apollo4-plus-evb")
+    assert (apollo.core, apollo.clock_hz, apollo.memory.flash.size) == ("cortex-m4", 192_000_000, 2 * MB)
+    assert apollo.sram_total == 2816 * KB and (apollo.arena.name, apollo.arena.size) == ("ssram", MB)
+    for name, family in WITHOUT_BSP.items():
+        b = load_board(name)
+        assert b.family == family and (b.uart, b.cycle_counter, b.flash_tool, b.qemu) == (None, None, None, None)
+        assert b.firmware_problem() == f"family {family!r} has no board support"
+        # latency coefficients: each runtime's defaults for the core
+        for rt in runtimes():
+            assert b.latency[rt.name].model_dump() == {k: dict(v) for k, v in rt.default_latency[b.core].items()}
+        with pytest.raises(UserError) as info:
+            b.require_firmware()
+        msg = str(info.value)
+        assert "\n" not in msg and msg.startswith(f"board {name}: family {family!r} has no board support")
+        assert "library output" in msg and "--format" not in msg
+    # every shipped board with board support keeps it
+    for b in list_boards():
+        if b.name not in WITHOUT_BSP:
+            assert b.firmware_problem() is None, b.name
+
+
+def test_firmware_fields_are_optional_but_checked_when_given(tmp_path: Path) -> None:
+    data = _base_dict()
+    for key in ("family", "uart", "cycle_counter", "flash_tool"):
+        del data[key]
+    b = load_board(str(_write(tmp_path, data)))
+    assert b.family is None and b.usable_sram("tflm") == load_board("nucleo-f746zg").usable_sram("tflm")
+    assert b.firmware_problem() == "its YAML has no family"
+    data["family"] = "stm32f7"
+    b = load_board(str(_write(tmp_path, data)))
+    assert b.firmware_problem() == "its YAML has no uart and no cycle_counter and no flash_tool (family stm32f7)"
+    # a supported family still constrains the core; a family name must look like one
+    data["family"] = "nrf51"
+    with pytest.raises(UserError, match=r"myboard.yaml: core: family nrf51 has a cortex-m0 core"):
+        load_board(str(_write(tmp_path, data)))
+    data["family"] = "STM32 F7!"
+    with pytest.raises(UserError, match=r"myboard.yaml: family: expected a lower-case family name"):
+        load_board(str(_write(tmp_path, data)))
 
 
 # errors ----------------------------------------------------------------------------------------
@@ -332,7 +393,10 @@ def test_cli_boards_json() -> None:
     f746 = next(r for r in rows if r["name"] == "nucleo-f746zg")
     assert f746["memory"]["flash"]["size"] == MB and f746["sram_total"] == 320 * KB
     assert f746["usable_sram"]["tflm"] == load_board("nucleo-f746zg").usable_sram("tflm")
-    assert f746["emulated"] is False and f746["qemu"] is None
+    assert f746["emulated"] is False and f746["qemu"] is None and f746["firmware_problem"] is None
+    pico = next(r for r in rows if r["name"] == "rpi-pico")
+    assert pico["family"] == "rp2040" and pico["uart"] is None
+    assert pico["firmware_problem"] == "family 'rp2040' has no board support"
 
 
 def test_cli_boards_table() -> None:
@@ -342,7 +406,10 @@ def test_cli_boards_table() -> None:
     assert lines[0].split()[:2] == ["name", "core"]
     assert len(lines) == 1 + len(EXPECTED_BOARDS)
     microbit = next(line for line in lines if line.startswith("qemu-microbit"))
-    assert microbit.split()[-1] == "microbit"
+    assert microbit.split()[-2:] == ["yes", "microbit"]
+    for name in WITHOUT_BSP:
+        row = next(line for line in lines if line.startswith(name + " "))
+        assert row.split()[-2:] == ["no", "-"], row
 
 
 def test_cli_bad_board_exits_2_with_one_line(tmp_path: Path) -> None:

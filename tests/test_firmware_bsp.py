@@ -55,7 +55,7 @@ def test_render_is_deterministic_and_self_contained(tmp_path):
     assert "\t$(CMAKE) --build $(BUILD)" in (a / "Makefile").read_text()
 
 
-@pytest.mark.parametrize("board", [b.name for b in list_boards()])
+@pytest.mark.parametrize("board", [b.name for b in list_boards() if b.firmware_problem() is None])
 def test_linker_script_states_the_real_memory_sizes(tmp_path, board):
     b = load_board(board)
     ld = (_render(tmp_path, board) / "linker.ld").read_text()
@@ -68,6 +68,16 @@ def test_linker_script_states_the_real_memory_sizes(tmp_path, board):
     assert f"STACK_BYTES = {b.memory.stack_bytes};" in ld
     assert re.search(r"\.arena \(NOLOAD\) :.*?\} > " + re.escape(b.memory.arena_region) + r"\n", ld, re.S)
     assert re.search(r"\.stack \(NOLOAD\) :.*?\} > " + re.escape(b.memory.stack_region) + r"\n", ld, re.S)
+
+
+def test_board_without_board_support_renders_nothing(tmp_path):
+    """A board without BSP (rpi-pico: family rp2040, no uart/cycle_counter/flash_tool) is refused
+    by the renderer itself (not only by the CLI) with one line, before any file is written."""
+    with pytest.raises(UserError) as info:
+        _render(tmp_path, "rpi-pico")
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("board rpi-pico: family 'rp2040' has no board support")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_rerender_replaces_atomically_and_refuses_foreign_folders(tmp_path):
@@ -133,8 +143,8 @@ def toolchain():
 
 
 def test_every_shipped_board_builds_with_werror(toolchain, tmp_path):
-    """BSP + runner + a model compile with -Wall -Wextra -Werror and link for every board."""
-    boards = list_boards()
+    """BSP + runner + a model compile with -Wall -Wextra -Werror and link for every board with board support."""
+    boards = [b for b in list_boards() if b.firmware_problem() is None]
 
     def one(board):
         proj = _render(tmp_path, board.name)

@@ -577,6 +577,17 @@ ARG_CASES = [
     Case("board-unknown", lambda c: ["analyze", "--space", "mcu-32", "--preset", "min", "--target", "no-such-board"],
          says="no-such-board"),
     Case("space-unknown", lambda c: ["space", "show", "no-such-space"], says="no-such-space"),
+    # a board without board support (no BSP for its family, or no family at all): analysis and
+    # search take it, a standalone firmware project is refused before any work, nothing written
+    Case("compile-board-without-bsp", lambda c: ["compile", "--checkpoint", str(c.run), "--target", "rpi-pico",
+                                                 "--out", str(c.tmp / "fw")],
+         says="board rpi-pico: family 'rp2040' has no board support", needs_run=True),
+    Case("compile-board-without-family", lambda c: ["compile", "--checkpoint", str(c.run), "--target",
+                                                    str(c.tmp / "b" / "nofamily.yaml"), "--out", str(c.tmp / "fw")],
+         lambda c: write(c.tmp / "b" / "nofamily.yaml",
+                         (targets_dir() / "rpi-pico.yaml").read_text().replace("name: rpi-pico", "name: nofamily")
+                         .replace("family: rp2040\n", "")),
+         says="board nofamily: its YAML has no family"),
 ]
 
 CASES: list[Case] = (DATA_CASES + CHECKPOINT_CASES + TFLITE_CASES + _json_cases() + _yaml_cases() + OUTPUT_CASES

@@ -115,3 +115,30 @@ def test_pareto_front_is_non_dominated():
            (c[2], 0.95, Cost(150, 100, 1, 1.0)), (c[3], 0.7, Cost(90, 100, 1, 1.0))]
     front = pareto_front(pts)
     assert [p[0] for p in front] == [c[3], c[0], c[2]]
+
+
+def test_board_without_board_support_searched_and_compile_refused(trained, tmp_path):
+    """rpi-pico has no firmware fields (no BSP for the RP2040): the search takes it with the YAML's
+    figures and the core's default latency; a standalone firmware project is one line, exit 2."""
+    ckpt = trained[0] / "checkpoint.pt"
+    proc = run_cli("search", "--checkpoint", str(ckpt), "--target", "rpi-pico", "--runtime", "tflm",
+                   "--predictor-samples", "12", "--out", str(tmp_path / "s"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    b = json.loads(proc.stdout)["boards"]["rpi-pico"]
+    space, board = load_checkpoint(ckpt).space, load_board("rpi-pico")
+    cfg = SubnetConfig.from_dict(b["subnet"]).validate(space)
+    a = analyze(space, cfg, board, "tflm")
+    assert a.fits and a.peak_sram_bytes == b["peak_sram_bytes"] <= board.usable_sram("tflm")
+    assert a.flash_bytes == b["flash_bytes"] and 0.0 <= b["measured_acc"] <= 1.0 and b["latency_ms"] > 0
+
+    out = tmp_path / "fw"
+    for verb in (["compile", "--checkpoint", str(ckpt), "--target", "rpi-pico", "--search", str(tmp_path / "s"),
+                  "--out", str(out)],
+                 ["compile", "--checkpoint", str(ckpt), "--target", "rpi-pico", "--out", str(out), "--json"]):
+        proc = run_cli(*verb)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in proc.stderr and proc.stdout == ""
+        assert "board rpi-pico: family 'rp2040' has no board support" in lines[0]
+        assert "standalone firmware project needs board support" in lines[0] and "library output" in lines[0]
+        assert not out.exists()

@@ -42,7 +42,7 @@ from ofa_mcu.resources import firmware_dir
 from ofa_mcu.tflm import RESOLVER_METHODS, model_sources
 from ofa_mcu.tflm.codegen import ARENA_MARGIN_FRACTION, ARENA_MARGIN_MIN_BYTES, describe_model
 
-BOARDS = [b.name for b in list_boards()]
+BOARDS = [b.name for b in list_boards() if b.firmware_problem() is None]  # boards with board support
 GLUE = firmware_dir() / "tflm"
 C_FLAGS = ["-std=c99", "-O2", "-DNDEBUG", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections"]
 CXX_FLAGS = ["-std=c++17", "-O2", "-DNDEBUG", "-Wall", "-Wextra", "-Werror", "-fno-rtti", "-fno-exceptions",

@@ -18,6 +18,7 @@ _COLUMNS = (
     "flash KB",
     f"usable SRAM KB ({_RUNTIME})",
     f"usable flash KB ({_RUNTIME})",
+    "firmware",
     "emulated",
 )
 
@@ -36,6 +37,7 @@ def _row(board: Board) -> list[str]:
         _kb(board.memory.flash.size),
         _kb(board.usable_sram(_RUNTIME)) if has_rt else "-",
         _kb(board.usable_flash(_RUNTIME)) if has_rt else "-",
+        "yes" if board.firmware_problem() is None else "no",
         board.qemu.machine if board.qemu is not None else "-",
     ]
 
@@ -62,7 +64,8 @@ def format_table(boards: list[Board]) -> str:
     "as_json",
     is_flag=True,
     help="Print a JSON list with every field of each board plus its derived figures "
-    "(sram_total, emulated, usable_sram and usable_flash per runtime, in bytes).",
+    "(sram_total, emulated, firmware_problem (null when a standalone firmware project can be "
+    "generated), usable_sram and usable_flash per runtime, in bytes).",
 )
 def boards(names: tuple[str, ...], as_json: bool) -> None:
     """List the board targets with their memory budgets.
@@ -73,7 +76,8 @@ def boards(names: tuple[str, ...], as_json: bool) -> None:
 
     The table shows total SRAM and flash, and the usable SRAM (arena) and flash (model) left with
     the tflm runtime after stack, runtime code and static data, and reserves. KB = 1024 bytes,
-    rounded down.
+    rounded down. "firmware": whether a standalone firmware project (`compile`) can be generated;
+    boards without board support (e.g. rpi-pico, teensy-41) work with analyze, search and export.
     """
     selected = [load_board(n) for n in names] if names else list_boards()
     if as_json:

@@ -88,10 +88,11 @@ def compile_cmd(checkpoint: str, target: str, subnet_file: str | None, search_di
     from ofa_mcu.atomic import check_writable
     from ofa_mcu.boards import load_board
 
+    board = load_board(target)
+    board.require_firmware()  # before any work: a board without board support gets one line
     check_writable(out, folder=True)
     from ofa_mcu.firmware.compile import compile_project
 
-    board = load_board(target)
     rt = runtime or default_runtime(board)
     progress = None if as_json else (lambda msg: click.echo(f"compile: {msg}", err=True))
     res = compile_project(checkpoint, board, out, rt, subnet=subnet_file, search_dir=search_dir,

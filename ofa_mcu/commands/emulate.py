@@ -30,6 +30,8 @@ def emulated_project(project: Path, board_name: str | None, say: Any) -> tuple[P
     emulated = [n for n in board_names() if load_board(n).emulated]
     if board is None:
         raise UserError(f"{project}: board {info.get('board')!r} cannot be loaded; give --board ({', '.join(emulated)})")
+    if board.qemu is not None:
+        board.require_firmware()
     if board.qemu is None:
         raise UserError(f"board {board.name} is not emulated (no QEMU machine): give --board with one of "
                         f"{', '.join(emulated)}")

@@ -24,6 +24,7 @@ TOOL_PACKAGES = {
 
 def flash_command(board: Any, build_dir: Path) -> list[str]:
     """The command line that writes ``build_dir``'s image to ``board`` (absolute paths)."""
+    board.require_firmware()
     tool = board.flash_tool.tool
     args = list(board.flash_tool.args)
     build_dir = build_dir.absolute()

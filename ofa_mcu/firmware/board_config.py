@@ -149,6 +149,7 @@ _NRF_UARTE_BAUD = {
 
 def config_defines(board: Board, *, emulated: bool | None = None, semihosting: bool | None = None) -> list[dict[str, str]]:
     """The ``#define`` lines of ``board_config.h`` for ``board`` (name, value, comment)."""
+    board.require_firmware()
     emulated = board.emulated if emulated is None else emulated
     semihosting = emulated if semihosting is None else semihosting
     fam = board.family

@@ -181,6 +181,7 @@ def render_model_project(model: bytes, board: Board | str, out: str | os.PathLik
     """
     rt = get_runtime(runtime)
     b = board if isinstance(board, Board) else load_board(board)
+    b.require_firmware()
     if space is None or subnet is None:
         space, subnet = model_subnet(model, MODEL_FILE) or (None, None)
     name = _model_name(space.name if space is not None else None, subnet)
@@ -243,6 +244,7 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
     rt = get_runtime(runtime)
     say: Progress = progress or (lambda _m: None)
     b = board if isinstance(board, Board) else load_board(board)
+    b.require_firmware()
     out_path = Path(out).expanduser()
     if out_path.exists() and (not out_path.is_dir() or (any(out_path.iterdir()) and not is_project(out_path))):
         raise UserError(f"{out_path}: exists and is not a generated firmware project; choose another --out")

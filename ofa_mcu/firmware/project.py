@@ -64,6 +64,7 @@ CXX_SUFFIXES = (".cc", ".cpp", ".cxx")
 
 def bsp_sources_for(board: Board) -> list[str]:
     """BSP file names (under ``firmware/bsp/``) a build for ``board`` needs, headers included."""
+    board.require_firmware()
     if board.family not in BSP_FAMILY:
         raise UserError(f"board {board.name}: no board support for family {board.family!r}")
     return [*BSP_COMMON, *BSP_FAMILY[board.family]]
@@ -105,6 +106,7 @@ def template_context(
     compile definitions of the firmware target.
     """
     board = _as_board(board)
+    board.require_firmware()
     extra = dict(extra_context or {})
     emulated = board.emulated if emulated is None else emulated
     semihosting = emulated if semihosting is None else semihosting
