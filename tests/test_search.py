@@ -13,7 +13,7 @@ from ofa_mcu.checkpoint import load_checkpoint
 from ofa_mcu.config import SubnetConfig
 from ofa_mcu.search.evolution import Evolution, EvolutionSettings
 from ofa_mcu.search.predictor import Encoder, fit_predictor, kendall_tau
-from ofa_mcu.search.run import pareto_front
+from ofa_mcu.search.run import MIN_USEFUL_TAU, pareto_front, predictor_warning
 from ofa_mcu.space import load_space
 
 FAMILY = ["qemu-microbit", "qemu-netduinoplus2"]
@@ -40,7 +40,14 @@ def test_family_search_respects_constraints(trained, tmp_path):
         assert 0.0 <= b["measured_acc"] <= 1.0 and b["candidates"] and b["pareto"]
         assert b["measured_acc"] == max(c["measured_acc"] for c in b["candidates"])
         assert (tmp_path / "s1" / f"pareto-{name}.png").stat().st_size > 10_000
-    assert -1.0 <= result["predictor"]["kendall_tau"] <= 1.0
+    pred = result["predictor"]
+    assert pred["kendall_tau"] is None or -1.0 <= pred["kendall_tau"] <= 1.0
+    weak = pred["kendall_tau"] is None or pred["kendall_tau"] < MIN_USEFUL_TAU
+    # a predictor no better than chance is said, in one line, even with --json (on stderr)
+    assert pred["no_better_than_chance"] is weak
+    lines = [ln for ln in proc.stderr.splitlines() if "no better than chance" in ln]
+    assert len(lines) == (1 if weak else 0), proc.stderr
+    assert (pred["warning"] == lines[0]) if weak else pred["warning"] is None
     assert not [p for p in (tmp_path / "s1").iterdir() if p.name.startswith(".")]  # no temporary files left
     # same seed, same result (the second run reads the accuracy cache)
     proc = _search(ckpt, tmp_path / "s2")
@@ -142,3 +149,12 @@ def test_board_without_board_support_searched_and_compile_refused(trained, tmp_p
         assert "board rpi-pico: family 'rp2040' has no board support" in lines[0]
         assert "standalone firmware project needs board support" in lines[0] and "library output" in lines[0]
         assert not out.exists()
+
+
+def test_predictor_warning_says_what_the_search_does_instead():
+    assert predictor_warning(MIN_USEFUL_TAU, 24, 120) is None and predictor_warning(0.8, 24, 120) is None
+    for tau, shown in ((-0.055, "-0.055"), (0.0, "0.000"), (MIN_USEFUL_TAU - 1e-3, "0.299"), (float("nan"), "undefined")):
+        line = predictor_warning(tau, 24, 120)
+        assert line is not None and "\n" not in line
+        assert f"Kendall tau {shown} on 24" in line and "no better than chance" in line
+        assert "every feasible one of the 120 measured subnets is a final candidate" in line

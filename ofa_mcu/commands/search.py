@@ -52,7 +52,11 @@ def search(checkpoint: str, targets: tuple[str, ...], runtime: str, sram_kb: flo
                          sram_kb=sram_kb, flash_kb=flash_kb, latency_ms=latency_ms,
                          latency_luts=[Path(p) for p in latency_luts], seed=seed,
                          predictor_samples=predictor_samples, val_images=val_images, quiet=quiet or as_json)
-    result = run_search(opts, log=(lambda _m: None) if as_json else (lambda m: click.echo(m, err=True)))
+    def log(message: str) -> None:  # with --json only warnings, on stderr
+        if not as_json or message.startswith("warning:"):
+            click.echo(message, err=True)
+
+    result = run_search(opts, log=log)
     if as_json:
         echo_json(result)
         return
@@ -71,4 +75,8 @@ def format_search(result: dict) -> str:
     return render(["board", "subnet", "res", "test acc", "val acc", "val predicted", "MACs", "SRAM used / usable", "SRAM %",
                    "flash used / usable", "latency ms"], rows,
                   title=f"search: {result['space']} on {result['data']}, runtime {result['runtime']}, "
-                        f"predictor Kendall tau {result['predictor']['kendall_tau']:.2f}")
+                        f"predictor Kendall tau {_tau(result['predictor'].get('kendall_tau'))}")
+
+
+def _tau(tau: float | None) -> str:
+    return "undefined" if tau is None else f"{tau:.2f}"

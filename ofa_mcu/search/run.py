@@ -11,6 +11,7 @@ subnet's accuracy on the held-out TEST split (``test_acc``) is what gets reporte
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -163,6 +164,24 @@ def _entry(cfg: SubnetConfig, predicted: float, measured: float | None, cost: Co
             **cost.to_dict(), **con.margins(cost)}
 
 
+#: Below this Kendall tau on the held-out subnets the predictor's accuracy ranking is treated as no
+#: better than chance (tau 0 is a random order; the held-out set is small, so its noise is large).
+MIN_USEFUL_TAU = 0.3
+
+
+def predictor_warning(tau: float, held_out: int, measured: int) -> str | None:
+    """One line when the accuracy predictor ranks the held-out subnets no better than chance
+    (Kendall ``tau`` below :data:`MIN_USEFUL_TAU`, or undefined), saying what the search does
+    instead; None when its ranking is useful."""
+    if math.isfinite(tau) and tau >= MIN_USEFUL_TAU:
+        return None
+    shown = f"{tau:.3f}" if math.isfinite(tau) else "undefined"
+    return (f"warning: the accuracy predictor ranks held-out subnets no better than chance (Kendall tau {shown} "
+            f"on {held_out}, below {MIN_USEFUL_TAU}); the choice rests on real validation accuracy: every "
+            f"feasible one of the {measured} measured subnets is a final candidate next to the predictor's top "
+            f"picks (more --predictor-samples make the predictor, and the choice, better)")
+
+
 def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
     from ofa_mcu.checkpoint import load_checkpoint
     from ofa_mcu.data import load_source
@@ -204,12 +223,18 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
     predictor = fit_predictor(space, train_cfgs, accs, seed=opts.seed)
     log(f"predictor: {len(train_cfgs)} measured subnets ({measure_s:.0f}s, cached in {cache.path.name}), "
         f"Kendall tau {tau:.3f} on {n_hold} held out")
+    weak = predictor_warning(tau, n_hold, len(train_cfgs))
+    if weak:
+        log(weak)
 
     result: dict[str, Any] = {"checkpoint": str(ckpt.path), "space": space.name, "data": ckpt.data,
                               "runtime": opts.runtime, "seed": opts.seed,
                               "accuracy_splits": {"measured_acc": f"validation ({len(val_y)} images)",
                                                   "test_acc": f"test ({len(data.test_y)} images, {data.test_source})"},
-                              "predictor": {"samples": len(train_cfgs), "held_out": n_hold, "kendall_tau": round(tau, 4)},
+                              "predictor": {"samples": len(train_cfgs), "held_out": n_hold,
+                                            "kendall_tau": round(tau, 4) if math.isfinite(tau) else None,
+                                            "min_useful_tau": MIN_USEFUL_TAU, "no_better_than_chance": bool(weak),
+                                            "warning": weak},
                               "boards": {}}
     opts.out.mkdir(parents=True, exist_ok=True)
     for con in cons:
