@@ -94,6 +94,7 @@ class CompileFile(_RunFile):
     predicted: dict[str, Any] = {}
     subnet: dict[str, Any] | None = None
     space: str | None = None
+    kernels: str | None = None  # native, reference or cmsis-nn (absent in files before it was recorded)
 
 
 class ProfileLayer(_Entry):
@@ -101,6 +102,7 @@ class ProfileLayer(_Entry):
     kind: str | None = None
     cycles: float | None = Field(default=None, ge=0)
     instructions: float | None = Field(default=None, ge=0)
+    ticks: float | None = Field(default=None, ge=0)  # emulated: SysTick counts (virtual time)
 
 
 class ProfileFile(_RunFile):
@@ -113,6 +115,7 @@ class ProfileFile(_RunFile):
     latency_instructions: dict[str, float] | None = None
     memory: dict[str, int] = {}
     counter: str | None = None
+    kernels: str | None = None  # native, reference or cmsis-nn (absent in files before it was recorded)
 
 
 class SearchFile(_RunFile):

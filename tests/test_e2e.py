@@ -233,9 +233,14 @@ def test_device_outputs_cycles_and_memory(board: str, projects: dict[str, Path],
     # per-layer counts: one per kernel call with its kind and MACs, summing to the whole inference
     assert [(x["index"], x["kind"], x["macs"]) for x in d["layers"]] == [
         (x["index"], x["kind"], x["macs"]) for x in info["layers"]]
-    total = d["latency_cycles"]["mean"]
-    assert abs(d["layer_cycles_sum"] - total) <= 0.05 * total
-    assert all(x["cycles"] > 0 for x in d["layers"])
+    # emulated: instructions, said so; the SysTick counts are ticks, nothing is called cycles
+    assert "cycles" not in json.dumps({k: v for k, v in d.items() if k not in ("lut", "count_note")}) and "instructions" in d["count_note"]
+    assert d["kernels"] == info["kernels"] == "native"
+    total = d["latency_instructions"]["mean"]
+    assert abs(d["layer_instructions_sum"] - total) <= 0.05 * total
+    assert all(x["instructions"] > 0 and x["ticks"] > 0 for x in d["layers"])
+    clock = load_board(board).clock_hz
+    assert d["latency_ticks"]["mean"] == pytest.approx(total * clock / 1e9)
 
     # memory: the reserved arena is the prediction; arena + stack measured stay within it
     mem, pred = d["memory"], info["predicted"]
@@ -249,6 +254,9 @@ def test_device_outputs_cycles_and_memory(board: str, projects: dict[str, Path],
     table = json.loads(lut.read_text())
     assert table["board"] == board and table["unit"] == "instructions" and set(table["kinds"]) <= set(OP_KINDS)
     assert len(table["samples"]) == sum(x["kind"] != FUSED_KIND for x in info["layers"])
+    # fitted on instructions, the unit it says, not on SysTick ticks
+    assert sorted(s["cycles"] for s in table["samples"]) == pytest.approx(
+        sorted(x["instructions"] for x in d["layers"] if x["kind"] != FUSED_KIND))
     from ofa_mcu.search.latency import board_latency
 
     model = board_latency(load_board(board), "native", lut)
@@ -361,6 +369,10 @@ def test_tflm_runtime_renders_or_says_why(projects: dict[str, Path], tmp_path: P
         return
     fw, info, native = render_model_project(model, "nucleo-f746zg", tmp_path / "t", "tflm")
     assert native is None and info["runtime"] == "tflm" and (fw / "model.tflite").read_bytes() == model
+    # compile.json records the kernels: the board YAML's choice, the one its arena prediction used
+    assert info["kernels"] == "cmsis-nn" == json.loads((fw / "compile.json").read_text())["kernels"]
+    fw2, info2, _ = render_model_project(model, "qemu-mps2-an386", tmp_path / "t2", "tflm")
+    assert info2["kernels"] == "reference" and info2["predicted"]["arena_bytes"] < info["predicted"]["arena_bytes"]
     assert json.loads((fw / "project.json").read_text())["runtime"] == "tflm"
 
 

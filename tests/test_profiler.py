@@ -5,6 +5,7 @@ device errors) ending in a clear WorkFailed within the timeout. Also the latency
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Callable
@@ -14,8 +15,11 @@ from fake_device import BANNER, CLOSE, FakeDevice, ofa_device
 
 from ofa_mcu.errors import UserError, WorkFailed
 from ofa_mcu.profiler import (
+    EMULATED_COUNT_NOTE,
     Device,
+    LayerProfile,
     ProfileResult,
+    attach_project,
     default_input,
     fit_latency_lut,
     lut_samples,
@@ -44,6 +48,40 @@ def test_profile_parses_standard_replies_and_extensions():
     data = res.to_json()
     assert data["layer_cycles_sum"] == 199000 and "latency_instructions" not in data
     assert fake.commands.count("infer 4 2") == 2 and fake.commands.count("infer 1 0") == 1  # calibration once
+
+
+def _result(emulated: bool) -> ProfileResult:
+    ticks = {"mean": 250.0, "min": 240.0, "max": 260.0}
+    return ProfileResult(
+        port="p", name="n", board="b", core="cortex-m4", model="m", runtime="tflm", counter="systick" if emulated
+        else "dwt", clock_hz=25_000_000, emulated=emulated, count_unit="instructions" if emulated else "cycles",
+        runs=2, warmup=1, outputs=[[1, 2]], results=[[0.1, 0.2]], latency_ms={"mean": 0.01}, latency_cycles=ticks,
+        latency_instructions={k: v * 40 for k, v in ticks.items()} if emulated else None, lap_ms_per_run=[0.01],
+        layers=[LayerProfile(0, "conv", 150, instructions=6000.0 if emulated else None),
+                LayerProfile(1, "fc", 90, instructions=3600.0 if emulated else None)])
+
+
+def test_emulated_profile_json_says_instructions_and_never_cycles():
+    compiled = {"runtime": "tflm", "kernels": "cmsis-nn", "layers": [
+        {"index": 0, "kind": "conv", "macs": 100}, {"index": 1, "kind": "fc", "macs": 10}]}
+    res = _result(emulated=True)
+    attach_project(res, compiled)
+    data = res.to_json()
+    assert "cycles" not in json.dumps({k: v for k, v in data.items() if k != "count_note"})
+    assert data["count_unit"] == "instructions" and data["count_note"] == EMULATED_COUNT_NOTE
+    assert data["latency_instructions"]["mean"] == 10_000 and data["latency_ticks"]["mean"] == 250
+    assert data["layers"] == [{"index": 0, "kind": "conv", "ticks": 150, "macs": 100, "instructions": 6000.0},
+                              {"index": 1, "kind": "fc", "ticks": 90, "macs": 10, "instructions": 3600.0}]
+    assert data["layer_instructions_sum"] == 9600 and data["kernels"] == "cmsis-nn"
+    # the LUT is fitted on the unit it names: instructions, not ticks
+    assert [s["cycles"] for s in lut_samples(res)] == [6000.0, 3600.0]
+    # hardware keeps cycles; a native project's older compile.json still gives its kernels
+    real = _result(emulated=False)
+    attach_project(real, {"runtime": "native", "layers": []})
+    data = real.to_json()
+    assert data["latency_cycles"]["mean"] == 250 and data["layer_cycles_sum"] == 240
+    assert "count_note" not in data and "latency_ticks" not in data and data["kernels"] == "native"
+    assert [layer["cycles"] for layer in data["layers"]] == [150, 90]
 
 
 def test_default_input_and_chunked_load():

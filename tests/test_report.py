@@ -165,3 +165,14 @@ def test_report_renders_in_chromium(folder: Path, tmp_path: Path) -> None:
         # content all the way down the first 4000 px (figures, tables), not a blank or error page
         for top in range(0, 4000, 1000):
             assert ImageStat.Stat(grey.crop((0, top, 1280, top + 1000))).stddev[0] > 20, top
+
+
+def test_runtime_shows_the_kernels_built() -> None:
+    from ofa_mcu.report.data import BoardReport
+
+    tflm = BoardReport(name="nucleo-f746zg", runtime="tflm", compile={"kernels": "cmsis-nn"})
+    assert tflm.runtime_label == "tflm (cmsis-nn kernels)"
+    tflm.profile = {"kernels": "reference"}  # what the profiled firmware was built with wins
+    assert tflm.runtime_label == "tflm (reference kernels)"
+    assert BoardReport(name="a", runtime="native", compile={"kernels": "native"}).runtime_label == "native"
+    assert BoardReport(name="a", runtime="tflm", compile={}).runtime_label == "tflm"  # files before kernels

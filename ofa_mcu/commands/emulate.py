@@ -13,7 +13,7 @@ from ofa_mcu.commands.build import project_board, tree_defines, tree_options
 from ofa_mcu.commands.options import echo_json, json_option
 from ofa_mcu.commands.profile import format_profile, load_inputs, measure_options
 from ofa_mcu.errors import UserError
-from ofa_mcu.profiler import attach_layers, check_lut, layer_table, model_sizes, profile_json, update_lut
+from ofa_mcu.profiler import attach_project, check_lut, model_sizes, profile_json, update_lut
 from ofa_mcu.runtimes import default_runtime
 
 EMULATE_SUBDIR = "emulate"
@@ -91,12 +91,12 @@ def emulate(fwdir: str, board_name: str | None, do_profile: bool, runs: int, war
     built = build_project(project, defines=tree_defines(tflm_dir, cmsis_nn_dir))
     limit = qemu_timeout if qemu_timeout is not None else (600.0 if do_profile else None)
     if do_profile:
-        layers = layer_table(read_compile_info(project))
+        compiled = read_compile_info(project)
         with run_qemu(built.elf, board, timeout_s=limit) as session:
             say(f"QEMU {board.qemu.machine} running, UART on {session.url}; profiling")
             result = run_profile(session.url, data, runs=runs, warmup=warmup, timeout_s=timeout_s,
                                  progress=None if as_json else say, expect_sizes=model_sizes(project))
-        attach_layers(result, layers)
+        attach_project(result, compiled)
         table = update_lut(lut, result) if lut else None
         if as_json:
             echo_json({**profile_json(result, lut, table), "project": str(project), "elf": str(built.elf)})

@@ -14,7 +14,7 @@ import click
 
 from ofa_mcu.commands.options import echo_json, json_option
 from ofa_mcu.errors import UserError
-from ofa_mcu.profiler import attach_layers, check_lut, layer_table, model_sizes, profile_json, update_lut
+from ofa_mcu.profiler import attach_project, check_lut, model_sizes, profile_json, update_lut
 from ofa_mcu.table import fmt_int, render
 
 
@@ -60,7 +60,8 @@ def format_profile(result: Any, lut_path: str | None = None, lut: dict[str, Any]
     emulated = result.emulated
     unit = "instructions" if emulated else "cycles"
     lines = [f"profile of {result.model or result.name} on {result.board or result.port} ({result.core}, "
-             f"{(result.clock_hz or 0) / 1e6:g} MHz), runtime {result.runtime}, counter {result.counter}"]
+             f"{(result.clock_hz or 0) / 1e6:g} MHz), runtime {result.runtime}"
+             + (f" ({result.kernels} kernels)" if result.kernels else "") + f", counter {result.counter}"]
     if emulated:
         lines.append("emulated (QEMU -icount shift=0): counts are executed INSTRUCTIONS, not cycles; times are "
                      "QEMU's virtual time (1 ns per instruction), not the board's")
@@ -137,7 +138,7 @@ def profile(port: str, baud: int, runs: int, warmup: int, inputs: str | None, lu
     check_lut(lut)
     if project is None and port.startswith(QEMU_PORT_PREFIX):
         project = port[len(QEMU_PORT_PREFIX):]
-    layers = layer_table(read_compile_info(project)) if project else {}
+    compiled = read_compile_info(project) if project else None
     sizes = model_sizes(project)
     say = None if as_json else (lambda msg: click.echo(f"profile: {msg}", err=True))
     with open_port(port) as url:
@@ -145,7 +146,7 @@ def profile(port: str, baud: int, runs: int, warmup: int, inputs: str | None, lu
             say(f"connected to {url}")
         result = run_profile(url, data, runs=runs, warmup=warmup, baud=baud, timeout_s=timeout_s, progress=say,
                              expect_sizes=sizes)
-    attach_layers(result, layers)
+    attach_project(result, compiled)
     table = update_lut(lut, result) if lut else None
     if as_json:
         echo_json(profile_json(result, lut, table))

@@ -198,6 +198,7 @@ def render_model_project(model: bytes, board: Board | str, out: str | os.PathLik
         "emulated": b.emulated,
         "qemu_machine": b.qemu.machine if b.qemu else None,
         "runtime": runtime,
+        "kernels": rt.kernels(b),
         "model": name,
         "model_file": MODEL_FILE,
         "model_bytes": len(model),

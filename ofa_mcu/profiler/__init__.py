@@ -26,8 +26,10 @@ from ofa_mcu.profiler.lut import (
     validate_lut,
 )
 from ofa_mcu.profiler.profile import (
+    EMULATED_COUNT_NOTE,
     ProfileResult,
     attach_layers,
+    attach_project,
     check_sizes,
     default_input,
     layer_table,
@@ -46,8 +48,10 @@ __all__ = [
     "DeviceInfo",
     "InferReply",
     "LayerProfile",
+    "EMULATED_COUNT_NOTE",
     "ProfileResult",
     "attach_layers",
+    "attach_project",
     "check_sizes",
     "check_lut",
     "default_input",

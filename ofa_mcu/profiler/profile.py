@@ -44,9 +44,13 @@ def _stats(values: Sequence[float]) -> dict[str, float]:
 class ProfileResult:
     """Everything one :func:`profile` run measured (``to_json()`` for the ``--json`` output).
 
-    Counts are counter ticks at ``clock_hz`` (core cycles on hardware). On an emulated board
-    (QEMU ``-icount``) they are virtual time; ``count_unit`` is then ``"instructions"`` and the
-    ``*_instructions`` figures give executed instructions.
+    ``latency_cycles`` and ``layers[i].cycles`` hold the counter's ticks at ``clock_hz``: core
+    cycles on hardware (DWT). On an emulated board (QEMU ``-icount``) the counter is SysTick in
+    virtual time, neither cycles nor instructions: ``count_unit`` is then ``"instructions"``, the
+    ``*instructions`` figures give executed instructions, and :meth:`to_json` names the ticks
+    ``ticks`` so that nothing there is called cycles. ``kernels``: the kernels the firmware was
+    built with (``native``, or TFLM's ``reference`` / ``cmsis-nn`` from the project's
+    compile.json), None when unknown.
     """
 
     port: str
@@ -70,6 +74,7 @@ class ProfileResult:
     layers: list[LayerProfile] = field(default_factory=list)
     layers_dropped: int = 0
     memory: dict[str, int] = field(default_factory=dict)
+    kernels: str | None = None
 
     @property
     def layer_cycles_sum(self) -> int:
@@ -88,14 +93,30 @@ class ProfileResult:
                 layer.macs = int(m)
 
     def to_json(self) -> dict[str, Any]:
+        """The JSON of the result. On an emulated board the counts are instructions (and it says
+        so in ``count_note``): ``latency_instructions``, per layer ``instructions`` and
+        ``layer_instructions_sum``; the raw SysTick counts are ``latency_ticks`` and per layer
+        ``ticks``, and no field is called cycles. On hardware: ``latency_cycles``, per layer
+        ``cycles`` and ``layer_cycles_sum``."""
         data = asdict(self)
-        data["layers"] = [
-            {k: v for k, v in asdict(layer).items() if v is not None} for layer in self.layers
-        ]
-        data["layer_cycles_sum"] = self.layer_cycles_sum
+        layers = [{k: v for k, v in asdict(layer).items() if v is not None} for layer in self.layers]
+        if self.emulated and self.latency_instructions is not None:
+            data["count_note"] = EMULATED_COUNT_NOTE
+            data["latency_ticks"] = data.pop("latency_cycles")
+            for layer in layers:
+                layer["ticks"] = layer.pop("cycles")
+            data["layer_instructions_sum"] = round(sum(layer.instructions or 0.0 for layer in self.layers))
+        else:
+            data["layer_cycles_sum"] = self.layer_cycles_sum
+        data["layers"] = layers
         if self.latency_instructions is None:
             data.pop("latency_instructions")
         return data
+
+
+#: What an emulated profile's counts are (``count_note`` of its JSON).
+EMULATED_COUNT_NOTE = ("emulated board (QEMU -icount): counts are executed instructions, not cycles; ticks are the "
+                       "SysTick counter in QEMU's virtual time (1 ns per instruction) at clock_hz")
 
 
 def default_input(nbytes: int) -> bytes:
@@ -226,6 +247,7 @@ def profile(
         count_unit="instructions" if emulated else "cycles", runs=runs, warmup=warmup, outputs=outputs,
         results=results, latency_ms=ms_stats, latency_cycles=cycles_stats, latency_instructions=instr_stats,
         lap_ms_per_run=laps, layers=layers, layers_dropped=dropped, memory=memory,
+        kernels="native" if info.runtime == "native" else None,
     )
     if layer_macs is not None:
         result.attach_macs(layer_macs)
@@ -284,6 +306,18 @@ def layer_table(info: Mapping[str, Any] | None) -> dict[int, dict[str, Any]]:
     if not info:
         return {}
     return {int(layer["index"]): layer for layer in info.get("layers", [])}
+
+
+def attach_project(result: ProfileResult, info: Mapping[str, Any] | None) -> None:
+    """Give a result what the project's ``compile.json`` says: the layers' MACs and kinds
+    (:func:`attach_layers`) and the kernels the firmware was built with."""
+    if not info:
+        return
+    attach_layers(result, layer_table(info))
+    if info.get("kernels"):
+        result.kernels = str(info["kernels"])
+    elif info.get("runtime") == "native":  # compile.json before it recorded the kernels
+        result.kernels = "native"
 
 
 def attach_layers(result: ProfileResult, layers: Mapping[int, Mapping[str, Any]]) -> None:

@@ -114,6 +114,23 @@ class BoardReport:
         return self.subnet is not None
 
     @property
+    def kernels(self) -> str | None:
+        """The kernels the firmware was built with: the profile's, else compile.json's (None when
+        neither records them, e.g. files written before they did)."""
+        for source in (self.profile, self.compile):
+            if source and source.get("kernels"):
+                return str(source["kernels"])
+        return None
+
+    @property
+    def runtime_label(self) -> str:
+        """The runtime and, where the runtime has a choice, its kernels: ``tflm (cmsis-nn kernels)``."""
+        if not self.runtime:
+            return "-"
+        kernels = self.kernels
+        return f"{self.runtime} ({kernels} kernels)" if kernels and kernels != self.runtime else self.runtime
+
+    @property
     def acc_float(self) -> float | None:
         acc = (self.export or {}).get("accuracy") or (self.compile or {}).get("accuracy") or {}
         if acc.get("float") is not None:

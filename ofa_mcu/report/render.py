@@ -54,8 +54,8 @@ def family_rows(data: ReportData) -> list[dict[str, Any]]:
         sram = f"{_kb(used_s)} / {_kb(lim_s)}"
         flash = f"{_kb(used_f)} / {_kb(lim_f)}"
         macs = f"{br.macs:,}" if br.macs is not None else "-"
-        rows.append({"board": br.name, "runtime": br.runtime or "-", "deployed": True, "note": br.note,
-                     "cells": [br.name, br.runtime or "-", acc, sram, flash, latency_label(br), macs]})
+        rows.append({"board": br.name, "runtime": br.runtime_label, "deployed": True, "note": br.note,
+                     "cells": [br.name, br.runtime_label, acc, sram, flash, latency_label(br), macs]})
     return rows
 
 

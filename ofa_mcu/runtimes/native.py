@@ -88,6 +88,7 @@ def native() -> Runtime:
         flash=FLASH,
         default_latency=DEFAULT_LATENCY,
         firmware_subdirs=("kernels",),
+        fixed_kernels="native",
         source_trees=((), ()),
         model_sources=_sources,
         template_dir="native",

@@ -101,6 +101,16 @@ class Runtime:
     arena_note: str = ""
     #: position in listings (CLI choices, board tables, a board's default latency tables)
     rank: int = 0
+    #: the kernels this runtime always builds (native: its own); None: the board YAML's
+    #: ``runtime.<name>.kernels`` chooses (TFLM: reference or cmsis-nn)
+    fixed_kernels: str | None = None
+
+    def kernels(self, board: Any) -> str:
+        """The kernels a project of this runtime for ``board`` is built with (``compile.json``)."""
+        if self.fixed_kernels is not None:
+            return self.fixed_kernels
+        cost = board.runtime.get(self.name)
+        return str(cost.kernels) if cost is not None else "reference"
 
     def flash_bytes(self, graph: Graph) -> int:
         """The model's bytes in flash (:class:`FlashModel`), without the runtime's code."""
