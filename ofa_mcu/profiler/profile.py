@@ -247,7 +247,7 @@ def profile(
         count_unit="instructions" if emulated else "cycles", runs=runs, warmup=warmup, outputs=outputs,
         results=results, latency_ms=ms_stats, latency_cycles=cycles_stats, latency_instructions=instr_stats,
         lap_ms_per_run=laps, layers=layers, layers_dropped=dropped, memory=memory,
-        kernels="native" if info.runtime == "native" else None,
+        kernels=_fixed_kernels(info.runtime),
     )
     if layer_macs is not None:
         result.attach_macs(layer_macs)
@@ -316,8 +316,16 @@ def attach_project(result: ProfileResult, info: Mapping[str, Any] | None) -> Non
     attach_layers(result, layer_table(info))
     if info.get("kernels"):
         result.kernels = str(info["kernels"])
-    elif info.get("runtime") == "native":  # compile.json before it recorded the kernels
-        result.kernels = "native"
+    else:  # compile.json before it recorded the kernels: known only for a runtime without a choice
+        result.kernels = _fixed_kernels(info.get("runtime")) or result.kernels
+
+
+def _fixed_kernels(runtime: str | None) -> str | None:
+    """The kernels of a runtime that has only one set (native), None for the others."""
+    from ofa_mcu.runtimes import find_runtime
+
+    rt = find_runtime(runtime)
+    return rt.fixed_kernels if rt is not None else None
 
 
 def attach_layers(result: ProfileResult, layers: Mapping[int, Mapping[str, Any]]) -> None:
