@@ -176,3 +176,19 @@ def test_runtime_shows_the_kernels_built() -> None:
     assert tflm.runtime_label == "tflm (reference kernels)"
     assert BoardReport(name="a", runtime="native", compile={"kernels": "native"}).runtime_label == "native"
     assert BoardReport(name="a", runtime="tflm", compile={}).runtime_label == "tflm"  # files before kernels
+
+
+def test_search_json_from_before_the_predictor_warning_still_renders(folder: Path, tmp_path: Path) -> None:
+    """A search.json written before `no_better_than_chance`/`min_useful_tau` existed (a demo
+    folder reused across versions) renders, with no warning sentence."""
+    root = tmp_path / "old"
+    shutil.copytree(folder, root)
+    path = root / "search" / "search.json"
+    search = json.loads(path.read_text())
+    for key in ("no_better_than_chance", "min_useful_tau", "warning"):
+        search["predictor"].pop(key, None)
+    path.write_text(json.dumps(search))
+    proc = run_cli("report", str(root))
+    assert proc.returncode == 0, proc.stderr
+    html = (root / "report.html").read_text()
+    assert "Kendall" in html and "no\nbetter than chance" not in html
