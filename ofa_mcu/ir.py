@@ -17,9 +17,11 @@ from ofa_mcu.config import SubnetConfig
 from ofa_mcu.padding import same_out
 from ofa_mcu.space import SearchSpace
 
-#: Op kinds of the IR. ``build_graph`` emits the first six; ``avgpool`` (AVERAGE_POOL_2D) comes
-#: from models read with :func:`ofa_mcu.tflite.to_ir`.
-OP_KINDS = ("conv", "depthwise", "pointwise", "add", "mean", "fc", "avgpool")
+#: Op kinds of the IR. ``build_graph`` emits the first six; the others come from models read with
+#: :func:`ofa_mcu.tflite.to_ir` (AVERAGE_POOL_2D, MAX_POOL_2D, PAD, CONCATENATION), and ``other``
+#: stands for any op outside the IR when a model is read for a runtime that runs every op (its
+#: TFLite name is the op's ``opcode``).
+OP_KINDS = ("conv", "depthwise", "pointwise", "add", "mean", "fc", "avgpool", "maxpool", "pad", "concat", "other")
 TFLITE_OP = {
     "conv": "CONV_2D",
     "pointwise": "CONV_2D",
@@ -28,6 +30,9 @@ TFLITE_OP = {
     "mean": "MEAN",
     "fc": "FULLY_CONNECTED",
     "avgpool": "AVERAGE_POOL_2D",
+    "maxpool": "MAX_POOL_2D",
+    "pad": "PAD",
+    "concat": "CONCATENATION",
 }
 
 
@@ -64,10 +69,11 @@ class Op:
     quant_channels: int = 0  # per-channel (scale, zero point) entries of the weights
     macs: int = 0
     params: int = 0  # trainable float parameters of the torch layers this op comes from
+    opcode: str = ""  # the TFLite builtin of an ``other`` op (the others have one per kind)
 
     @property
     def tflite_op(self) -> str:
-        return TFLITE_OP[self.kind]
+        return self.opcode or TFLITE_OP[self.kind]
 
     @property
     def out_channels(self) -> int:

@@ -98,6 +98,25 @@ typedef struct {
     int32_t act_min, act_max;
 } ofa_avgpool_params_t;
 
+/* MAX_POOL_2D: input and output share scale and zero point. */
+typedef ofa_avgpool_params_t ofa_pool_params_t;
+
+/* PAD / PADV2 of a tensor of up to 4 dimensions (missing leading dimensions are 1). */
+typedef struct {
+    int32_t in_dims[4], out_dims[4];
+    int32_t before[4];        /* elements added before each dimension */
+    int32_t pad_value;        /* output zero point (PAD) or the constant (PADV2) */
+} ofa_pad_params_t;
+
+/* CONCATENATION of inputs sharing the output's quantization, viewed as [outer][inner]. */
+typedef struct {
+    int32_t n_inputs;
+    int32_t outer;            /* product of the dimensions before the axis */
+    int32_t out_row_bytes;    /* sum of in_bytes */
+    const int32_t *in_offsets; /* [n_inputs] byte offsets of the inputs in the arena */
+    const int32_t *in_bytes;   /* [n_inputs] bytes of one input row (dims from the axis on) */
+} ofa_concat_params_t;
+
 /* Any kernel size, stride and padding. */
 void ofa_conv_s8(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
 
@@ -144,6 +163,13 @@ void ofa_add_s8(const ofa_add_params_t *p, const int8_t *input1, const int8_t *i
 void ofa_mean_hw_s8(const ofa_mean_params_t *p, const int8_t *input, int8_t *output);
 
 void ofa_avgpool_s8(const ofa_avgpool_params_t *p, const int8_t *input, int8_t *output);
+
+void ofa_maxpool_s8(const ofa_pool_params_t *p, const int8_t *input, int8_t *output);
+
+void ofa_pad_s8(const ofa_pad_params_t *p, const int8_t *input, int8_t *output);
+
+/* `arena`: the base the inputs' in_offsets are relative to; output must not overlap an input. */
+void ofa_concat_s8(const ofa_concat_params_t *p, const int8_t *arena, int8_t *output);
 
 #ifdef __cplusplus
 }

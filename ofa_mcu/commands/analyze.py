@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from ofa_mcu.analysis import Analysis, analyze_graph, input_copy_bytes
@@ -21,16 +19,15 @@ from ofa_mcu.commands.options import (
 from ofa_mcu.table import fmt_bytes, fmt_int, render
 
 
-def model_ir(path: str) -> Any:
-    """The layer IR of a .tflite file (layer names from the subnet in its ofa-mcu metadata, if any)."""
-    from ofa_mcu.ir import build_graph
-    from ofa_mcu.tflite import model_subnet, parse_tflite, read_tflite_bytes, to_ir
+def latency_line(a: Analysis) -> str | None:
+    """The latency estimate from the board's coefficients for the runtime (None without a board)."""
+    if a.board is None:
+        return None
+    from ofa_mcu.search.latency import board_latency
 
-    data = read_tflite_bytes(path)
-    found = model_subnet(data, path)
-    space, cfg = found if found is not None else (None, None)
-    names = [op.name for op in build_graph(space, cfg).ops] if found is not None else None
-    return to_ir(parse_tflite(data, origin=path), space=space, config=cfg, names=names, origin=path).graph
+    lat = board_latency(a.board, a.runtime)
+    return (f"latency estimate: {lat.ms(a.graph):,.1f} ms at {a.board.clock_hz / 1e6:g} MHz "
+            f"({lat.source} coefficients, not measured)")
 
 
 def shape(s: list[int]) -> str:
@@ -42,7 +39,7 @@ def format_analysis(a: Analysis) -> str:
     rows = []
     for r in a.layers():
         rows.append((
-            r["index"], r["name"], r["kind"] + (f" {r['kernel']}x{r['kernel']}/{r['stride']}" if r["kernel"] > 1 else ""),
+            r["index"], r["name"], (r["kind"] if r["kind"] != "other" else r["tflite_op"].lower()) + (f" {r['kernel']}x{r['kernel']}/{r['stride']}" if r["kernel"] > 1 else ""),
             shape(r["in_shape"]), shape(r["out_shape"]), fmt_int(r["macs"]), fmt_int(r["weight_bytes"]),
             fmt_bytes(r["sram_bytes"]), "<- peak" if r["peak"] else "",
         ))
@@ -65,6 +62,9 @@ def format_analysis(a: Analysis) -> str:
         out.append(verdict("SRAM", a.sram))
         out.append(verdict("flash", a.flash))
         out.append(f"=> {'fits' if a.fits else 'does not fit'} {a.board.name if a.board else 'the budget'}")
+    lat = latency_line(a)
+    if lat:
+        out.append(lat)
     return "\n".join(out)
 
 
@@ -73,8 +73,9 @@ def format_analysis(a: Analysis) -> str:
 @subnet_options
 @click.option("--target", "target", default=None,
               help="Board name (see `ofa-mcu boards`) or board YAML path; without it no budget check.")
-@click.option("--model", "model", type=click.Path(dir_okay=False), default=None,
-              help="Analyse an int8 .tflite instead of a subnet (its layer IR, read with ofa_mcu.tflite).")
+@click.option("--tflite", "--model", "model", type=click.Path(dir_okay=False), default=None,
+              help="Analyse any int8 .tflite instead of a subnet (read from the graph alone; a float QUANTIZE at the "
+                   "input and DEQUANTIZE at the output are left off, as compile --tflite deploys it).")
 @runtime_option
 @click.option("--sram-kb", type=click.FloatRange(min=0, min_open=True), default=None, help="Override usable SRAM (KB).")
 @click.option("--flash-kb", type=click.FloatRange(min=0, min_open=True), default=None, help="Override usable flash (KB).")
@@ -82,20 +83,28 @@ def format_analysis(a: Analysis) -> str:
 def analyze(space_name: str | None, checkpoint: str | None, subnet_file: str | None, preset: str | None,
             target: str | None, model: str | None, runtime: str, sram_kb: float | None, flash_kb: float | None,
             as_json: bool) -> None:
-    """Per-layer memory analysis of one subnet (or of an int8 .tflite with --model): shapes, MACs,
-    weights, SRAM in use, peak layer, flash, and whether it fits the board's usable SRAM and flash."""
+    """Per-layer memory analysis of one subnet (or of any int8 .tflite with --tflite): shapes, MACs,
+    weights, SRAM in use, peak layer, flash, whether it fits the board's usable SRAM and flash, and
+    a latency estimate from the board's coefficients."""
     board = load_board(target) if target else None
     limits = {"sram_limit": int(sram_kb * 1024) if sram_kb else None,
               "flash_limit": int(flash_kb * 1024) if flash_kb else None}
     if model is not None:
         if space_name or checkpoint or subnet_file or preset:
-            raise click.UsageError("give either --model FILE or a subnet (--space/--checkpoint with --subnet/--preset)")
-        a = analyze_graph(model_ir(model), board, runtime, **limits)
+            raise click.UsageError("give either --tflite FILE or a subnet (--space/--checkpoint with --subnet/--preset)")
+        from ofa_mcu.usermodel import load_user_model
+
+        a = analyze_graph(load_user_model(model, runtime).ir, board, runtime, **limits)
     else:
         sp = resolve_space(space_name, checkpoint)
         cfg = resolve_subnet(sp, subnet_file, preset)
         a = run_analysis(sp, cfg, board, runtime, **limits)
     if as_json:
-        echo_json(a.to_dict())
+        d = a.to_dict()
+        if a.board is not None:
+            from ofa_mcu.search.latency import board_latency
+
+            d["latency_ms"] = round(board_latency(a.board, a.runtime).ms(a.graph), 3)
+        echo_json(d)
     else:
         click.echo(format_analysis(a))

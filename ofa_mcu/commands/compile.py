@@ -39,8 +39,16 @@ def format_compile(info: dict, project: str, notes: list[str]) -> str:
     for line in (_budget("SRAM", p.get("sram_budget")), _budget("flash", p.get("flash_budget"))):
         if line:
             lines.append(line)
+    src = info.get("source_model")
+    if src:
+        lines.append(f"model {src['path']}: {len(info['layers'])} layers, {p.get('macs', 0):,} MACs, input "
+                     f"{'x'.join(map(str, src['input']['shape']))} {src['input']['dtype']}")
+    if p.get("latency_ms") is not None:
+        lines.append(f"latency estimate {p['latency_ms']:,.1f} ms (the board's {info['runtime']} coefficients, "
+                     "not measured)")
     lines += [f"note: {n}" for n in notes]
-    lines.append("files: model.tflite, subnet.json, export.json, compile.json, model/, firmware/, CMakeLists.txt")
+    files = "model.tflite, compile.json" if src else "model.tflite, subnet.json, export.json, compile.json"
+    lines.append(f"files: {files}, model/, firmware/, CMakeLists.txt")
     nxt = f"next: ofa-mcu build {project}"
     if info.get("emulated"):
         nxt += f"  |  ofa-mcu emulate {project} --profile"
@@ -51,8 +59,11 @@ def format_compile(info: dict, project: str, notes: list[str]) -> str:
 
 
 @click.command(name="compile")
-@click.option("--checkpoint", type=click.Path(), required=True,
+@click.option("--checkpoint", type=click.Path(), default=None,
               help="Supernet checkpoint (a file or a training folder with checkpoint.pt).")
+@click.option("--tflite", "tflite", type=click.Path(dir_okay=False), default=None,
+              help="Compile any int8 .tflite instead (no checkpoint: input shape and quantization come from the "
+                   "graph; a float QUANTIZE at the input and DEQUANTIZE at the output are left off).")
 @click.option("--target", "target", required=True,
               help="Board name (see `ofa-mcu boards`) or board YAML path.")
 @click.option("--subnet", "subnet_file", type=click.Path(dir_okay=False), default=None,
@@ -72,17 +83,26 @@ def format_compile(info: dict, project: str, notes: list[str]) -> str:
               help="Measure float and INT8 accuracy on a stratified subset of this many test images (default: all).")
 @seed_option
 @json_option
-def compile_cmd(checkpoint: str, target: str, subnet_file: str | None, search_dir: str | None, out: str,
+def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_file: str | None, search_dir: str | None, out: str,
                 runtime: str | None, calibration_samples: int, test_images: int | None, seed: int,
                 as_json: bool) -> None:
-    """Compile a firmware project for one board: subnet -> INT8 .tflite -> C project.
+    """Compile a firmware project for one board: subnet -> INT8 .tflite -> C project, or any int8
+    .tflite (--tflite MODEL) -> C project.
 
     The subnet is given (--subnet) or comes from a search (--search DIR; run first when DIR has no
     result; with neither, the board is searched for and the result kept in OUT/search.json). The subnet is exported to INT8 (BN recalibrated, TensorFlow's converter, verified on
     TFLM), then rendered for the runtime into OUT: CMake project, board support, serial runner,
     model sources, model.tflite, subnet.json, export.json and compile.json (predicted arena and
     flash against the board's budgets, per-layer MACs). Build it with `ofa-mcu build OUT`.
+
+    With --tflite the model is checked against the runtime (an op it does not run is named with
+    its operator index and the runtime that runs it), analysed from its graph alone and rendered
+    the same way; `build`, `emulate` and `profile` work on the project as on any other.
     """
+    if (checkpoint is None) == (tflite is None):
+        raise click.UsageError("give exactly one of --checkpoint CKPT or --tflite MODEL")
+    if tflite is not None and (subnet_file is not None or search_dir is not None):
+        raise click.UsageError("--subnet and --search go with --checkpoint, not with --tflite")
     if subnet_file is not None and search_dir is not None:
         raise click.UsageError("give at most one of --subnet FILE or --search DIR")
     from ofa_mcu.atomic import check_writable
@@ -91,13 +111,17 @@ def compile_cmd(checkpoint: str, target: str, subnet_file: str | None, search_di
     board = load_board(target)
     board.require_firmware()  # before any work: a board without board support gets one line
     check_writable(out, folder=True)
-    from ofa_mcu.firmware.compile import compile_project
+    from ofa_mcu.firmware.compile import compile_project, compile_tflite
 
     rt = runtime or default_runtime(board)
     progress = None if as_json else (lambda msg: click.echo(f"compile: {msg}", err=True))
-    res = compile_project(checkpoint, board, out, rt, subnet=subnet_file, search_dir=search_dir,
-                          calibration_samples=calibration_samples, seed=seed, test_images=test_images,
-                          progress=progress)
+    if tflite is not None:
+        res = compile_tflite(tflite, board, out, rt, progress=progress)
+    else:
+        assert checkpoint is not None
+        res = compile_project(checkpoint, board, out, rt, subnet=subnet_file, search_dir=search_dir,
+                              calibration_samples=calibration_samples, seed=seed, test_images=test_images,
+                              progress=progress)
     if as_json:
         echo_json(res.to_json())
     else:

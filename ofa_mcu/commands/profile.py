@@ -50,8 +50,9 @@ def load_inputs(path: str | None) -> Any:
         raise UserError(f"{path}: inputs must be int8 (already quantized to the model's input), got {arr.dtype}")
     if arr.ndim == 3:
         arr = arr[None]
-    if arr.ndim != 4 or len(arr) == 0:
-        raise UserError(f"{path}: expected shape (N, H, W, C), got {tuple(arr.shape)}")
+    if arr.ndim < 2 or len(arr) == 0:
+        raise UserError(f"{path}: expected shape (N, H, W, C) (or (N, ...) the model's input shape), "
+                        f"got {tuple(arr.shape)}")
     return arr
 
 

@@ -61,7 +61,7 @@ class CompileResult:
     project_dir: Path
     board: str
     runtime: str
-    subnet: SubnetConfig
+    subnet: SubnetConfig | None  # None for a .tflite without ofa-mcu metadata (compile_tflite)
     model: bytes
     info: dict[str, Any]  # the project's compile.json
     native: Any = None  # the runtime's model description (ofa_mcu.native.codegen.NativeModel for native)
@@ -126,16 +126,26 @@ def _model_name(space: str | None, cfg: SubnetConfig | None) -> str:
     return "model"
 
 
-def _predicted(space: SearchSpace | None, cfg: SubnetConfig | None, board: Board, runtime: str) -> dict[str, Any]:
-    """The analysis' figures for this subnet on this board (what the search assumed)."""
-    if space is None or cfg is None:
-        return {"source": "generated model (no subnet metadata)"}
-    from ofa_mcu.analysis import analyze
+def _predicted(space: SearchSpace | None, cfg: SubnetConfig | None, board: Board, runtime: str,
+               model: bytes | None = None) -> dict[str, Any]:
+    """The analysis' figures for this subnet (what the search assumed), or for the layer IR of a
+    ``.tflite`` without a subnet (read from its graph alone), on this board."""
+    from ofa_mcu.analysis import analyze, analyze_graph
+    from ofa_mcu.search.latency import board_latency
 
-    a = analyze(space, cfg, board, runtime)
+    if space is not None and cfg is not None:
+        a, source = analyze(space, cfg, board, runtime), "ofa_mcu.analysis (layer IR + planner + flash model)"
+    elif model is not None:
+        from ofa_mcu.tflite import parse_tflite
+        from ofa_mcu.usermodel import model_ir
+
+        a = analyze_graph(model_ir(model, parse_tflite(model, MODEL_FILE), MODEL_FILE), board, runtime)
+        source = "ofa_mcu.analysis of the .tflite graph (layer IR + planner + flash model)"
+    else:
+        return {"source": "generated model (no subnet metadata)"}
     d = a.to_dict()
     return {
-        "source": "ofa_mcu.analysis (layer IR + planner + flash model)",
+        "source": source,
         "arena_bytes": a.plan.peak_bytes,
         "sram_bytes": a.peak_sram_bytes,  # arena + the runner's copy of the input
         "activation_bytes": a.plan.activation_bytes,
@@ -149,6 +159,7 @@ def _predicted(space: SearchSpace | None, cfg: SubnetConfig | None, board: Board
         "flash_budget": d["flash_budget"],
         "fits": a.fits,
         "macs": a.graph.macs,
+        "latency_ms": round(board_latency(board, runtime).ms(a.graph), 3),
     }
 
 
@@ -163,8 +174,8 @@ def _layers(space: SearchSpace | None, cfg: SubnetConfig | None, model: bytes) -
                  "in_shape": list(op.in_shape), "out_shape": list(op.out_shape)} for op in g.ops]
     from ofa_mcu.tflite import parse_tflite, to_ir
 
-    g = to_ir(parse_tflite(model, MODEL_FILE), origin=MODEL_FILE).graph
-    return [{"index": op.index, "name": op.name, "kind": op.kind, "macs": op.macs, "in_shape": list(op.in_shape),
+    g = to_ir(parse_tflite(model, MODEL_FILE), origin=MODEL_FILE, other_ops=True).graph
+    return [{"index": op.index, "name": op.name, "kind": op.kind, "tflite_op": op.tflite_op, "macs": op.macs, "in_shape": list(op.in_shape),
              "out_shape": list(op.out_shape)} for op in g.ops]
 
 
@@ -186,7 +197,7 @@ def render_model_project(model: bytes, board: Board | str, out: str | os.PathLik
         space, subnet = model_subnet(model, MODEL_FILE) or (None, None)
     name = _model_name(space.name if space is not None else None, subnet)
     rep = dict(report or {})
-    predicted = _predicted(space, subnet, b, runtime)
+    predicted = _predicted(space, subnet, b, runtime, model)
     made = rt.model_sources(model, b, ModelRequest(name=name, origin=MODEL_FILE, space=space, subnet=subnet,
                                                    report=rep, predicted=predicted, say=say))
     info: dict[str, Any] = {
@@ -288,3 +299,36 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
                                               report=report, search_text=search_text, extra_info=extra, say=say)
     return CompileResult(project_dir=path, board=b.name, runtime=runtime, subnet=cfg, model=exported.model, info=info,
                          native=native, search=entry, notes=notes)
+
+
+def compile_tflite(path: str | os.PathLike, board: Board | str, out: str | os.PathLike, runtime: str,
+                   progress: Progress | None = None) -> CompileResult:
+    """Render the firmware project of any int8 ``.tflite`` (a user's model: no checkpoint, no
+    metadata needed) into ``out``: the model prepared for the runtime
+    (:func:`ofa_mcu.usermodel.load_user_model`: float QUANTIZE / DEQUANTIZE at the edges left
+    off, every op checked), the analysis' figures against the board, the project."""
+    from ofa_mcu.usermodel import load_user_model
+
+    say: Progress = progress or (lambda _m: None)
+    b = board if isinstance(board, Board) else load_board(board)
+    b.require_firmware()
+    out_path = Path(out).expanduser()
+    if out_path.exists() and (not out_path.is_dir() or (any(out_path.iterdir()) and not is_project(out_path))):
+        raise UserError(f"{out_path}: exists and is not a generated firmware project; choose another --out")
+    um = load_user_model(str(path), runtime)
+    notes: list[str] = []
+    if um.removed:
+        notes.append(f"deployed with int8 input and output: removed {', '.join(um.removed)}")
+        say(notes[-1])
+    found = model_subnet(um.model, str(path))
+    space, cfg = found if found is not None else (None, None)
+    path_out, info, native = render_model_project(um.model, b, out_path, runtime, space=space, subnet=cfg,
+                                                  extra_info={"source_model": um.to_dict()}, say=say)
+    if info["predicted"].get("fits") is False:
+        what = [k for k in ("sram_budget", "flash_budget") if not (info["predicted"].get(k) or {}).get("fits", True)]
+        notes.append(f"the analysis predicts that {Path(path).name} does not fit {b.name} "
+                     f"({' and '.join(w.split('_')[0].upper().replace('FLASH', 'flash') for w in what)}): "
+                     "the link will fail")
+        say("warning: " + notes[-1])
+    return CompileResult(project_dir=path_out, board=b.name, runtime=runtime, subnet=cfg, model=um.model, info=info,
+                         native=native, notes=notes)

@@ -48,7 +48,8 @@ SOURCES = ("model.h", "model.c", "main.c")  # rendered in this order
 #: Byte value the start-up code fills the arena with (arena_used = highest byte that differs).
 ARENA_PAINT = 0xA5
 
-_ARRAY_TYPES = {"weights": "int8_t", "bias": "int32_t", "out_mult": "int32_t", "out_shift": "int8_t"}
+_ARRAY_TYPES = {"weights": "int8_t", "bias": "int32_t", "out_mult": "int32_t", "out_shift": "int8_t",
+                "in_offsets": "int32_t", "in_bytes": "int32_t"}
 _PER_LINE = {"int8_t": 20, "int32_t": 8}
 #: Layer kind the runner reports for an expand conv fused with its depthwise conv.
 FUSED_KIND = "pointwise+depthwise"
@@ -138,7 +139,7 @@ def _op_description(op: Op, layer: irmod.Op) -> str:
     shapes = "x".join(str(d) for d in layer.in_shape) + " -> " + "x".join(str(d) for d in layer.out_shape)
     act = op.options.get("activation", "NONE")
     extra = ""
-    if layer.kind in ("conv", "pointwise", "depthwise", "avgpool"):
+    if layer.kind in ("conv", "pointwise", "depthwise", "avgpool", "maxpool"):
         extra = f" {layer.kernel}x{layer.kernel} stride {layer.stride}"
     return f"{op.opcode}{extra}, {shapes}" + (f", fused {act}" if act != "NONE" else "")
 
@@ -201,12 +202,16 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
         # (field, value): an int (written with the c_int filter) or the name of a constant array / NULL
         fields: list[tuple[str, int | str]] = [(k, int(v)) for k, v in call.params.items()]
         const_bytes = 0
-        for aname in ("weights", "bias", "out_mult", "out_shift"):
-            if aname not in call.arrays:
+        in_offsets = [offset_of[mapping.tensor_of[t]] for t in call.inputs]
+        call_arrays = dict(call.arrays)
+        if call.arena_inputs:  # the kernel finds its inputs at their planned offsets
+            call_arrays["in_offsets"] = np.array(in_offsets, np.int32)
+        for aname in _ARRAY_TYPES:
+            if aname not in call_arrays:
                 if call.params_type in ("ofa_conv_params_t", "ofa_fc_params_t") and aname == "bias":
                     fields.append(("bias", "NULL"))
                 continue
-            arr = np.asarray(call.arrays[aname])
+            arr = np.asarray(call_arrays[aname])
             ctype = _ARRAY_TYPES[aname]
             if ctype == "int8_t":
                 arr = arr.astype(np.int8)
@@ -219,7 +224,6 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
                            "comment": f"{op.name}: {aname} ({arr.size} x {ctype})"})
             fields.append((aname, f"{var}_{aname}"))
         const_total += const_bytes
-        in_offsets = [offset_of[mapping.tensor_of[t]] for t in call.inputs]
         out_t = mapping.tensor_of[call.outputs[0]]
         out_offset = offset_of[out_t]
         assert call.function is not None and call.params_type is not None
@@ -278,6 +282,8 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
             args = [out_offset, scratch]
         elif inplace and function != "ofa_add_s8":
             raise WorkFailed(f"{origin}: op {call.op_index} ({function}) cannot run in place")
+        elif call.arena_inputs:
+            args = [0, out_offset]  # the arena base; the inputs' offsets are in the parameters
         else:
             args = [*in_offsets, out_offset]
         out_bytes = tens[call.outputs[0]].size

@@ -37,6 +37,10 @@ SUPPORTED_OPS = (
     "ADD",
     "MEAN",
     "AVERAGE_POOL_2D",
+    "MAX_POOL_2D",
+    "PAD",
+    "PADV2",
+    "CONCATENATION",
     "RESHAPE",
 )
 
@@ -51,7 +55,8 @@ class KernelCall:
     (emit NULL). ``inputs`` / ``outputs`` are activation tensor indices in argument order.
     ``function`` is None for RESHAPE (same bytes: alias or copy the buffer).
     ``inplace_ok``: a depthwise conv that ``ofa_depthwise_s8_inplace`` can run, given a
-    scratch of ``scratch_bytes``.
+    scratch of ``scratch_bytes``. ``arena_inputs``: the kernel takes the arena base and finds its
+    inputs at planned offsets (CONCATENATION: the code generator fills ``in_offsets``).
     """
 
     op_index: int
@@ -65,6 +70,7 @@ class KernelCall:
     macs: int = 0
     inplace_ok: bool = False
     scratch_bytes: int = 0
+    arena_inputs: bool = False
 
 
 _U16 = (0, 65535)
@@ -159,6 +165,26 @@ def _op_problems(graph: Graph, op: Op) -> list[str]:
         x = t[op.inputs[0]]
         if len(x.shape) != 4 or x.shape[0] != 1:
             p.append(f"{where}: needs a [1, H, W, C] input")
+    elif op.opcode in ("MAX_POOL_2D", "PAD", "PADV2", "CONCATENATION"):
+        p.extend(_same_quantization_problems(graph, op, where))
+        if op.opcode == "MAX_POOL_2D":
+            x = t[op.inputs[0]]
+            if len(x.shape) != 4 or x.shape[0] != 1:
+                p.append(f"{where}: needs a [1, H, W, C] input")
+            for name, v in (("kernel", max(op.options.get("filter_height", 1), op.options.get("filter_width", 1))),
+                            ("stride", max(op.options.get("stride_h", 1), op.options.get("stride_w", 1)))):
+                _fits(p, where, name, v, _U8)
+        elif op.opcode in ("PAD", "PADV2"):
+            x, pads = t[op.inputs[0]], t[op.inputs[1]]
+            if not pads.is_constant or len(x.shape) > 4 or np.asarray(pads.data).shape != (len(x.shape), 2):
+                p.append(f"{where}: needs constant paddings of a tensor of at most 4 dimensions")
+            elif np.any(np.asarray(pads.data) < 0):
+                p.append(f"{where}: negative padding is not supported")
+            if op.opcode == "PADV2" and (len(op.inputs) < 3 or not t[op.inputs[2]].is_constant):
+                p.append(f"{where}: the pad value must be a constant")
+        else:
+            if any(t[i].is_constant for i in op.inputs if i >= 0):
+                p.append(f"{where}: CONCATENATION of a constant is not supported")
     elif op.opcode == "RESHAPE":
         x, y = t[op.inputs[0]], t[op.outputs[0]]
         if x.size != y.size:
@@ -166,6 +192,17 @@ def _op_problems(graph: Graph, op: Op) -> list[str]:
         elif x.qscale != y.qscale or x.qzero != y.qzero:
             p.append(f"{where}: reshape changes the quantization")
     return p
+
+
+def _same_quantization_problems(graph: Graph, op: Op, where: str) -> list[str]:
+    """Copy-like ops (pooling maximum, pad, concatenation) move int8 values unchanged: every data
+    input must share the output's scale and zero point (TFLM requires it too)."""
+    t = graph.tensors
+    y = t[op.outputs[0]]
+    data = [op.inputs[0]] if op.opcode != "CONCATENATION" else [i for i in op.inputs if i >= 0]
+    bad = [t[i].name for i in data if t[i].scale.size == 1 and (t[i].qscale != y.qscale or t[i].qzero != y.qzero)]
+    return [f"{where}: input {n!r} is quantized differently from the output (requantizing is not supported)"
+            for n in bad]
 
 
 def check_supported(graph: Graph, origin: str = "model") -> None:
@@ -313,6 +350,60 @@ def lower_op(graph: Graph, op: Op) -> KernelCall:
         return KernelCall(
             op.index, op.opcode, "ofa_avgpool_s8", "ofa_avgpool_params_t",
             (op.inputs[0],), (op.outputs[0],), params, {}, out_h * out_w * c * k_h * k_w,
+        )  # fmt: skip
+
+    if op.opcode == "MAX_POOL_2D":
+        x, y = t[op.inputs[0]], t[op.outputs[0]]
+        _, in_h, in_w, c = x.shape
+        _, out_h, out_w, _ = y.shape
+        k_h, k_w = int(opts["filter_height"]), int(opts["filter_width"])
+        sh, sw = int(opts.get("stride_h", 1)), int(opts.get("stride_w", 1))
+        _, pt, _ = compute_padding(in_h, k_h, sh, opts.get("padding", "VALID"))
+        _, pl, _ = compute_padding(in_w, k_w, sw, opts.get("padding", "VALID"))
+        lo, hi = activation_range(act, y.qscale, y.qzero)
+        params = {
+            "in_h": in_h, "in_w": in_w, "c": c, "out_h": out_h, "out_w": out_w,
+            "k_h": k_h, "k_w": k_w, "stride_h": sh, "stride_w": sw, "pad_top": pt, "pad_left": pl,
+            "act_min": lo, "act_max": hi,
+        }  # fmt: skip
+        return KernelCall(
+            op.index, op.opcode, "ofa_maxpool_s8", "ofa_pool_params_t",
+            (op.inputs[0],), (op.outputs[0],), params, {}, out_h * out_w * c * k_h * k_w,
+        )  # fmt: skip
+
+    if op.opcode in ("PAD", "PADV2"):
+        x, y = t[op.inputs[0]], t[op.outputs[0]]
+        pads = np.asarray(t[op.inputs[1]].data, dtype=np.int64).reshape(-1, 2)
+        lead = 4 - len(x.shape)
+        in_dims = [1] * lead + [int(d) for d in x.shape]
+        before = [0] * lead + [int(b) for b in pads[:, 0]]
+        out_dims = [i + int(b) + int(a) for i, b, a in zip(in_dims, before, [0] * lead + list(pads[:, 1]))]
+        if out_dims[4 - len(y.shape):] != [int(d) for d in y.shape]:
+            raise UserError(f"op {op.index} {op.opcode}: output {list(y.shape)} does not match the padded "
+                            f"{out_dims}")
+        value = y.qzero
+        if op.opcode == "PADV2":
+            value = int(np.asarray(t[op.inputs[2]].data).ravel()[0])
+        params = {**{f"in_dims[{k}]": v for k, v in enumerate(in_dims)},
+                  **{f"out_dims[{k}]": v for k, v in enumerate(out_dims)},
+                  **{f"before[{k}]": v for k, v in enumerate(before)}, "pad_value": value}
+        return KernelCall(
+            op.index, op.opcode, "ofa_pad_s8", "ofa_pad_params_t",
+            (op.inputs[0],), (op.outputs[0],), params, {}, int(y.size),
+        )  # fmt: skip
+
+    if op.opcode == "CONCATENATION":
+        y = t[op.outputs[0]]
+        ins = tuple(i for i in op.inputs if i >= 0)
+        axis = int(opts.get("axis", 0)) % len(y.shape)
+        outer = int(np.prod(y.shape[:axis], dtype=np.int64))
+        rows = [int(np.prod(t[i].shape[axis:], dtype=np.int64)) for i in ins]
+        params = {"n_inputs": len(ins), "outer": outer, "out_row_bytes": sum(rows)}
+        if sum(rows) * outer != y.size:
+            raise UserError(f"op {op.index} {op.opcode}: inputs do not add up to the output {list(y.shape)}")
+        return KernelCall(
+            op.index, op.opcode, "ofa_concat_s8", "ofa_concat_params_t", ins, (op.outputs[0],), params,
+            {"in_bytes": np.array(rows, np.int32)}, int(y.size), arena_inputs=True,
         )  # fmt: skip
 
     if op.opcode == "RESHAPE":

@@ -14,6 +14,7 @@ from typing import Any
 
 from ofa_mcu.errors import WorkFailed
 from ofa_mcu.native.codegen import generate_native
+from ofa_mcu.native.lowering import SUPPORTED_OPS, check_supported
 from ofa_mcu.planner import plan_native
 from ofa_mcu.runtimes.registry import FlashModel, ModelRequest, ModelSources, Runtime, register_runtime
 
@@ -98,4 +99,6 @@ def native() -> Runtime:
         persistent_label="runtime data",
         arena_note=" (planned by plan_native; the generated arena is exactly this)",
         rank=1,
+        ops=frozenset(SUPPORTED_OPS),
+        check_model=check_supported,
     )

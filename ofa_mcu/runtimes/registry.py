@@ -104,6 +104,11 @@ class Runtime:
     #: the kernels this runtime always builds (native: its own); None: the board YAML's
     #: ``runtime.<name>.kernels`` chooses (TFLM: reference or cmsis-nn)
     fixed_kernels: str | None = None
+    #: the TFLite builtin ops this runtime runs (None: any)
+    ops: frozenset[str] | None = None
+    #: (parsed .tflite graph, origin) -> None, or a one-line ``UserError`` naming what this
+    #: runtime cannot run (an op's options, tensor types); the op list is checked first (``ops``)
+    check_model: Callable[[Any, str], None] | None = None
 
     def kernels(self, board: Any) -> str:
         """The kernels a project of this runtime for ``board`` is built with (``compile.json``)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from ofa_mcu.planner import plan_tflm_kernels
 from ofa_mcu.runtimes.registry import FlashModel, ModelRequest, ModelSources, Runtime, register_runtime
-from ofa_mcu.tflm.codegen import RUNTIME
+from ofa_mcu.tflm.codegen import RESOLVER_METHODS, RUNTIME, check_model
 from ofa_mcu.tflm.codegen import model_sources as tflm_model_sources
 
 NAME = RUNTIME  # the name the TFLM package writes into its projects
@@ -64,7 +64,11 @@ def _sources(model: bytes, board: Any, req: ModelRequest) -> ModelSources:
     if req.space is not None:
         meta["space"] = req.space.name
     sources, extra = tflm_model_sources(model, board, meta)
-    return ModelSources(dict(sources), dict(extra or {}))
+    layers = None
+    if req.subnet is None:  # TFLM's profiler reports every op (RESHAPE and ops outside the IR too)
+        layers = [{"index": x.index, "name": x.name or f"op{x.index}", "kind": x.kind, "tflite_op": x.op,
+                   "macs": x.macs} for x in extra["tflm"]["model"].layers]
+    return ModelSources(dict(sources), dict(extra or {}), layers)
 
 
 @register_runtime
@@ -84,4 +88,6 @@ def tflm() -> Runtime:
         compile_steps=8,
         persistent_label="TFLM persistent data",
         rank=0,
+        ops=frozenset(RESOLVER_METHODS),
+        check_model=check_model,
     )

@@ -3,7 +3,9 @@
 cycles(op) = cycles_per_mac[kind] * MACs + cycles_per_op[kind]; latency in ms = cycles / clock.
 Coefficients come from the board YAML (per runtime) by default, or from a LUT measured by ``ofa-mcu profile
 --lut`` (read and checked by :func:`ofa_mcu.profiler.lut.read_lut`), which replaces the kinds it
-covers. In QEMU the "cycles" are instruction counts.
+covers. In QEMU the "cycles" are instruction counts. Op kinds a board's table has no coefficients
+for (those of models read from a user's ``.tflite``) are costed like a similar kind
+(:data:`KIND_FALLBACK`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from ofa_mcu.errors import UserError
 from ofa_mcu.ir import Graph
 from ofa_mcu.profiler.lut import read_lut
 
+#: op kind without coefficients -> the kind it is costed like (pooling and copies like MEAN,
+#: per-element ops like ADD)
+KIND_FALLBACK = {"avgpool": "mean", "maxpool": "mean", "pad": "mean", "concat": "mean", "softmax": "add",
+                 "other": "add"}
+
 
 @dataclass(frozen=True)
 class LatencyModel:
@@ -25,6 +32,8 @@ class LatencyModel:
     source: str
 
     def op_cycles(self, kind: str, macs: int) -> float:
+        if kind not in self.cycles_per_mac:
+            kind = KIND_FALLBACK.get(kind, "add")
         return self.cycles_per_mac[kind] * macs + self.cycles_per_op[kind]
 
     def cycles(self, graph: Graph) -> float:

@@ -5,10 +5,12 @@
 - ``metadata``: the ofa-mcu metadata entry (space + subnet of an exported model): read, write,
   and :func:`model_subnet`.
 - ``to_ir``: :func:`to_ir`, a parsed graph -> the layer IR (:mod:`ofa_mcu.ir`).
+- ``boundary``: :func:`int8_boundary`, float QUANTIZE / DEQUANTIZE at the graph's edges removed.
 
 Both runtimes, export verification, ``inspect`` and ``analyze`` read models through this package.
 """
 
+from ofa_mcu.tflite.boundary import Boundary, int8_boundary
 from ofa_mcu.tflite.metadata import (
     METADATA_NAME,
     add_metadata,
@@ -30,11 +32,13 @@ from ofa_mcu.tflite.to_ir import IrMapping, op_kind, to_ir
 
 __all__ = [
     "METADATA_NAME",
+    "Boundary",
     "Graph",
     "IrMapping",
     "Op",
     "Tensor",
     "add_metadata",
+    "int8_boundary",
     "load_tflite",
     "model_subnet",
     "op_kind",

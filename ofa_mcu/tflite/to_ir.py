@@ -21,6 +21,7 @@ from ofa_mcu.tflite.reader import Graph, Op
 #: TFLite builtin op -> IR op kind (CONV_2D is "conv" or "pointwise" by kernel size; RESHAPE is
 #: an alias, not an op).
 IR_KINDS: dict[str, str] = {op: kind for kind, op in irmod.TFLITE_OP.items() if kind != "pointwise"}
+IR_KINDS["PADV2"] = "pad"  # PAD with an explicit pad value
 ALIAS_OPS = ("RESHAPE",)
 
 
@@ -51,12 +52,48 @@ def op_kind(graph: Graph, op: Op) -> str | None:
     return kind
 
 
+def _window(op: Op, kh: int, kw: int) -> dict[str, int]:
+    return {"kernel": max(kh, kw), "stride": int(op.options.get("stride_h", 1))}
+
+
+def _op_fields(graph: Graph, op: Op, kind: str) -> dict[str, Any]:
+    """Kernel, stride, weight / bias / quantization bytes, MACs and params of one op."""
+    tens = graph.tensors
+    x, y = tens[op.inputs[0]] if op.inputs and op.inputs[0] >= 0 else None, tens[op.outputs[0]]
+    kw: dict[str, Any] = {"relu6": op.options.get("activation", "NONE") == "RELU6"}
+    if kind in ("conv", "pointwise", "depthwise"):
+        w = tens[op.inputs[1]]
+        b = tens[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+        kh, kw_ = int(w.shape[1]), int(w.shape[2])
+        oh, ow, oc = y.ir_shape
+        per_pixel = oc * kh * kw_ if kind == "depthwise" else oc * kh * kw_ * int(x.shape[3])
+        kw.update(**_window(op, kh, kw_), weight_bytes=w.nbytes, bias_bytes=b.nbytes if b is not None else 0,
+                  quant_channels=int(w.scale.size), macs=oh * ow * per_pixel, params=w.size + 2 * oc)
+    elif kind == "fc":
+        w = tens[op.inputs[1]]
+        b = tens[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+        kw.update(weight_bytes=w.nbytes, bias_bytes=b.nbytes if b is not None else 0,
+                  quant_channels=int(w.scale.size), macs=int(w.size), params=w.size + int(w.shape[0]))
+    elif kind in ("add", "pad", "concat"):
+        kw.update(macs=y.size)  # one element operation (or copy) per output value
+    elif kind == "mean":
+        kw.update(macs=x.size)
+    elif kind in ("avgpool", "maxpool"):
+        kh, kw_ = int(op.options["filter_height"]), int(op.options["filter_width"])
+        kw.update(**_window(op, kh, kw_), macs=y.size * kh * kw_)
+    else:  # other: its constant inputs are flash, one operation per output value
+        consts = [tens[t] for t in op.inputs if t >= 0 and tens[t].is_constant]
+        kw.update(weight_bytes=sum(c.nbytes for c in consts), macs=y.size, opcode=op.opcode)
+    return kw
+
+
 def to_ir(graph: Graph, *, space: Any = None, config: Any = None, names: Sequence[str] | None = None,
-          origin: str = "model") -> IrMapping:
+          origin: str = "model", other_ops: bool = False) -> IrMapping:
     """The layer IR of a parsed ``.tflite`` graph (``UserError`` for an op outside the IR).
 
     ``names``: one IR op name per non-RESHAPE op (default ``op<N>``). ``space`` / ``config`` are
-    stored in the graph as given.
+    stored in the graph as given. ``other_ops``: an op outside the IR becomes an ``other`` op
+    (its TFLite name in ``opcode``) instead of an error, for a runtime that runs every op.
     """
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise UserError(f"{origin}: expected one input and one output, the model has "
@@ -73,43 +110,28 @@ def to_ir(graph: Graph, *, space: Any = None, config: Any = None, names: Sequenc
 
     tensor_of[graph.inputs[0]] = new_tensor("input", tens[graph.inputs[0]].ir_shape)
     for op in graph.ops:
-        if op.opcode in ALIAS_OPS:
+        if op.opcode in ALIAS_OPS and op.inputs and op.inputs[0] in tensor_of:
             tensor_of[op.outputs[0]] = tensor_of[op.inputs[0]]
             op_of.append(None)
             continue
         kind = op_kind(graph, op)
+        if kind is None and other_ops:
+            kind = "other"
         if kind is None or len(op.outputs) != 1:
-            raise UserError(f"{origin}: op {op.index} {op.opcode} has no layer-IR kind "
+            what = "has no layer-IR kind" if kind is None else f"has {len(op.outputs)} outputs, the layer IR one"
+            raise UserError(f"{origin}: op {op.index} {op.opcode} {what} "
                             f"(the IR describes {', '.join(sorted(IR_KINDS))} and RESHAPE)")
-        acts = [tensor_of[t] for t in op.inputs if t >= 0 and not tens[t].is_constant]
+        acts = [tensor_of[t] for t in op.inputs if t >= 0 and not tens[t].is_constant and t in tensor_of]
+        missing = [t for t in op.inputs if t >= 0 and not tens[t].is_constant and t not in tensor_of]
+        if missing or not acts:
+            raise UserError(f"{origin}: op {op.index} {op.opcode} reads tensor(s) {missing or 'none'} that no "
+                            "earlier op writes (variable tensors and ops without an input are not supported)")
         if op.opcode == "ADD":
             acts.sort()
         index = len(g.ops)
         name = names[index] if names is not None and index < len(names) else f"op{index}"
-        x, y = tens[op.inputs[0]], tens[op.outputs[0]]
-        out_shape = y.ir_shape
-        kw: dict[str, Any] = {"relu6": op.options.get("activation", "NONE") == "RELU6"}
-        if kind in ("conv", "pointwise", "depthwise"):
-            w = tens[op.inputs[1]]
-            b = tens[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
-            kh, kw_ = int(w.shape[1]), int(w.shape[2])
-            oh, ow, oc = out_shape
-            per_pixel = oc * kh * kw_ if kind == "depthwise" else oc * kh * kw_ * int(x.shape[3])
-            kw.update(kernel=max(kh, kw_), stride=int(op.options.get("stride_h", 1)), weight_bytes=w.nbytes,
-                      bias_bytes=b.nbytes if b is not None else 0, quant_channels=int(w.scale.size),
-                      macs=oh * ow * per_pixel, params=w.size + 2 * oc)
-        elif kind == "fc":
-            w = tens[op.inputs[1]]
-            b = tens[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
-            kw.update(weight_bytes=w.nbytes, bias_bytes=b.nbytes if b is not None else 0,
-                      quant_channels=int(w.scale.size), macs=int(w.size), params=w.size + int(w.shape[0]))
-        elif kind == "add":
-            kw.update(macs=y.size)
-        elif kind == "mean":
-            kw.update(macs=x.size)
-        else:  # avgpool
-            kh, kw_ = int(op.options["filter_height"]), int(op.options["filter_width"])
-            kw.update(kernel=max(kh, kw_), stride=int(op.options.get("stride_h", 1)), macs=y.size * kh * kw_)
+        out_shape = tens[op.outputs[0]].ir_shape
+        kw = _op_fields(graph, op, kind)
         for t in acts:
             g.tensors[t].last = index
         out = new_tensor(name, out_shape)
@@ -118,6 +140,8 @@ def to_ir(graph: Graph, *, space: Any = None, config: Any = None, names: Sequenc
         op_of.append(index)
     if not g.ops:
         raise UserError(f"{origin}: the model has no layer-IR ops")
+    if graph.outputs[0] not in tensor_of:
+        raise UserError(f"{origin}: no op writes the output tensor {graph.outputs[0]}")
     g.input = tensor_of[graph.inputs[0]]
     g.output = tensor_of[graph.outputs[0]]
     g.tensors[g.output].last = len(g.ops) - 1

@@ -261,11 +261,9 @@ def _ir_from_tflite(graph: Graph) -> irmod.Graph | None:
     return mapping.graph
 
 
-def describe_model(data: bytes, meta: Mapping[str, Any] | None = None, origin: str = "model") -> TflmModel:
-    """Parse ``data`` (a ``.tflite``) into what the templates need; ``UserError`` for a model the
-    TFLM firmware cannot run (not int8, not one input and one output, an op with no resolver)."""
-    meta = meta or {}
-    graph = parse_tflite(data, origin=origin)
+def check_model(graph: Graph, origin: str = "model") -> None:
+    """``UserError`` (one line) for a model the TFLM firmware cannot run: not one input and one
+    output, no ops, an op with no resolver method, an input or output that is not int8."""
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise UserError(f"{origin}: the TFLM firmware runs models with one input and one output tensor, "
                         f"this one has {len(graph.inputs)} and {len(graph.outputs)}")
@@ -274,6 +272,16 @@ def describe_model(data: bytes, meta: Mapping[str, Any] | None = None, origin: s
     unknown = sorted({op.opcode for op in graph.ops} - set(RESOLVER_METHODS))
     if unknown:
         raise UserError(f"{origin}: no MicroMutableOpResolver method known for op(s) {', '.join(unknown)}")
+    _tensor_info(graph, graph.inputs[0], "input", origin)
+    _tensor_info(graph, graph.outputs[0], "output", origin)
+
+
+def describe_model(data: bytes, meta: Mapping[str, Any] | None = None, origin: str = "model") -> TflmModel:
+    """Parse ``data`` (a ``.tflite``) into what the templates need; ``UserError`` for a model the
+    TFLM firmware cannot run (:func:`check_model`)."""
+    meta = meta or {}
+    graph = parse_tflite(data, origin=origin)
+    check_model(graph, origin)
     layers = [_layer(graph, op) for op in graph.ops]
     found = _ir_from_metadata(data, meta, origin)
     ir = found[0] if found else None
