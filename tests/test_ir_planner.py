@@ -92,11 +92,10 @@ def test_plans_never_overlap_live_tensors(space):
 @pytest.mark.parametrize("name", [
     "mcu-32",
     "mcu-imagenet",
-    # Known weakness: on mcu-28's small tensors the greedy placement of the native buffers (long-lived
-    # in-place groups) fragments, and a few subnets plan 1-3% above TFLM's arena (sample seed 1:
-    # 3,508 B against 3,408 B, although only 3,080 B are ever alive at once). strict: a planner that
-    # fixes it makes this test fail until the marker goes.
-    pytest.param("mcu-28", marks=pytest.mark.xfail(strict=True, reason="native greedy placement fragments")),
+    # on mcu-28's small tensors the largest-first placement of the native buffers (long-lived in-place
+    # groups) fragments (sample seed 1: 3,508 B against TFLM's 3,408 B, with 3,080 B alive at once);
+    # plan_native then also places them largest lifetime area first and keeps the smaller plan
+    "mcu-28",
 ])
 def test_native_arena_never_above_tflm(name):
     """The native plan's arena (placement included) is never larger than TFLM's on random subnets."""

@@ -61,7 +61,9 @@ def _mobilenet(tf: Any, x: Any) -> Any:
     h = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)  # 16x16x8
     h = L.DepthwiseConv2D(3, padding="same", activation="relu")(h)
     h = L.Conv2D(16, 1, activation="relu")(h)
-    a = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(h)  # 8x8x16
+    a = L.Conv2D(16, 1, activation="relu")(h)
+    a = L.Conv2D(16, 1, activation="relu")(a)  # square 1x1, input dies: fused with the strided depthwise
+    a = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(a)  # 8x8x16
     b = L.ZeroPadding2D(((1, 0), (1, 0)))(h)  # PAD (not SAME's: top/left), a VALID stride-2 depthwise conv
     b = L.DepthwiseConv2D(3, strides=2, padding="valid", activation="relu")(b)  # 8x8x16
     b = L.Conv2D(8, 1, activation="relu")(b)

@@ -1,57 +1,10 @@
 /*
- * conv.c - int8 CONV_2D, NHWC, per-channel requantization (TFLM reference
- * arithmetic: acc = sum w * (x + in_offset) over in-image taps, + bias,
- * MultiplyByQuantizedMultiplier, + out_offset, clamp).
- *
- * For one output pixel the in-image taps of one kernel row form a single
- * contiguous run of (kx_end - kx_begin) * in_c bytes, both in the NHWC input
- * and in the [out_c][k_h][k_w][in_c] weights, so each row is one dot product
- * (SMLAD on DSP cores). Two output channels share each input load.
+ * conv.c - int8 CONV_2D, any kernel size, stride and padding (the loop is
+ * ofa_conv_core.h, shared with the conv + ADD kernel).
  */
-#include "ofa_kernels.h"
-#include "ofa_dot.h"
-#include "ofa_requant.h"
-#include "ofa_window.h"
+#include "ofa_conv_core.h"
 
 void ofa_conv_s8(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int8_t *restrict output)
 {
-    const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
-    const int32_t out_h = p->out_h, out_w = p->out_w, out_c = p->out_c;
-    const int32_t k_h = p->k_h, k_w = p->k_w;
-    const int32_t w_per_oc = k_h * k_w * in_c;
-    const int32_t in_off = p->in_offset;
-    int32_t oy, ox, oc;
-
-    for (oy = 0; oy < out_h; ++oy) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        const int32_t ky_begin = ofa_tap_begin(iy0);
-        const int32_t ky_end = ofa_tap_end(iy0, in_h, k_h);
-        for (ox = 0; ox < out_w; ++ox) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            const int32_t kx_begin = ofa_tap_begin(ix0);
-            const int32_t kx_end = ofa_tap_end(ix0, in_w, k_w);
-            const int32_t run = (kx_end - kx_begin) * in_c;
-            int8_t *out_px = output + (oy * out_w + ox) * out_c;
-
-            for (oc = 0; oc < out_c; oc += 2) {
-                const int two = (oc + 1) < out_c;
-                const int8_t *w0 = p->weights + oc * w_per_oc;
-                const int8_t *w1 = two ? w0 + w_per_oc : w0;
-                int32_t acc0 = p->bias ? p->bias[oc] : 0;
-                int32_t acc1 = (p->bias && two) ? p->bias[oc + 1] : 0;
-                int32_t ky;
-                for (ky = ky_begin; ky < ky_end && run > 0; ++ky) {
-                    const int8_t *x = input + ((iy0 + ky) * in_w + ix0 + kx_begin) * in_c;
-                    const int32_t woff = (ky * k_w + kx_begin) * in_c;
-                    ofa_dot2_off_s8(x, w0 + woff, w1 + woff, run, in_off, &acc0, &acc1);
-                }
-                out_px[oc] = ofa_output_s8(acc0, p->out_mult[oc], p->out_shift[oc], p->out_offset,
-                                           p->act_min, p->act_max);
-                if (two) {
-                    out_px[oc + 1] = ofa_output_s8(acc1, p->out_mult[oc + 1], p->out_shift[oc + 1],
-                                                   p->out_offset, p->act_min, p->act_max);
-                }
-            }
-        }
-    }
+    ofa_conv_core(p, input, output, 0);
 }

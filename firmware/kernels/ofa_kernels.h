@@ -33,6 +33,10 @@
 extern "C" {
 #endif
 
+/* Pixels ofa_pointwise_s8_inplace computes into its scratch at a time
+ * (INPLACE_POINTWISE_PIXELS in ofa_mcu/planner/native.py). */
+#define OFA_PW_INPLACE_PIXELS 8
+
 /* Left shift TFLM's int8 ADD applies to both inputs before rescaling. */
 #define OFA_ADD_LEFT_SHIFT 20
 
@@ -122,6 +126,20 @@ void ofa_conv_s8(const ofa_conv_params_t *p, const int8_t *input, int8_t *output
 
 /* 1x1 conv, stride 1, no padding (out_h == in_h, out_w == in_w). */
 void ofa_pointwise_s8(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
+
+/*
+ * In-place 1x1 conv (stride 1, out_c == in_c): the output overwrites the input `buf`;
+ * `scratch` holds min(out_h * out_w, OFA_PW_INPLACE_PIXELS) * out_c bytes, not overlapping buf.
+ */
+void ofa_pointwise_s8_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch);
+
+/*
+ * A conv (any kernel, stride, padding) whose result feeds only the ADD after it: each result r
+ * is added into the ADD's other input in place, inout[i] = ADD(r, inout[i]), with `add`'s input 1
+ * the conv side. Same values as ofa_conv_s8 then ofa_add_s8. inout must not overlap input.
+ */
+void ofa_conv_add_s8(const ofa_conv_params_t *conv, const ofa_add_params_t *add, const int8_t *input,
+                     int8_t *inout);
 
 /* Depthwise conv, depth multiplier 1 (in_c == out_c). */
 void ofa_depthwise_s8(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);

@@ -10,7 +10,10 @@ kernels) once per op, with every constant in flash and every activation in one s
   search and ``analyze --runtime native`` predicted: tensor lifetimes, in-place depthwise convs
   (one-plane scratch above what is alive), in-place ADD, strided depthwise convs fused with
   their expand conv (one ``ofa_expand_depthwise_s8`` call; the expand output buffer is its
-  k-row window). RESHAPE is an alias (same bytes).
+  k-row window), convs fused with the ADD after them (one ``ofa_conv_add_s8`` call, reported under
+  the ADD's index with kind ``conv+add``, :data:`FUSED_ADD_KIND`), in-place square 1x1 convs
+  (``ofa_pointwise_s8_inplace``). RESHAPE is an alias (same bytes). CONCATENATION finds its
+  inputs at their planned offsets (``in_offsets`` in its parameters).
 * ``ofa_model_invoke()`` runs the ops in order, each wrapped in ``runner_layer_begin_named`` /
   ``runner_layer_end`` so the serial runner reports per-layer cycles with the IR op kind
   (``conv``, ``pointwise``, ``depthwise``, ``add``, ``mean``, ``fc``: the latency model's kinds).
@@ -40,7 +43,7 @@ from ofa_mcu import ir as irmod
 from ofa_mcu.codegen import render_all
 from ofa_mcu.errors import WorkFailed
 from ofa_mcu.native.lowering import lower_graph
-from ofa_mcu.planner import Plan, plan_native
+from ofa_mcu.planner import Plan, inplace_pointwise_scratch_bytes, plan_native, pointwise_in_place
 from ofa_mcu.tflite import Graph, Op, model_subnet, parse_tflite, to_ir
 
 TEMPLATE_DIR = "native"
@@ -53,6 +56,10 @@ _ARRAY_TYPES = {"weights": "int8_t", "bias": "int32_t", "out_mult": "int32_t", "
 _PER_LINE = {"int8_t": 20, "int32_t": 8}
 #: Layer kind the runner reports for an expand conv fused with its depthwise conv.
 FUSED_KIND = "pointwise+depthwise"
+#: Layer kind the runner reports for a conv fused with the ADD after it (``ofa_conv_add_s8``).
+FUSED_ADD_KIND = "conv+add"
+_SWAP_ADD_INPUTS = {"in1_offset": "in2_offset", "in2_offset": "in1_offset", "in1_mult": "in2_mult",
+                    "in2_mult": "in1_mult", "in1_shift": "in2_shift", "in2_shift": "in1_shift"}
 
 
 # ------------------------------------------------------------------------------------------
@@ -190,6 +197,8 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
     const_total = 0
     fused_into = {dw: ex for ex, dw in plan.fused.items()}  # depthwise op -> its fused expand op
     pending_expand: dict[str, Any] | None = None  # the expand call a fused depthwise call completes
+    add_of = {add: conv for conv, add in plan.fused_add.items()}  # ADD op -> the conv fused into it
+    pending_conv: dict[str, Any] | None = None  # the conv call a fused ADD call completes
     for call, tfl_op in zip(calls, graph.ops, strict=True):
         ir_index = mapping.op_of[call.op_index]
         if ir_index is None:  # RESHAPE: the IR tensor is shared, nothing to run
@@ -201,6 +210,10 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
         var = f"op{ir_index}"
         # (field, value): an int (written with the c_int filter) or the name of a constant array / NULL
         fields: list[tuple[str, int | str]] = [(k, int(v)) for k, v in call.params.items()]
+        if ir_index in add_of and pending_conv is not None and \
+                mapping.tensor_of[call.inputs[1]] == pending_conv["op"].output:
+            # ofa_conv_add_s8 adds the conv result as input 1: give the ADD's inputs in that order
+            fields = [(_SWAP_ADD_INPUTS.get(k, k), v) for k, v in fields]
         const_bytes = 0
         in_offsets = [offset_of[mapping.tensor_of[t]] for t in call.inputs]
         call_arrays = dict(call.arrays)
@@ -267,6 +280,43 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
                 const_bytes=ex["const_bytes"] + const_bytes,
             ))
             continue
+        if ir_index in plan.fused_add:  # runs inside the fused call of the ADD after it
+            if call.function != "ofa_conv_s8":
+                raise WorkFailed(f"{origin}: op {call.op_index}: the plan fuses a {call.function} call into an ADD; "
+                                 "only ofa_conv_s8 convs can be")
+            params_ctx.append(params)
+            pending_conv = {"op": op, "in_offsets": in_offsets, "const_bytes": const_bytes, "tfl_op": tfl_op}
+            continue
+        if ir_index in add_of:
+            cv = pending_conv
+            if cv is None or cv["op"].index != add_of[ir_index] or call.function != "ofa_add_s8":
+                raise WorkFailed(f"{origin}: op {call.op_index}: the plan fuses this ADD with a conv the model "
+                                 "does not run just before it")
+            pending_conv = None
+            cv_op = cv["op"]
+            other = next(t for t in call.inputs if mapping.tensor_of[t] != cv_op.output)
+            if offset_of[mapping.tensor_of[other]] != out_offset:
+                raise WorkFailed(f"{origin}: op {call.op_index}: a fused conv + ADD must write over the ADD's "
+                                 "other input")
+            params_ctx.append(params)
+            fused_name = f"{cv_op.name}+{op.name}"
+            out_bytes = tens[call.outputs[0]].size
+            ops_ctx.append({
+                "reshape": False, "index": ir_index, "tflite_index": call.op_index,
+                "name": fused_name, "kind": FUSED_ADD_KIND, "param_vars": [f"op{cv_op.index}", var],
+                "function": "ofa_conv_add_s8", "args": [cv["in_offsets"][0], out_offset],
+                "comment": f"layers {cv_op.index} and {ir_index} fused: {_op_description(cv['tfl_op'], cv_op)}, "
+                           f"then {params['comment']}, added in place into the other input",
+                "macs": cv_op.macs + op.macs, "inplace": True,
+                "buffers": f"in @{cv['in_offsets']}, in/out @{out_offset} ({out_bytes} B)",
+            })
+            layers.append(NativeLayer(
+                index=ir_index, tflite_index=call.op_index, name=fused_name, kind=FUSED_ADD_KIND,
+                opcode=call.opcode, function="ofa_conv_add_s8", inplace=True, inputs=cv["in_offsets"],
+                output=out_offset, output_bytes=out_bytes, scratch=None, in_shape=list(cv_op.in_shape),
+                out_shape=list(op.out_shape), macs=cv_op.macs + op.macs, const_bytes=cv["const_bytes"] + const_bytes,
+            ))
+            continue
         in_t = mapping.tensor_of[call.inputs[0]]
         inplace = group_of[out_t] == group_of[in_t] or (
             len(call.inputs) > 1 and group_of[out_t] == group_of[mapping.tensor_of[call.inputs[1]]])
@@ -279,6 +329,15 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
             live = [k for k in range(len(plan.sizes)) if plan.first[k] <= ir_index <= plan.last[k]]
             scratch = max(plan.offsets[k] + plan.sizes[k] for k in live)
             function = "ofa_depthwise_s8_inplace"
+            args = [out_offset, scratch]
+        elif inplace and function == "ofa_pointwise_s8":
+            if not pointwise_in_place(op) or plan.scratch.get(ir_index, 0) < inplace_pointwise_scratch_bytes(
+                    op.out_shape[0] * op.out_shape[1], op.out_shape[2]):
+                raise WorkFailed(f"{origin}: op {call.op_index}: the plan runs a 1x1 conv in place that the "
+                                 "kernel cannot run in place")
+            live = [k for k in range(len(plan.sizes)) if plan.first[k] <= ir_index <= plan.last[k]]
+            scratch = max(plan.offsets[k] + plan.sizes[k] for k in live)
+            function = "ofa_pointwise_s8_inplace"
             args = [out_offset, scratch]
         elif inplace and function != "ofa_add_s8":
             raise WorkFailed(f"{origin}: op {call.op_index} ({function}) cannot run in place")

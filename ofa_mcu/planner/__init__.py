@@ -8,13 +8,17 @@ Which planner a runtime uses is the runtime's business (``ofa_mcu.runtimes``); n
 switches on a runtime's name.
 """
 
-from ofa_mcu.planner.core import OpMemory, Plan, align_up, greedy_offsets
+from ofa_mcu.planner.core import OpMemory, Plan, align_up, greedy_offsets, live_peak
 from ofa_mcu.planner.native import (
+    INPLACE_POINTWISE_PIXELS,
     NativeCost,
+    conv_add_fusable,
     depthwise_fits_in_place,
     fused_window_bytes,
     inplace_depthwise_scratch_bytes,
+    inplace_pointwise_scratch_bytes,
     plan_native,
+    pointwise_in_place,
 )
 from ofa_mcu.planner.tflm import (
     KERNELS,
@@ -28,6 +32,7 @@ from ofa_mcu.planner.tflm import (
 )
 
 __all__ = [
+    "INPLACE_POINTWISE_PIXELS",
     "KERNELS",
     "NativeCost",
     "OpMemory",
@@ -36,13 +41,17 @@ __all__ = [
     "align_up",
     "cmsis_nn_request_bytes",
     "cmsis_nn_scratch_bytes",
+    "conv_add_fusable",
     "depthwise_fits_in_place",
     "fused_window_bytes",
     "greedy_offsets",
     "inplace_depthwise_scratch_bytes",
+    "inplace_pointwise_scratch_bytes",
+    "live_peak",
     "plan_native",
     "plan_tflm",
     "plan_tflm_kernels",
+    "pointwise_in_place",
     "tflm_persistent_bytes",
     "tflm_planning_bytes",
 ]

@@ -22,19 +22,31 @@ def align_up(n: int, alignment: int) -> int:
     return (n + alignment - 1) // alignment * alignment
 
 
+def live_peak(sizes: list[int], first: list[int], last: list[int]) -> int:
+    """The most bytes of buffers alive at one op: no placement can have a smaller extent."""
+    if not sizes:
+        return 0
+    alive = [0] * (max(last) + 1)
+    for size, fi, li in zip(sizes, first, last):
+        for i in range(fi, li + 1):
+            alive[i] += size
+    return max(alive)
+
+
 def greedy_offsets(sizes: list[int], first: list[int], last: list[int],
-                   later_first: bool = False) -> tuple[list[int], int]:
+                   later_first: bool = False, order: list[int] | None = None) -> tuple[list[int], int]:
     """Place buffers largest first at the lowest non-colliding offset; return (offsets, extent).
 
     Buffers ``a`` and ``b`` collide when their lifetimes [first, last] overlap. Ties in size keep
     the earlier buffer first, or with ``later_first`` the later one, as TFLM does: its
     ``GreedyMemoryPlanner`` fills the array it sorts from the end (last buffer first) and then
-    sorts it by size with a stable bubble sort.
+    sorts it by size with a stable bubble sort. ``order``: place the buffers in this order instead.
     """
     n = len(sizes)
     # largest first; Python's sort is stable (also with reverse=True), so ties keep the order of
     # the indices given: ascending, or descending for later_first
-    order = sorted(range(n - 1, -1, -1) if later_first else range(n), key=sizes.__getitem__, reverse=True)
+    if order is None:
+        order = sorted(range(n - 1, -1, -1) if later_first else range(n), key=sizes.__getitem__, reverse=True)
     offsets = [0] * n
     placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last), kept sorted by offset
     extent = 0
@@ -81,6 +93,9 @@ class Plan:
     # native: expand op index -> the depthwise op it is fused into; the expand's output buffer is
     # the row window (fused_window_bytes), and the depthwise output lives from the expand on
     fused: dict[int, int] = field(default_factory=dict)
+    # native: conv op index -> the ADD op right after it; the conv adds its result into the ADD's
+    # other input (the conv's output tensor has no buffer of its own: size 0)
+    fused_add: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n_ops = len(self.graph.ops)
