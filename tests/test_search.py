@@ -147,7 +147,7 @@ def test_board_without_board_support_searched_and_compile_refused(trained, tmp_p
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in proc.stderr and proc.stdout == ""
         assert "board rpi-pico: family 'rp2040' has no board support" in lines[0]
-        assert "standalone firmware project needs board support" in lines[0] and "library output" in lines[0]
+        assert "standalone firmware project needs board support" in lines[0] and "--format library" in lines[0]
         assert not out.exists()
 
 

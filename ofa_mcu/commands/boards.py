@@ -77,7 +77,8 @@ def boards(names: tuple[str, ...], as_json: bool) -> None:
     The table shows total SRAM and flash, and the usable SRAM (arena) and flash (model) left with
     the tflm runtime after stack, runtime code and static data, and reserves. KB = 1024 bytes,
     rounded down. "firmware": whether a standalone firmware project (`compile`) can be generated;
-    boards without board support (e.g. rpi-pico, teensy-41) work with analyze, search and export.
+    boards without board support (e.g. rpi-pico, teensy-41) work with analyze, search, export and
+    `compile --format library|arduino|zephyr` (the model as a library for your own firmware).
     """
     selected = [load_board(n) for n in names] if names else list_boards()
     if as_json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ofa_mcu.commands.options import echo_json, json_option, seed_option
+from ofa_mcu.firmware.library import FORMATS, PROJECT_FORMAT, format_names
 from ofa_mcu.runtimes import default_runtime, find_runtime, runtime_names, runtimes
 from ofa_mcu.table import fmt_bytes
 
@@ -58,6 +59,25 @@ def format_compile(info: dict, project: str, notes: list[str]) -> str:
     return "\n".join(lines)
 
 
+def format_library(info: dict, folder: str) -> str:
+    """The human summary of a library written by ``compile --format library|arduino|zephyr``."""
+    i, o = info["input"], info["output"]
+    lines = [f"compiled {info['model']} as a{'n' if info['output_kind'][0] in 'AEIOU' else ''} {info['output_kind']} "
+             f"({info['runtime']} runtime) for "
+             f"{info['board']} ({info['core']}): {folder}",
+             f"input int8 {'x'.join(map(str, i['shape']))} (scale {i['scale']:.6g}, zero point {i['zero_point']}), "
+             f"output int8 {'x'.join(map(str, o['shape']))}; arena {info['arena_bytes']:,} B; "
+             f"{len(info['layers'])} layers, {info['macs']:,} MACs"]
+    acc = info.get("accuracy")
+    if acc:
+        lines.append(f"accuracy on {acc['test_samples']} held-out test images: float {100 * acc['float']:.2f}%, "
+                     f"int8 (TFLM) {100 * acc['int8']:.2f}%")
+    if info.get("needs"):
+        lines.append(f"needs from your build: {', '.join(info['needs'])}")
+    lines.append(f"next: see {folder}/README.md (API in ofa_model.h)")
+    return "\n".join(lines)
+
+
 @click.command(name="compile")
 @click.option("--checkpoint", type=click.Path(), default=None,
               help="Supernet checkpoint (a file or a training folder with checkpoint.pt).")
@@ -77,17 +97,22 @@ def format_compile(info: dict, project: str, notes: list[str]) -> str:
               help="Runtime on the device: " + "; ".join(f"{rt.name}: {rt.description}" for rt in runtimes())
                    + ". Default: " + ", ".join(f"{rt.name} on {'emulated' if rt.default_on_emulated else 'real'} boards"
                                                for rt in runtimes()) + ".")
+@click.option("--format", "output_format", type=click.Choice(format_names()), default=PROJECT_FORMAT,
+              show_default=True,
+              help="What to write: project: the standalone firmware (board support + serial runner; boards with a "
+                   "supported family); " + "; ".join(f"{f.name}: {f.description}" for f in FORMATS.values())
+                   + ". The library formats work for any board and use none of ofa-mcu's board support.")
 @click.option("--calibration-samples", type=click.IntRange(min=1), default=200, show_default=True,
               help="Training images that calibrate the INT8 quantization.")
 @click.option("--test-images", type=click.IntRange(min=10), default=None,
               help="Measure float and INT8 accuracy on a stratified subset of this many test images (default: all).")
 @seed_option
 @json_option
-def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_file: str | None, search_dir: str | None, out: str,
-                runtime: str | None, calibration_samples: int, test_images: int | None, seed: int,
-                as_json: bool) -> None:
+def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_file: str | None,
+                search_dir: str | None, out: str, runtime: str | None, output_format: str, calibration_samples: int,
+                test_images: int | None, seed: int, as_json: bool) -> None:
     """Compile a firmware project for one board: subnet -> INT8 .tflite -> C project, or any int8
-    .tflite (--tflite MODEL) -> C project.
+    .tflite (--tflite MODEL) -> C project; or, with --format, a library for your own firmware.
 
     The subnet is given (--subnet) or comes from a search (--search DIR; run first when DIR has no
     result; with neither, the board is searched for and the result kept in OUT/search.json). The subnet is exported to INT8 (BN recalibrated, TensorFlow's converter, verified on
@@ -98,6 +123,11 @@ def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_
     With --tflite the model is checked against the runtime (an op it does not run is named with
     its operator index and the runtime that runs it), analysed from its graph alone and rendered
     the same way; `build`, `emulate` and `profile` work on the project as on any other.
+
+    With --format library, arduino or zephyr, OUT is instead a library for your own firmware: the
+    model, only the kernels it uses and the C API of ofa_model.h (init, input/output tensors,
+    invoke, arena size, per-layer timing hook), packaged as a CMake/Make library, an Arduino
+    library or a Zephyr module; for any board, including boards without board support.
     """
     if (checkpoint is None) == (tflite is None):
         raise click.UsageError("give exactly one of --checkpoint CKPT or --tflite MODEL")
@@ -109,20 +139,27 @@ def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_
     from ofa_mcu.boards import load_board
 
     board = load_board(target)
-    board.require_firmware()  # before any work: a board without board support gets one line
+    if output_format == PROJECT_FORMAT:
+        board.require_firmware()  # before any work: a board without board support gets one line
     check_writable(out, folder=True)
     from ofa_mcu.firmware.compile import compile_project, compile_tflite
+    from ofa_mcu.firmware.library import check_output
+
+    if output_format != PROJECT_FORMAT:
+        check_output(out)
 
     rt = runtime or default_runtime(board)
     progress = None if as_json else (lambda msg: click.echo(f"compile: {msg}", err=True))
     if tflite is not None:
-        res = compile_tflite(tflite, board, out, rt, progress=progress)
+        res = compile_tflite(tflite, board, out, rt, progress=progress, output_format=output_format)
     else:
         assert checkpoint is not None
         res = compile_project(checkpoint, board, out, rt, subnet=subnet_file, search_dir=search_dir,
                               calibration_samples=calibration_samples, seed=seed, test_images=test_images,
-                              progress=progress)
+                              progress=progress, output_format=output_format)
     if as_json:
         echo_json(res.to_json())
+    elif output_format != PROJECT_FORMAT:
+        click.echo(format_library(res.info, str(res.project_dir)))
     else:
         click.echo(format_compile(res.info, str(res.project_dir), res.notes))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
@@ -44,6 +45,7 @@ from ofa_mcu.artifacts import (
 from ofa_mcu.boards import Board, load_board
 from ofa_mcu.config import SubnetConfig
 from ofa_mcu.errors import UserError
+from ofa_mcu.firmware.library import PROJECT_FORMAT, check_output, get_format, render_library
 from ofa_mcu.firmware.project import render_project
 from ofa_mcu.runtimes import ModelRequest, get_runtime
 from ofa_mcu.search import SearchOptions, run_search
@@ -124,6 +126,12 @@ def _model_name(space: str | None, cfg: SubnetConfig | None) -> str:
     if space and cfg is not None:
         return f"{space}-{cfg.stable_hash()}"
     return "model"
+
+
+def _file_model_name(path: str | os.PathLike) -> str:
+    """A model name from a ``.tflite`` file name: letters, digits, '_', '.', '-' (at most 64)."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem).strip("._-")[:64]
+    return stem or "model"
 
 
 def _predicted(space: SearchSpace | None, cfg: SubnetConfig | None, board: Board, runtime: str,
@@ -245,8 +253,10 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
                     runtime: str = "native", *, subnet: SubnetConfig | str | os.PathLike | None = None,
                     search_dir: str | os.PathLike | None = None, calibration_samples: int = 200, seed: int = 0,
                     measure_arena: bool | None = None, test_images: int | None = None,
-                    progress: Progress | None = None) -> CompileResult:
-    """Search (unless a subnet is given), export and render a firmware project into ``out``.
+                    progress: Progress | None = None, output_format: str = PROJECT_FORMAT) -> CompileResult:
+    """Search (unless a subnet is given), export and render a firmware project into ``out``
+    (``output_format`` ``project``), or a library for the user's own firmware (``library``,
+    ``arduino``, ``zephyr``: :mod:`ofa_mcu.firmware.library`; any board, no board support needed).
 
     ``subnet``: a config or a subnet JSON path. ``search_dir``: a search output folder; its
     ``search.json`` gives the board's subnet, and when it has none yet the search runs there
@@ -256,10 +266,15 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
     rt = get_runtime(runtime)
     say: Progress = progress or (lambda _m: None)
     b = board if isinstance(board, Board) else load_board(board)
-    b.require_firmware()
-    out_path = Path(out).expanduser()
-    if out_path.exists() and (not out_path.is_dir() or (any(out_path.iterdir()) and not is_project(out_path))):
-        raise UserError(f"{out_path}: exists and is not a generated firmware project; choose another --out")
+    library = output_format != PROJECT_FORMAT
+    if library:
+        get_format(output_format)
+        out_path = check_output(out)
+    else:
+        b.require_firmware()
+        out_path = Path(out).expanduser()
+        if out_path.exists() and (not out_path.is_dir() or (any(out_path.iterdir()) and not is_project(out_path))):
+            raise UserError(f"{out_path}: exists and is not a generated firmware project; choose another --out")
     from ofa_mcu.checkpoint import load_checkpoint, resolve_path
 
     ckpt_path = resolve_path(checkpoint)
@@ -295,6 +310,13 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
     if entry is not None:
         extra["search"] = {k: entry.get(k) for k in ("predicted_acc", "measured_acc", "peak_sram_bytes",
                                                       "flash_bytes", "latency_ms", "runtime") if k in entry}
+    if library:
+        name = _model_name(space.name, cfg)
+        path, info, lib = render_library(exported.model, b, out_path, runtime, output_format, name=name, space=space,
+                                         subnet=cfg, report=report, predicted=_predicted(space, cfg, b, runtime),
+                                         extra_info=extra, say=say)
+        return CompileResult(project_dir=path, board=b.name, runtime=runtime, subnet=cfg, model=exported.model,
+                             info=info, native=lib.model, search=entry, notes=notes)
     path, info, native = render_model_project(exported.model, b, out_path, runtime, space=space, subnet=cfg,
                                               report=report, search_text=search_text, extra_info=extra, say=say)
     return CompileResult(project_dir=path, board=b.name, runtime=runtime, subnet=cfg, model=exported.model, info=info,
@@ -302,7 +324,7 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
 
 
 def compile_tflite(path: str | os.PathLike, board: Board | str, out: str | os.PathLike, runtime: str,
-                   progress: Progress | None = None) -> CompileResult:
+                   progress: Progress | None = None, output_format: str = PROJECT_FORMAT) -> CompileResult:
     """Render the firmware project of any int8 ``.tflite`` (a user's model: no checkpoint, no
     metadata needed) into ``out``: the model prepared for the runtime
     (:func:`ofa_mcu.usermodel.load_user_model`: float QUANTIZE / DEQUANTIZE at the edges left
@@ -311,10 +333,15 @@ def compile_tflite(path: str | os.PathLike, board: Board | str, out: str | os.Pa
 
     say: Progress = progress or (lambda _m: None)
     b = board if isinstance(board, Board) else load_board(board)
-    b.require_firmware()
-    out_path = Path(out).expanduser()
-    if out_path.exists() and (not out_path.is_dir() or (any(out_path.iterdir()) and not is_project(out_path))):
-        raise UserError(f"{out_path}: exists and is not a generated firmware project; choose another --out")
+    library = output_format != PROJECT_FORMAT
+    if library:
+        get_format(output_format)
+        out_path = check_output(out)
+    else:
+        b.require_firmware()
+        out_path = Path(out).expanduser()
+        if out_path.exists() and (not out_path.is_dir() or (any(out_path.iterdir()) and not is_project(out_path))):
+            raise UserError(f"{out_path}: exists and is not a generated firmware project; choose another --out")
     um = load_user_model(str(path), runtime)
     notes: list[str] = []
     if um.removed:
@@ -322,6 +349,13 @@ def compile_tflite(path: str | os.PathLike, board: Board | str, out: str | os.Pa
         say(notes[-1])
     found = model_subnet(um.model, str(path))
     space, cfg = found if found is not None else (None, None)
+    if library:
+        name = _model_name(space.name, cfg) if space is not None else _file_model_name(path)
+        path_out, info, lib = render_library(um.model, b, out_path, runtime, output_format, name=name, space=space,
+                                             subnet=cfg, predicted=_predicted(space, cfg, b, runtime, um.model),
+                                             extra_info={"source_model": um.to_dict()}, say=say)
+        return CompileResult(project_dir=path_out, board=b.name, runtime=runtime, subnet=cfg, model=um.model,
+                             info=info, native=lib.model, notes=notes)
     path_out, info, native = render_model_project(um.model, b, out_path, runtime, space=space, subnet=cfg,
                                                   extra_info={"source_model": um.to_dict()}, say=say)
     if info["predicted"].get("fits") is False:

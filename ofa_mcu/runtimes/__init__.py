@@ -7,6 +7,7 @@ with :func:`runtime_names`.
 from ofa_mcu.runtimes import native, tflm  # noqa: F401  (registers the runtimes, TFLM first)
 from ofa_mcu.runtimes.registry import (
     FlashModel,
+    LibrarySources,
     ModelRequest,
     ModelSources,
     Runtime,
@@ -21,6 +22,7 @@ from ofa_mcu.runtimes.registry import (
 __all__ = [
     "FlashModel",
     "ModelRequest",
+    "LibrarySources",
     "ModelSources",
     "Runtime",
     "default_runtime",

@@ -14,9 +14,17 @@ from typing import Any
 
 from ofa_mcu.errors import WorkFailed
 from ofa_mcu.native.codegen import generate_native
+from ofa_mcu.native.library import library_files
 from ofa_mcu.native.lowering import SUPPORTED_OPS, check_supported
 from ofa_mcu.planner import plan_native
-from ofa_mcu.runtimes.registry import FlashModel, ModelRequest, ModelSources, Runtime, register_runtime
+from ofa_mcu.runtimes.registry import (
+    FlashModel,
+    LibrarySources,
+    ModelRequest,
+    ModelSources,
+    Runtime,
+    register_runtime,
+)
 
 NAME = "native"
 README_TEMPLATE = "native/README.md.j2"
@@ -76,6 +84,13 @@ def _sources(model: bytes, board: Any, req: ModelRequest) -> ModelSources:
     return ModelSources(dict(native.sources), extra_context, layers, info, native)
 
 
+def _library(model: bytes, board: Any, req: ModelRequest) -> LibrarySources:
+    req.say("generating the native C model and picking the kernels it calls")
+    files, api, native = library_files(model, name=req.name, origin=req.origin)
+    info = {"arena_bytes": native.arena_bytes, "const_bytes": native.const_bytes, "kernels": api["kernels"]}
+    return LibrarySources(dict(files), api, cxx=False, needs=(), info=info, model=native)
+
+
 def _plan(graph: Any, kernels: str = "reference") -> Any:
     return plan_native(graph)  # our kernels need no scratch beyond what the plan places
 
@@ -92,6 +107,7 @@ def native() -> Runtime:
         fixed_kernels="native",
         source_trees=((), ()),
         model_sources=_sources,
+        library_sources=_library,
         template_dir="native",
         default_on_emulated=True,
         measures_tflm_arena=False,

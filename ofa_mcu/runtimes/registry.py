@@ -70,6 +70,22 @@ class ModelSources:
     model: Any = None
 
 
+@dataclass
+class LibrarySources:
+    """A runtime's sources for a library the user's own firmware compiles (``compile --format
+    library|arduino|zephyr``): ``files`` (name -> content, all in one folder, ``ofa_model.h`` the
+    public header), the API facts the packaging templates render (``api``: name, runtime, arena,
+    input, output, layers, MACs), ``needs``: what the user's build must bring (e.g. a TFLM tree),
+    ``info``: what ``library.json`` records, ``model``: the runtime's own model description."""
+
+    files: dict[str, str | bytes]
+    api: dict[str, Any]
+    cxx: bool = False
+    needs: tuple[str, ...] = ()
+    info: dict[str, Any] = field(default_factory=dict)
+    model: Any = None
+
+
 @dataclass(frozen=True)
 class Runtime:
     """One deployment runtime: everything the library needs to know about it."""
@@ -109,6 +125,9 @@ class Runtime:
     #: (parsed .tflite graph, origin) -> None, or a one-line ``UserError`` naming what this
     #: runtime cannot run (an op's options, tensor types); the op list is checked first (``ops``)
     check_model: Callable[[Any, str], None] | None = None
+    #: (.tflite bytes, board, request) -> the sources of a library for the user's own firmware
+    #: (:class:`LibrarySources`); None: no library output for this runtime
+    library_sources: Callable[[bytes, Any, ModelRequest], LibrarySources] | None = None
 
     def kernels(self, board: Any) -> str:
         """The kernels a project of this runtime for ``board`` is built with (``compile.json``)."""

@@ -13,9 +13,17 @@ from __future__ import annotations
 from typing import Any
 
 from ofa_mcu.planner import plan_tflm_kernels
-from ofa_mcu.runtimes.registry import FlashModel, ModelRequest, ModelSources, Runtime, register_runtime
+from ofa_mcu.runtimes.registry import (
+    FlashModel,
+    LibrarySources,
+    ModelRequest,
+    ModelSources,
+    Runtime,
+    register_runtime,
+)
 from ofa_mcu.tflm.codegen import RESOLVER_METHODS, RUNTIME, check_model
 from ofa_mcu.tflm.codegen import model_sources as tflm_model_sources
+from ofa_mcu.tflm.library import library_files
 
 NAME = RUNTIME  # the name the TFLM package writes into its projects
 
@@ -53,8 +61,8 @@ SOURCE_TREES = (
 )
 
 
-def _sources(model: bytes, board: Any, req: ModelRequest) -> ModelSources:
-    req.say("generating the TFLM model sources")
+def _meta(board: Any, req: ModelRequest) -> dict[str, Any]:
+    """What the TFLM model sources read about the model (the export report, subnet, prediction)."""
     meta: dict[str, Any] = {**req.report, "name": req.name, "model_name": req.name, "board": board.name}
     if req.space is not None and req.subnet is not None:
         meta.update({"space_spec": req.space.to_dict(), "subnet": req.subnet.to_dict(),
@@ -63,12 +71,24 @@ def _sources(model: bytes, board: Any, req: ModelRequest) -> ModelSources:
         meta.update({"sram_bytes": req.predicted["arena_bytes"], "flash_bytes": req.predicted["flash_bytes"]})
     if req.space is not None:
         meta["space"] = req.space.name
-    sources, extra = tflm_model_sources(model, board, meta)
+    return meta
+
+
+def _sources(model: bytes, board: Any, req: ModelRequest) -> ModelSources:
+    req.say("generating the TFLM model sources")
+    sources, extra = tflm_model_sources(model, board, _meta(board, req))
     layers = None
     if req.subnet is None:  # TFLM's profiler reports every op (RESHAPE and ops outside the IR too)
         layers = [{"index": x.index, "name": x.name or f"op{x.index}", "kind": x.kind, "tflite_op": x.op,
                    "macs": x.macs} for x in extra["tflm"]["model"].layers]
     return ModelSources(dict(sources), dict(extra or {}), layers)
+
+
+def _library(model: bytes, board: Any, req: ModelRequest) -> LibrarySources:
+    req.say("generating the TFLM model sources and the ofa_model API over the interpreter")
+    files, api, described = library_files(model, board, _meta(board, req), name=req.name)
+    info = {"arena_bytes": api["arena_bytes"], "ops": api["kernels"]}
+    return LibrarySources(dict(files), api, cxx=True, needs=("TFLM",), info=info, model=described)
 
 
 @register_runtime
@@ -82,6 +102,7 @@ def tflm() -> Runtime:
         firmware_subdirs=("tflm",),
         source_trees=SOURCE_TREES,
         model_sources=_sources,
+        library_sources=_library,
         template_dir="tflm",
         default_on_emulated=False,
         measures_tflm_arena=True,
