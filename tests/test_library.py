@@ -35,14 +35,17 @@ APP = ROOT / "tests" / "foreign_app"
 LINKER = ROOT / "tests" / "kernel_harness" / "arm" / "mps2.ld"
 INPUTS = 3
 WARN = ["-Wall", "-Wextra", "-Werror"]
-#: The Arduino Mbed OS core for the Nano 33 BLE (ArduinoCore-mbed, variants/ARDUINO_NANO33BLE
-#: cflags.txt / cxxflags.txt): the Cortex-M4F flags and the language options that matter here.
+#: The Arduino Mbed OS core for the Nano 33 BLE (arduino/ArduinoCore-mbed,
+#: variants/ARDUINO_NANO33BLE/cflags.txt and cxxflags.txt), minus its -Wno-missing-field-initializers
+#: -Wno-unused-parameter (these tests add -Wall -Wextra -Werror instead) and -c.
 NANO33_CPU = ["-mcpu=cortex-m4", "-mfloat-abi=softfp", "-mfpu=fpv4-sp-d16", "-mthumb"]
-NANO33_C = [*NANO33_CPU, "-std=gnu11", "-Os", "-g3", "-fdata-sections", "-ffunction-sections", "-fmessage-length=0",
-            "-fno-exceptions", "-fomit-frame-pointer", "-funsigned-char", "-nostdlib"]
-NANO33_CXX = [*NANO33_CPU, "-std=gnu++14", "-fno-rtti", "-Wvla", "-Os", "-g3", "-fdata-sections",
-              "-ffunction-sections", "-fmessage-length=0", "-fno-exceptions", "-fno-builtin", "-funsigned-char",
-              "-nostdlib"]
+_NANO33_COMMON = ["-DAPPLICATION_ADDR=0x10000", "-DAPPLICATION_SIZE=0xf0000", "-DMBED_RAM_SIZE=0x40000",
+                  "-DMBED_RAM_START=0x20000000", "-DMBED_ROM_SIZE=0x100000", "-DMBED_ROM_START=0x0",
+                  "-DMBED_TRAP_ERRORS_ENABLED=1", "-Os", "-fdata-sections", "-ffunction-sections",
+                  "-fmessage-length=0", "-fno-delete-null-pointer-checks", "-fno-exceptions",
+                  "-fomit-frame-pointer", "-funsigned-char", "-g1", *NANO33_CPU]
+NANO33_C = ["-std=gnu11", *_NANO33_COMMON]
+NANO33_CXX = ["-Wvla", "-fno-rtti", "-std=gnu++14", *_NANO33_COMMON]
 
 
 def _inputs(n_bytes: int, count: int = INPUTS) -> np.ndarray:
@@ -175,13 +178,13 @@ def _qemu_app(lib: Path, work: Path, extra_sources: list[Path], cflags: list[str
         CXXFLAGS := {' '.join(cpu)} -O2 -ffunction-sections -fdata-sections -std=c++17 -fno-rtti -fno-exceptions -fno-threadsafe-statics {' '.join(cxx_flags)} $(OFA_MODEL_CFLAGS)
         OBJS := $(patsubst %,obj/%.o,$(notdir $(OFA_MODEL_SRCS) {' '.join(str(s) for s in extra_sources)}))
         vpath %.c $(sort $(dir $(OFA_MODEL_C_SRCS))) {' '.join(sorted({str(s.parent) for s in extra_sources}))}
-        vpath %.cc $(sort $(dir $(OFA_MODEL_CXX_SRCS))) {' '.join(sorted({str(s.parent) for s in extra_sources}))}
+        vpath %.cpp $(sort $(dir $(OFA_MODEL_CXX_SRCS))) {' '.join(sorted({str(s.parent) for s in extra_sources}))}
         app.elf: $(OBJS)
         > arm-none-eabi-g++ {' '.join(cpu)} -nostartfiles --specs=nano.specs --specs=nosys.specs -Wl,--gc-sections -T{LINKER} $^ -o $@
         obj/%.c.o: %.c
         > @mkdir -p obj
         > arm-none-eabi-gcc -std=c99 $(CFLAGS) -c $< -o $@
-        obj/%.cc.o: %.cc
+        obj/%.cpp.o: %.cpp
         > @mkdir -p obj
         > arm-none-eabi-g++ $(CXXFLAGS) -c $< -o $@
     """))
@@ -306,7 +309,7 @@ def test_arduino_library_compiles_with_the_nano33ble_flags_and_runs(pico_library
         r = subprocess.run(["arm-none-eabi-g++", *NANO33_CXX, *WARN, f"-I{work / 'stub'}", f"-I{lib / 'src'}",
                             "-c", str(cpp), "-o", str(objs[-1])], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
-    subprocess.run(["arm-none-eabi-gcc", *NANO33_CPU, *NANO33_C[4:], "-c", str(APP / "startup.c"),
+    subprocess.run(["arm-none-eabi-gcc", *NANO33_C, "-c", str(APP / "startup.c"),
                     "-o", str(work / "startup.o")], check=True, capture_output=True, text=True)
     elf = work / "sketch.elf"
     subprocess.run(["arm-none-eabi-g++", *NANO33_CPU, "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
@@ -352,14 +355,14 @@ def test_tflm_library_sources(pico_library, tmp_path):
     model = (out / "model.tflite").read_bytes()
     lib = tmp_path / "tflm-lib"
     _, info, srcs = render_library(model, "rpi-pico", lib, "tflm", "library", name="m")
-    assert sorted(p.name for p in (lib / "src").iterdir()) == ["ofa_model.cc", "ofa_model.h", "ofa_model_data.cc",
+    assert sorted(p.name for p in (lib / "src").iterdir()) == ["ofa_model.cpp", "ofa_model.h", "ofa_model_data.cpp",
                                                                "ofa_model_data.h"]
-    cc = (lib / "src" / "ofa_model.cc").read_text()
+    cc = (lib / "src" / "ofa_model.cpp").read_text()
     registered = re.findall(r"resolver\.(Add\w+)\(\)", cc)
     assert registered == [op["method"] for op in srcs.model.ops] and len(registered) == len(set(registered))
     assert info["needs"] == ["TFLM"] and "TFLM_DIR" in (lib / "CMakeLists.txt").read_text()
     assert info["arena_bytes"] % 16 == 0 and info["arena_bytes"] >= srcs.model.bytes // 1000
-    data = (lib / "src" / "ofa_model_data.cc").read_text()
+    data = (lib / "src" / "ofa_model_data.cpp").read_text()
     assert f"ofa_model_data[{len(model)}]" in data
 
 

@@ -92,7 +92,8 @@ def format_library(info: dict, folder: str) -> str:
               help="Search output folder: its search.json gives the board's subnet; if the folder has no "
                    "search.json yet, the search runs there first.")
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True,
-              help="Firmware project folder to write (replaced if it is a previous project).")
+              help="Folder to write: the firmware project, or the library with --format (replaced if it is a "
+                   "previous one of the same kind).")
 @click.option("--runtime", type=click.Choice(runtime_names()), default=None,
               help="Runtime on the device: " + "; ".join(f"{rt.name}: {rt.description}" for rt in runtimes())
                    + ". Default: " + ", ".join(f"{rt.name} on {'emulated' if rt.default_on_emulated else 'real'} boards"

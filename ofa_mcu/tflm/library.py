@@ -20,15 +20,15 @@ from ofa_mcu.tflm.codegen import TflmModel, arena_size, describe_model
 
 MODEL_TEMPLATES = (
     ("ofa_model.h", "library/ofa_model.h.j2"),
-    ("ofa_model.cc", "library/tflm_model.cc.j2"),
+    ("ofa_model.cpp", "library/tflm_model.cpp.j2"),
     ("ofa_model_data.h", "library/tflm_model_data.h.j2"),
-    ("ofa_model_data.cc", "library/tflm_model_data.cc.j2"),
+    ("ofa_model_data.cpp", "library/tflm_model_data.cpp.j2"),
 )
 
 
 def library_files(model: bytes, board: Any, meta: Mapping[str, Any], *, name: str
                   ) -> tuple[dict[str, str], dict[str, Any], TflmModel]:
-    """(files: ``ofa_model.h``, ``ofa_model.cc``, ``ofa_model_data.h/.cc``, the API facts of
+    """(files: ``ofa_model.h``, ``ofa_model.cpp``, ``ofa_model_data.h/.cpp``, the API facts of
     ``ofa_model.h``, the :class:`TflmModel`). ``meta`` as for :func:`~ofa_mcu.tflm.codegen.model_sources`."""
     described = describe_model(bytes(model), meta, origin=name)
     arena = arena_size(described, meta, board)
