@@ -392,8 +392,8 @@ class Board(_Model):
             raise UserError(
                 f"board {self.name}: {problem}: the standalone firmware project needs board support "
                 f"(families {', '.join(SUPPORTED_FAMILIES)} with family, uart, cycle_counter and flash_tool "
-                "in the YAML); analyze, search and export work for this board, and `ofa-mcu compile --format "
-                "library` (or arduino, zephyr) writes the model as a library for your own firmware"
+                "in the YAML); analyze, search and export work; `ofa-mcu compile --format "
+                "library` (or arduino, zephyr) makes a library for your own firmware"
             )
 
     @property
