@@ -83,7 +83,7 @@ def build_library_app(lib: Path, cpu: list[str], work: Path, tflm_dir: Path | No
         add_subdirectory("{lib}" ofa_model)
         add_executable(app.elf "{APP / 'main.c'}" "{APP / 'startup.c'}" "{work / 'platform.cc'}")
         target_link_libraries(app.elf PRIVATE ofa_model)
-        target_link_options(app.elf PRIVATE {' '.join(cpu)} {' '.join(LINK)})
+        target_link_options(app.elf PRIVATE {' '.join(cpu)} {' '.join(LINK)} -Wl,--defsym,end=_ebss)
     """))
     subprocess.run(["cmake", "-S", str(work), "-B", str(work / "build"), f"-DTFLM_DIR={tflm_dir}"], check=True,
                    capture_output=True)

@@ -414,7 +414,7 @@ def test_tflm_library_foreign_app_in_qemu(pico_library, tmp_path):
         add_executable(foreign.elf "{APP / 'main.c'}" "{APP / 'startup.c'}" "{tmp_path / 'platform.cc'}")
         target_compile_options(foreign.elf PRIVATE $<$<COMPILE_LANGUAGE:C>:{' '.join(WARN)}>)
         target_link_libraries(foreign.elf PRIVATE ofa_model)
-        target_link_options(foreign.elf PRIVATE {cpu} -nostartfiles --specs=nano.specs --specs=nosys.specs -Wl,--gc-sections -T{LINKER})
+        target_link_options(foreign.elf PRIVATE {cpu} -nostartfiles --specs=nano.specs --specs=nosys.specs -Wl,--gc-sections -T{LINKER} -Wl,--defsym,end=_ebss)
     """))
     subprocess.run(["cmake", "-S", str(app), "-B", str(app / "build"), f"-DTFLM_DIR={tflm}"], check=True,
                    capture_output=True)
