@@ -74,6 +74,13 @@ _NO_DWT_CORES = ("cortex-m0", "cortex-m0plus")
 SUPPORTED_FAMILIES: tuple[str, ...] = tuple(_FAMILY_CORES)
 #: The fields only a standalone firmware project reads (analysis, search and export do not).
 FIRMWARE_FIELDS: tuple[str, ...] = ("family", "uart", "cycle_counter", "flash_tool")
+#: What a timestamp pin looks like per family prefix (STM32: port letter and pin; nRF: port.pin).
+_TIMESTAMP_PIN: dict[str, tuple[str, str]] = {
+    "stm32": (r"P[A-K](?:[0-9]|1[0-5])", "'PF13'"),
+    "nrf51": (r"P0\.(?:[0-2]?[0-9]|3[01])", "'P0.03'"),
+    "nrf52": (r"P[01]\.(?:[0-2]?[0-9]|3[01])", "'P1.08'"),
+    "nrf53": (r"P[01]\.(?:[0-2]?[0-9]|3[01])", "'P1.08'"),
+}
 _FAMILY_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 # Latency coefficients used when a board YAML leaves `latency` (or one runtime of it) out: each
@@ -170,6 +177,9 @@ Baud = Annotated[int, BeforeValidator(_positive_int), AfterValidator(in_range(30
 ClockHz = Annotated[int, BeforeValidator(_positive_int), AfterValidator(in_range(1_000, 2_000_000_000, " Hz"))]
 CyclesPerMac = Annotated[float, BeforeValidator(_positive_number), AfterValidator(in_range(0.01, 10_000))]
 CyclesPerOp = Annotated[float, BeforeValidator(_positive_number), AfterValidator(in_range(0.01, 1e9))]
+SupplyVolts = Annotated[float, BeforeValidator(_positive_number), AfterValidator(in_range(0.5, 5.5, " V"))]
+RunMilliamps = Annotated[float, BeforeValidator(_positive_number), AfterValidator(in_range(0.01, 2000, " mA"))]
+MicroampsPerMhz = Annotated[float, BeforeValidator(_positive_number), AfterValidator(in_range(1, 5000, " uA/MHz"))]
 
 
 def _field_error(field: str, message: str) -> PydanticCustomError:
@@ -279,6 +289,23 @@ class Qemu(_Model):
     machine: str
 
 
+class Power(_Model):
+    """Datasheet figures for an energy-per-inference estimate (:mod:`ofa_mcu.energy`): the supply
+    voltage and the typical run-mode current, either at the board's clock or per MHz."""
+
+    supply_v: SupplyVolts
+    run_current_ma: RunMilliamps | None = None
+    run_current_ua_per_mhz: MicroampsPerMhz | None = None
+
+    @model_validator(mode="after")
+    def _one_current(self) -> Power:
+        given = [f for f in ("run_current_ma", "run_current_ua_per_mhz") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise _field_error("run_current_ma", "expected exactly one of run_current_ma (at the board's clock) "
+                               f"or run_current_ua_per_mhz, got {' and '.join(given) or 'neither'}")
+        return self
+
+
 class Latency(_Model):
     """Latency model: cycles per MAC and fixed cycles per op, per op kind."""
 
@@ -317,6 +344,10 @@ class Board(_Model):
     flash_tool: FlashTool | None = None
     qemu: Qemu | None = None
     latency: dict[RuntimeName, Latency]
+    # optional: datasheet figures for the energy estimate, and the GPIO the MLPerf Tiny energy
+    # mode pulses as its timestamp (firmware --energy-mode)
+    power: Power | None = None
+    timestamp_pin: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -352,6 +383,16 @@ class Board(_Model):
             raise _field_error(
                 "runtime", f"expected figures for at least one runtime ({', '.join(RUNTIMES)})"
             )
+        if self.timestamp_pin is not None:
+            pattern, example = _TIMESTAMP_PIN.get((self.family or "")[:5], (r"[A-Za-z0-9_.]{1,16}", "'PA5'"))
+            if not re.fullmatch(pattern, self.timestamp_pin):
+                raise _field_error("timestamp_pin", f"expected a {self.family or 'board'} GPIO like {example}, "
+                                   f"got {self.timestamp_pin!r}")
+        if self.power is not None and self.power.run_current_ua_per_mhz is not None:
+            ma = self.power.run_current_ua_per_mhz * self.clock_hz / 1e9
+            if not 0.01 <= ma <= 2000:
+                raise _field_error("power.run_current_ua_per_mhz",
+                                   f"gives {ma:g} mA at clock_hz {self.clock_hz}, expected 0.01 .. 2,000 mA")
         mem = self.memory
         for rt in self.runtime:
             if self.usable_sram(rt) <= 0:

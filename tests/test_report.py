@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from helpers import require_tool, run_cli
 
+from ofa_mcu.boards import load_board
+
 FAMILY = ["qemu-netduinoplus2", "qemu-microbit"]
 
 
@@ -66,6 +68,14 @@ def test_report_html_and_markdown(folder: Path) -> None:
         assert f"{e['peak_sram_bytes'] / 1024:.1f} KB / {e['limits']['sram_bytes'] / 1024:.1f} KB" in html
         assert f"{e['macs']:,}" in html and e["subnet_hash"] in html
     assert html.count("(predicted)</td>") == len(FAMILY) and "PREDICTED" in html
+    # energy per inference: the predicted latency x the board's datasheet power, labelled an estimate
+    from ofa_mcu.energy import run_power_mw
+
+    shown = [float(v.replace(",", "")) for v in re.findall(r"<td class=\"num\">([\d,]+\.\d) uJ \(estimate\)</td>", html)]
+    expected = [search["boards"][b]["latency_ms"] * mw for b in FAMILY
+                if (mw := run_power_mw(load_board(b))) is not None]
+    assert len(shown) == len(expected) == 2
+    assert all(abs(s - e) <= 0.05 + 1e-4 * e for s, e in zip(shown, expected))
     # figures: training curves, and per board SRAM per layer, latency per layer, Pareto front
     images = _images(html)
     assert len(images) == 1 + 3 * len(FAMILY)
@@ -73,7 +83,9 @@ def test_report_html_and_markdown(folder: Path) -> None:
     assert "Training the supernet" in html and "peak SRAM at layer" in html
 
     md = (folder / "report.md").read_text()
-    assert "| board | runtime | accuracy float / INT8 | SRAM used / usable | flash used / usable | latency | MACs |" in md
+    assert ("| board | runtime | accuracy float / INT8 | SRAM used / usable | flash used / usable | latency | "
+            "energy / inference | MACs |") in md
+    assert "Energy per inference: an estimate: latency x datasheet run-mode current x supply voltage" in md
     for b in FAMILY:
         row = next(line for line in md.splitlines() if line.startswith(f"| {b} |"))
         assert "| native |" in row and "(predicted)" in row

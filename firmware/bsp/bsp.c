@@ -14,6 +14,7 @@ void bsp_init(void)
     bsp_clock_init();
     bsp_uart_init();
     bsp_cycles_init();
+    bsp_timestamp_init();
     s_ready = 1;
 }
 

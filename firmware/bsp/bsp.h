@@ -62,6 +62,15 @@ void bsp_exit(int status) __attribute__((noreturn));
  */
 uint32_t bsp_stack_high_water(void);
 
+/*
+ * MLPerf Tiny energy mode (firmware built with --energy-mode, board_config.h BSP_ENERGY_MODE=1):
+ * bsp_energy_mode() is 1 and bsp_timestamp() pulses the board's timestamp pin low for a few
+ * microseconds (the energy monitor's timestamp input); the UART runs at 9600 baud. Otherwise
+ * bsp_energy_mode() is 0 and bsp_timestamp() does nothing.
+ */
+int bsp_energy_mode(void);
+void bsp_timestamp(void);
+
 /* Size of the stack reserved by the linker script, in bytes. */
 uint32_t bsp_stack_size(void);
 

@@ -49,6 +49,7 @@ void bsp_uart_putc(char c);
 void bsp_uart_write(const char *s, unsigned n);
 int bsp_uart_getc(void);
 void bsp_cycles_init(void);
+void bsp_timestamp_init(void); /* timestamp.c: the energy-mode timestamp pin, idle high */
 
 /* Busy-wait roughly n loop iterations (used for the few microsecond delays clock set-up needs). */
 static inline void bsp_spin(uint32_t n)

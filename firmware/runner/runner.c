@@ -24,7 +24,10 @@
  *                    static_ram=..]
  *   ofa-out%         m-ofa-out-[q0,q1,...]  (raw int8 output of the last inference)
  * Cycle figures are bsp_cycles() ticks (core cycles; under QEMU -icount, virtual time at the
- * board clock). The start-up banner is m-timestamp-mode-performance, m-init-done, m-ready.
+ * board clock). The start-up banner is m-timestamp-mode-performance, m-init-done, m-ready; a
+ * build for the MLPerf Tiny energy mode (bsp_energy_mode()) says m-timestamp-mode-energy and
+ * pulses the timestamp pin (bsp_timestamp()) where m-lap-us-T0 / -T1 would be taken, and prints
+ * no m-lap-us lines; every other reply is the same.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -473,6 +476,7 @@ static void cmd_infer(char **cursor)
     s_max = 0;
     s_recorded = 0;
     t0 = now64();
+    bsp_timestamp(); /* energy mode: the first timestamp pulse (no-op in performance mode) */
     for (int32_t i = 0; i < n; ++i) {
         int rc = run_once(&cycles);
         if (rc != 0) {
@@ -487,15 +491,19 @@ static void cmd_infer(char **cursor)
             s_run_cycles[s_recorded++] = cycles;
         }
     }
+    bsp_timestamp();
     t1 = now64();
     s_have_output = 1;
     /* Both timestamps are taken around the loop and printed after it, so printing T0 does
-     * not count as inference time. */
-    out("m-lap-us-");
-    out_u64(cycles_to_us(t0));
-    out(NL "m-lap-us-");
-    out_u64(cycles_to_us(t1));
-    out(NL "m-infer-done" NL);
+     * not count as inference time. In the energy mode they were GPIO pulses instead. */
+    if (!bsp_energy_mode()) {
+        out("m-lap-us-");
+        out_u64(cycles_to_us(t0));
+        out(NL "m-lap-us-");
+        out_u64(cycles_to_us(t1));
+        out(NL);
+    }
+    out("m-infer-done" NL);
     print_results();
 }
 
@@ -636,7 +644,8 @@ void runner_main(const runner_model_t *model)
     bsp_init();
     s_model = model;
     s_last32 = bsp_cycles();
-    out("m-timestamp-mode-performance" NL "m-init-done" NL "m-ready" NL);
+    out(bsp_energy_mode() ? "m-timestamp-mode-energy" NL : "m-timestamp-mode-performance" NL);
+    out("m-init-done" NL "m-ready" NL);
     for (;;) {
         int c = bsp_getc();
         if (c == '%') {

@@ -7,6 +7,7 @@ import json
 import click
 
 from ofa_mcu.boards import Board, list_boards, load_board
+from ofa_mcu.energy import run_power_mw
 from ofa_mcu.runtimes import runtime_names
 
 _RUNTIME = runtime_names()[0]  # the table's usable figures: the first registered runtime (tflm)
@@ -18,6 +19,7 @@ _COLUMNS = (
     "flash KB",
     f"usable SRAM KB ({_RUNTIME})",
     f"usable flash KB ({_RUNTIME})",
+    "run mW",
     "firmware",
     "emulated",
 )
@@ -37,6 +39,7 @@ def _row(board: Board) -> list[str]:
         _kb(board.memory.flash.size),
         _kb(board.usable_sram(_RUNTIME)) if has_rt else "-",
         _kb(board.usable_flash(_RUNTIME)) if has_rt else "-",
+        "-" if (mw := run_power_mw(board)) is None else f"{mw:.1f}",
         "yes" if board.firmware_problem() is None else "no",
         board.qemu.machine if board.qemu is not None else "-",
     ]
@@ -46,7 +49,7 @@ def format_table(boards: list[Board]) -> str:
     """The boards as an aligned text table (text left-aligned, numbers right-aligned)."""
     rows = [list(_COLUMNS), *(_row(b) for b in boards)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
-    numeric = {2, 3, 4, 5, 6}
+    numeric = {2, 3, 4, 5, 6, 7}
     lines = []
     for row in rows:
         cells = [
@@ -79,9 +82,11 @@ def boards(names: tuple[str, ...], as_json: bool) -> None:
     rounded down. "firmware": whether a standalone firmware project (`compile`) can be generated;
     boards without board support (e.g. rpi-pico, teensy-41) work with analyze, search, export and
     `compile --format library|arduino|zephyr` (the model as a library for your own firmware).
+    "run mW": run-mode current x supply voltage from the YAML's datasheet figures (`power`), the
+    basis of the energy-per-inference estimate; "-" where the YAML has none.
     """
     selected = [load_board(n) for n in names] if names else list_boards()
     if as_json:
-        click.echo(json.dumps([b.summary() for b in selected], indent=2))
+        click.echo(json.dumps([{**b.summary(), "run_power_mw": run_power_mw(b)} for b in selected], indent=2))
     else:
         click.echo(format_table(selected))

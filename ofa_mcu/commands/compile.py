@@ -47,6 +47,13 @@ def format_compile(info: dict, project: str, notes: list[str]) -> str:
     if p.get("latency_ms") is not None:
         lines.append(f"latency estimate {p['latency_ms']:,.1f} ms (the board's {info['runtime']} coefficients, "
                      "not measured)")
+    if info.get("energy_mode"):
+        lines.append("MLPerf Tiny energy mode: timestamps are pulses on the board's timestamp pin, UART at 9600 baud "
+                     "(drive it with the EEMBC energy runner; `ofa-mcu profile` needs a performance-mode build)")
+    energy = info.get("energy_model")
+    if energy and p.get("macs") is not None and (info.get("search") or {}).get("latency_ms") is not None:
+        uj = info["search"]["latency_ms"] * energy["run_power_mw"]
+        lines.append(f"energy per inference: {uj:.1f} uJ ({energy['note']})")
     lines += [f"note: {n}" for n in notes]
     files = "model.tflite, compile.json" if src else "model.tflite, subnet.json, export.json, compile.json"
     lines.append(f"files: {files}, model/, firmware/, CMakeLists.txt")
@@ -107,11 +114,15 @@ def format_library(info: dict, folder: str) -> str:
               help="Training images that calibrate the INT8 quantization.")
 @click.option("--test-images", type=click.IntRange(min=10), default=None,
               help="Measure float and INT8 accuracy on a stratified subset of this many test images (default: all).")
+@click.option("--energy-mode", is_flag=True,
+              help="Build for the MLPerf Tiny energy mode: each timestamp is a low pulse on the board YAML's "
+                   "timestamp_pin (for the energy monitor) instead of m-lap-us, the UART runs at 9600 baud; "
+                   "every other reply is unchanged.")
 @seed_option
 @json_option
 def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_file: str | None,
                 search_dir: str | None, out: str, runtime: str | None, output_format: str, calibration_samples: int,
-                test_images: int | None, seed: int, as_json: bool) -> None:
+                test_images: int | None, energy_mode: bool, seed: int, as_json: bool) -> None:
     """Compile a firmware project for one board: subnet -> INT8 .tflite -> C project, or any int8
     .tflite (--tflite MODEL) -> C project; or, with --format, a library for your own firmware.
 
@@ -142,6 +153,12 @@ def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_
     board = load_board(target)
     if output_format == PROJECT_FORMAT:
         board.require_firmware()  # before any work: a board without board support gets one line
+    if energy_mode:
+        if output_format != PROJECT_FORMAT:
+            raise click.UsageError("--energy-mode is a firmware option: it goes with --format project")
+        from ofa_mcu.firmware.board_config import check_energy_mode
+
+        check_energy_mode(board)  # a board without a timestamp pin: one line, nothing written
     check_writable(out, folder=True)
     from ofa_mcu.firmware.compile import compile_project, compile_tflite
     from ofa_mcu.firmware.library import check_output
@@ -152,12 +169,14 @@ def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_
     rt = runtime or default_runtime(board)
     progress = None if as_json else (lambda msg: click.echo(f"compile: {msg}", err=True))
     if tflite is not None:
-        res = compile_tflite(tflite, board, out, rt, progress=progress, output_format=output_format)
+        res = compile_tflite(tflite, board, out, rt, progress=progress, output_format=output_format,
+                             energy_mode=energy_mode)
     else:
         assert checkpoint is not None
         res = compile_project(checkpoint, board, out, rt, subnet=subnet_file, search_dir=search_dir,
                               calibration_samples=calibration_samples, seed=seed, test_images=test_images,
-                              progress=progress, output_format=output_format)
+                              progress=progress, output_format=output_format,
+                              energy_mode=energy_mode)
     if as_json:
         echo_json(res.to_json())
     elif output_format != PROJECT_FORMAT:

@@ -21,6 +21,9 @@ from ofa_mcu.table import fmt_bytes, fmt_int, render
               help="Flash limit in KB for model + runtime code (overrides the boards').")
 @click.option("--latency-ms", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Latency limit per inference in ms (predicted by the latency model).")
+@click.option("--energy-uj", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Limit on the estimated energy per inference in uJ (predicted latency x the board YAML's "
+                   "datasheet run-mode current x supply voltage; boards without those figures are refused).")
 @click.option("--latency-lut", "latency_luts", multiple=True, type=click.Path(dir_okay=False),
               help="Measured latency LUT (from `ofa-mcu profile --lut`); applies to the board it names.")
 @seed_option
@@ -33,7 +36,7 @@ from ofa_mcu.table import fmt_bytes, fmt_int, render
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @json_option
 def search(checkpoint: str, targets: tuple[str, ...], runtime: str, sram_kb: float | None, flash_kb: float | None,
-           latency_ms: float | None, latency_luts: tuple[str, ...], seed: int, predictor_samples: int,
+           latency_ms: float | None, energy_uj: float | None, latency_luts: tuple[str, ...], seed: int, predictor_samples: int,
            val_images: int | None, out: str, quiet: bool, as_json: bool) -> None:
     """Search the most accurate subnet that fits each --target's SRAM, flash (and latency).
 
@@ -41,15 +44,22 @@ def search(checkpoint: str, targets: tuple[str, ...], runtime: str, sram_kb: flo
     and the final candidates are measured for real, all on the validation split; the chosen
     subnet's accuracy is reported on the held-out test split. SRAM from the runtime's memory planner,
     flash from the model size plus the runtime's code; latency from the board's cycle model or
-    a measured LUT. Exits 2 with the smallest subnet's needs when nothing fits.
+    a measured LUT; energy per inference (an estimate) from that latency and the board YAML's
+    datasheet current and voltage. Exits 2 with the smallest subnet's needs when nothing fits.
     """
     from ofa_mcu.atomic import check_writable
     from ofa_mcu.search import SearchOptions, run_search
 
     check_writable(out, folder=True)
+    if energy_uj is not None:  # a board without datasheet power figures: one line, before any work
+        from ofa_mcu.boards import load_board
+        from ofa_mcu.energy import require_power
+
+        for t in targets:
+            require_power(load_board(t))
 
     opts = SearchOptions(checkpoint=Path(checkpoint), targets=list(targets), out=Path(out), runtime=runtime,
-                         sram_kb=sram_kb, flash_kb=flash_kb, latency_ms=latency_ms,
+                         sram_kb=sram_kb, flash_kb=flash_kb, latency_ms=latency_ms, energy_uj=energy_uj,
                          latency_luts=[Path(p) for p in latency_luts], seed=seed,
                          predictor_samples=predictor_samples, val_images=val_images, quiet=quiet or as_json)
     def log(message: str) -> None:  # with --json only warnings, on stderr
@@ -71,9 +81,10 @@ def format_search(result: dict) -> str:
         rows.append((name, b["subnet_hash"], b["subnet"]["resolution"], f"{100 * b['test_acc']:.1f}%",
                      f"{100 * b['measured_acc']:.1f}%", f"{100 * b['predicted_acc']:.1f}%", fmt_int(b["macs"]),
                      f"{fmt_bytes(b['peak_sram_bytes'])} / {fmt_bytes(lim['sram_bytes'])}", f"{b['sram_used_pct']:.0f}%",
-                     f"{fmt_bytes(b['flash_bytes'])} / {fmt_bytes(lim['flash_bytes'])}", f"{b['latency_ms']:.2f}"))
+                     f"{fmt_bytes(b['flash_bytes'])} / {fmt_bytes(lim['flash_bytes'])}", f"{b['latency_ms']:.2f}",
+                     "-" if b.get("energy_uj") is None else f"{b['energy_uj']:.1f}"))
     return render(["board", "subnet", "res", "test acc", "val acc", "val predicted", "MACs", "SRAM used / usable", "SRAM %",
-                   "flash used / usable", "latency ms"], rows,
+                   "flash used / usable", "latency ms", "energy uJ (estimate)"], rows,
                   title=f"search: {result['space']} on {result['data']}, runtime {result['runtime']}, "
                         f"predictor Kendall tau {_tau(result['predictor'].get('kendall_tau'))}")
 

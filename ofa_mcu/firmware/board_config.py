@@ -147,9 +147,49 @@ _NRF_UARTE_BAUD = {
 }
 
 
-def config_defines(board: Board, *, emulated: bool | None = None, semihosting: bool | None = None) -> list[dict[str, str]]:
-    """The ``#define`` lines of ``board_config.h`` for ``board`` (name, value, comment)."""
+#: The UART baud rate of the MLPerf Tiny energy mode (the energy runner's IO manager).
+ENERGY_MODE_BAUD = 9600
+
+
+def _energy_defines(board: Board) -> list[_Define]:
+    """The MLPerf Tiny energy mode: the timestamp pin's port and number (timestamp.c)."""
+    pin = board.timestamp_pin
+    if pin is None:
+        raise UserError(f"board {board.name}: --energy-mode needs timestamp_pin in its YAML (the GPIO the energy "
+                        "monitor's timestamp input is wired to), it has none")
+    fam = board.family or ""
+    if fam.startswith("stm32"):
+        port, num = _stm32_pin(board, pin, "timestamp_pin")
+    elif fam.startswith("nrf"):
+        port, num = _nrf_pin(board, pin, "timestamp_pin")
+        if fam == "nrf51" and port:
+            raise UserError(f"board {board.name}: timestamp_pin: the nRF51 has only port P0, got {pin!r}")
+    else:
+        raise UserError(f"board {board.name}: --energy-mode: family {fam} has no GPIO driver for the timestamp pin "
+                        "(firmware/bsp/timestamp.c: STM32 and nRF families)")
+    return [
+        _Define("BSP_ENERGY_MODE", "1", "MLPerf Tiny energy mode: GPIO timestamps, UART at 9600 baud"),
+        _Define("BSP_TS_PORT", str(port), f"timestamp pin {pin}"),
+        _Define("BSP_TS_PIN", str(num)),
+    ]
+
+
+def check_energy_mode(board: Board) -> None:
+    """Refuse (one ``UserError`` line) an energy-mode build for a board that cannot have one."""
+    _energy_defines(board)
+
+
+def config_defines(board: Board, *, emulated: bool | None = None, semihosting: bool | None = None,
+                   energy_mode: bool = False) -> list[dict[str, str]]:
+    """The ``#define`` lines of ``board_config.h`` for ``board`` (name, value, comment).
+
+    ``energy_mode``: the MLPerf Tiny energy mode (timestamps as pulses on the board's
+    ``timestamp_pin``, UART at :data:`ENERGY_MODE_BAUD`); a board without a timestamp pin is
+    refused in one line.
+    """
     board.require_firmware()
+    energy = _energy_defines(board) if energy_mode else []
+    baud = ENERGY_MODE_BAUD if energy_mode else board.uart.baud
     emulated = board.emulated if emulated is None else emulated
     semihosting = emulated if semihosting is None else semihosting
     fam = board.family
@@ -168,7 +208,8 @@ def config_defines(board: Board, *, emulated: bool | None = None, semihosting: b
         _Define("BSP_STACK_BYTES", _u(board.memory.stack_bytes)),
         _Define("BSP_UART_INSTANCE", json.dumps(board.uart.instance)),
         _Define("BSP_UART_BASE", _hex(board.uart.base), f"{board.uart.instance}"),
-        _Define("BSP_UART_BAUD", _u(board.uart.baud)),
+        _Define("BSP_UART_BAUD", _u(baud)),
+        *energy,
     ]
     uart_clock = board.clock_hz
     if fam.startswith("stm32"):
@@ -201,17 +242,17 @@ def config_defines(board: Board, *, emulated: bool | None = None, semihosting: b
         ]
     elif fam.startswith("nrf"):
         table = _NRF51_UART_BAUD if fam == "nrf51" else _NRF_UARTE_BAUD
-        if board.uart.baud not in table:
+        if baud not in table:
             raise UserError(
                 f"board {board.name}: uart.baud: expected one of {', '.join(map(str, sorted(table)))} "
-                f"for {fam}, got {board.uart.baud}"
+                f"for {fam}, got {baud}"
             )
         tx = _nrf_pin(board, board.uart.tx_pin, "tx_pin")
         rx = _nrf_pin(board, board.uart.rx_pin, "rx_pin")
         if fam == "nrf51" and (tx[0] or rx[0]):
             raise UserError(f"board {board.name}: uart: the nRF51 has only port P0")
         d += [
-            _Define("BSP_UART_NRF_BAUDRATE", _hex(table[board.uart.baud]), "BAUDRATE register value"),
+            _Define("BSP_UART_NRF_BAUDRATE", _hex(table[baud]), "BAUDRATE register value"),
             _Define("BSP_UART_TX_PORT", str(tx[0]), f"{board.uart.tx_pin}"),
             _Define("BSP_UART_TX_PIN", str(tx[1])),
             _Define("BSP_UART_RX_PORT", str(rx[0]), f"{board.uart.rx_pin}"),

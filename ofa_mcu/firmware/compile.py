@@ -44,7 +44,9 @@ from ofa_mcu.artifacts import (
 )
 from ofa_mcu.boards import Board, load_board
 from ofa_mcu.config import SubnetConfig
+from ofa_mcu.energy import power_summary
 from ofa_mcu.errors import UserError
+from ofa_mcu.firmware.board_config import check_energy_mode
 from ofa_mcu.firmware.library import PROJECT_FORMAT, check_output, get_format, render_library
 from ofa_mcu.firmware.project import render_project
 from ofa_mcu.runtimes import ModelRequest, get_runtime
@@ -190,8 +192,8 @@ def _layers(space: SearchSpace | None, cfg: SubnetConfig | None, model: bytes) -
 def render_model_project(model: bytes, board: Board | str, out: str | os.PathLike, runtime: str, *,
                          space: SearchSpace | None = None, subnet: SubnetConfig | None = None,
                          report: Mapping[str, Any] | None = None, search_text: str | None = None,
-                         extra_info: Mapping[str, Any] | None = None, say: Progress = lambda _m: None
-                         ) -> tuple[Path, dict[str, Any], Any]:
+                         extra_info: Mapping[str, Any] | None = None, say: Progress = lambda _m: None,
+                         energy_mode: bool = False) -> tuple[Path, dict[str, Any], Any]:
     """Render the firmware project of an INT8 ``.tflite`` for ``board``: (folder, compile.json, the
     runtime's model description, e.g. a ``NativeModel``).
 
@@ -201,6 +203,8 @@ def render_model_project(model: bytes, board: Board | str, out: str | os.PathLik
     rt = get_runtime(runtime)
     b = board if isinstance(board, Board) else load_board(board)
     b.require_firmware()
+    if energy_mode:
+        check_energy_mode(b)  # a board without a timestamp pin: one line, before any work
     if space is None or subnet is None:
         space, subnet = model_subnet(model, MODEL_FILE) or (None, None)
     name = _model_name(space.name if space is not None else None, subnet)
@@ -229,6 +233,8 @@ def render_model_project(model: bytes, board: Board | str, out: str | os.PathLik
         "output": rep.get("output"),
         "predicted": predicted,
         "layers": made.layers if made.layers is not None else _layers(space, subnet, model),
+        "energy_mode": energy_mode,
+        "energy_model": power_summary(b),
         **dict(extra_info or {}),
         **made.info,
     }
@@ -241,7 +247,7 @@ def render_model_project(model: bytes, board: Board | str, out: str | os.PathLik
         extra_files[SEARCH_FILE] = search_text
     say(f"rendering the {runtime} firmware project for {b.name} into {out}")
     path = render_project(b, out, made.sources, runtime=runtime, extra_context=made.extra_context, model_name=name,
-                          extra_files=extra_files)
+                          extra_files=extra_files, energy_mode=energy_mode)
     return path, info, made.model
 
 
@@ -253,7 +259,8 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
                     runtime: str = "native", *, subnet: SubnetConfig | str | os.PathLike | None = None,
                     search_dir: str | os.PathLike | None = None, calibration_samples: int = 200, seed: int = 0,
                     measure_arena: bool | None = None, test_images: int | None = None,
-                    progress: Progress | None = None, output_format: str = PROJECT_FORMAT) -> CompileResult:
+                    progress: Progress | None = None, output_format: str = PROJECT_FORMAT,
+                   energy_mode: bool = False) -> CompileResult:
     """Search (unless a subnet is given), export and render a firmware project into ``out``
     (``output_format`` ``project``), or a library for the user's own firmware (``library``,
     ``arduino``, ``zephyr``: :mod:`ofa_mcu.firmware.library`; any board, no board support needed).
@@ -272,6 +279,8 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
         out_path = check_output(out)
     else:
         b.require_firmware()
+        if energy_mode:
+            check_energy_mode(b)
         out_path = Path(out).expanduser()
         if out_path.exists() and (not out_path.is_dir() or (any(out_path.iterdir()) and not is_project(out_path))):
             raise UserError(f"{out_path}: exists and is not a generated firmware project; choose another --out")
@@ -318,13 +327,15 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
         return CompileResult(project_dir=path, board=b.name, runtime=runtime, subnet=cfg, model=exported.model,
                              info=info, native=lib.model, search=entry, notes=notes)
     path, info, native = render_model_project(exported.model, b, out_path, runtime, space=space, subnet=cfg,
-                                              report=report, search_text=search_text, extra_info=extra, say=say)
+                                              report=report, search_text=search_text, extra_info=extra, say=say,
+                                              energy_mode=energy_mode)
     return CompileResult(project_dir=path, board=b.name, runtime=runtime, subnet=cfg, model=exported.model, info=info,
                          native=native, search=entry, notes=notes)
 
 
 def compile_tflite(path: str | os.PathLike, board: Board | str, out: str | os.PathLike, runtime: str,
-                   progress: Progress | None = None, output_format: str = PROJECT_FORMAT) -> CompileResult:
+                   progress: Progress | None = None, output_format: str = PROJECT_FORMAT,
+                   energy_mode: bool = False) -> CompileResult:
     """Render the firmware project of any int8 ``.tflite`` (a user's model: no checkpoint, no
     metadata needed) into ``out``: the model prepared for the runtime
     (:func:`ofa_mcu.usermodel.load_user_model`: float QUANTIZE / DEQUANTIZE at the edges left
@@ -339,6 +350,8 @@ def compile_tflite(path: str | os.PathLike, board: Board | str, out: str | os.Pa
         out_path = check_output(out)
     else:
         b.require_firmware()
+        if energy_mode:
+            check_energy_mode(b)
         out_path = Path(out).expanduser()
         if out_path.exists() and (not out_path.is_dir() or (any(out_path.iterdir()) and not is_project(out_path))):
             raise UserError(f"{out_path}: exists and is not a generated firmware project; choose another --out")
@@ -357,7 +370,8 @@ def compile_tflite(path: str | os.PathLike, board: Board | str, out: str | os.Pa
         return CompileResult(project_dir=path_out, board=b.name, runtime=runtime, subnet=cfg, model=um.model,
                              info=info, native=lib.model, notes=notes)
     path_out, info, native = render_model_project(um.model, b, out_path, runtime, space=space, subnet=cfg,
-                                                  extra_info={"source_model": um.to_dict()}, say=say)
+                                                  extra_info={"source_model": um.to_dict()}, say=say,
+                                                  energy_mode=energy_mode)
     if info["predicted"].get("fits") is False:
         what = [k for k in ("sram_budget", "flash_budget") if not (info["predicted"].get(k) or {}).get("fits", True)]
         notes.append(f"the analysis predicts that {Path(path).name} does not fit {b.name} "

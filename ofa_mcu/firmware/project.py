@@ -44,7 +44,8 @@ PROJECT_TEMPLATES = (
     ("Makefile", "project/Makefile.j2"),
 )
 
-BSP_COMMON: tuple[str, ...] = ("bsp.h", "bsp_internal.h", "bsp.c", "startup.c", "cycles.c", "semihost.c")
+BSP_COMMON: tuple[str, ...] = ("bsp.h", "bsp_internal.h", "bsp.c", "startup.c", "cycles.c", "semihost.c",
+                                "timestamp.c")
 BSP_FAMILY: dict[str, tuple[str, ...]] = {
     "mps2": ("clock_mps2.c", "uart_cmsdk.c"),
     "stm32f4": ("stm32_rcc.h", "clock_stm32f4.c", "uart_stm32.c"),
@@ -99,8 +100,12 @@ def template_context(
     emulated: bool | None = None,
     semihosting: bool | None = None,
     extra_context: Mapping[str, Any] | None = None,
+    energy_mode: bool = False,
 ) -> dict[str, Any]:
     """The variables the ``templates/project/*.j2`` templates read (see the report / module doc).
+
+    ``energy_mode``: build for the MLPerf Tiny energy mode (GPIO timestamps, UART at 9600 baud;
+    see :func:`ofa_mcu.firmware.board_config.config_defines`).
 
     ``extra_context`` entries override the computed ones; ``defines`` (a mapping) becomes
     compile definitions of the firmware target.
@@ -151,7 +156,8 @@ def template_context(
             "data_region": _data_region(board, extra),
             "stack_bytes": mem.stack_bytes,
         },
-        "config_defines": config_defines(board, emulated=emulated, semihosting=semihosting),
+        "config_defines": config_defines(board, emulated=emulated, semihosting=semihosting, energy_mode=energy_mode),
+        "energy_mode": energy_mode,
         "cpu_flags": cpu_flags,
         "common_flags": ["-ffunction-sections", "-fdata-sections", "-fno-common", "-g"],
         "cxx_flags": ["-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics",
@@ -195,6 +201,7 @@ def render_project(
     extra_files: Mapping[str, str | bytes] | None = None,
     emulated: bool | None = None,
     semihosting: bool | None = None,
+    energy_mode: bool = False,
 ) -> Path:
     """Render a self-contained firmware project for ``board`` into ``out_dir``; return its path.
 
@@ -206,6 +213,8 @@ def render_project(
     template variables; ``extra_context["cmake_template"]`` names a template (relative to
     ``templates/``) that extends ``project/CMakeLists.txt.j2`` for a runtime, and
     ``extra_context["readme_template"]`` one rendered with the same variables into ``README.md``.
+    ``energy_mode``: the MLPerf Tiny energy mode (GPIO timestamps on the board's timestamp pin,
+    UART at 9600 baud); recorded in ``project.json``.
 
     Deterministic (same inputs, same bytes) and atomic: rendered into a temporary folder beside
     ``out_dir`` and renamed into place; a previous project's ``build/`` is kept when its toolchain
@@ -223,7 +232,7 @@ def render_project(
     readme_template = extra.pop("readme_template", None)
     ctx = template_context(
         board, runtime=runtime, model_name=name, model_files=model_files, firmware_subdirs=subdirs,
-        emulated=emulated, semihosting=semihosting, extra_context=extra,
+        emulated=emulated, semihosting=semihosting, extra_context=extra, energy_mode=energy_mode,
     )
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
@@ -260,6 +269,7 @@ def render_project(
         "emulated": bool(ctx["emulated"]),
         "semihosting": bool(ctx["semihosting"]),
         "qemu_machine": board.qemu.machine if board.qemu else None,
+        "energy_mode": bool(ctx["energy_mode"]),
         "files": sorted(files),
     }
     files[PROJECT_INFO] = json.dumps(info, indent=2) + "\n"

@@ -359,6 +359,9 @@ class Device:
             m = _LIST_RE.match(ln)
             if m and m.group(1) == "results":
                 results = _numbers(m.group(2).strip(), "m-results line", self.port, float)
+        if not laps and "m-infer-done" in lines:
+            raise WorkFailed(f"no m-lap-us timestamps in the reply to 'infer {runs} {warmup}' from {self.port}: a "
+                             "firmware built with --energy-mode times with GPIO pulses; profile a performance-mode build")
         if len(laps) != 2 or "m-infer-done" not in lines:
             raise WorkFailed(f"unexpected reply to 'infer {runs} {warmup}' from {self.port}: {lines[:8]}")
         reply = InferReply(runs=runs, warmup=warmup, t0_us=laps[0], t1_us=laps[1], results=results)

@@ -19,6 +19,7 @@ from ofa_mcu.codegen import kb as _kb
 from ofa_mcu.codegen import ms as _ms
 from ofa_mcu.codegen import pct as _pct
 from ofa_mcu.codegen import render as render_template
+from ofa_mcu.energy import ENERGY_NOTE, energy_uj
 from ofa_mcu.report import figures
 from ofa_mcu.report.data import BoardReport, ReportData, gather
 from ofa_mcu.runtimes import find_runtime
@@ -27,7 +28,7 @@ from ofa_mcu.table import render
 HTML_NAME = "report.html"
 MD_NAME = "report.md"
 FAMILY_HEADERS = ("board", "runtime", "accuracy float / INT8", "SRAM used / usable", "flash used / usable",
-                  "latency", "MACs")
+                  "latency", "energy / inference", "MACs")
 
 
 def latency_label(br: BoardReport) -> str:
@@ -39,6 +40,13 @@ def latency_label(br: BoardReport) -> str:
     return f"{_ms(value)} (predicted)"
 
 
+def energy_label(br: BoardReport) -> str:
+    """Estimated energy of one inference from the shown latency and the board's datasheet figures."""
+    value, _how = br.latency
+    uj = energy_uj(br.board, value) if br.board is not None else None
+    return "-" if uj is None else f"{uj:,.1f} uJ (estimate)"
+
+
 def family_rows(data: ReportData) -> list[dict[str, Any]]:
     """One row per board: display strings and the raw numbers (for bars)."""
     rows = []
@@ -48,14 +56,15 @@ def family_rows(data: ReportData) -> list[dict[str, Any]]:
         if not br.deployed:
             rows.append({"board": br.name, "runtime": br.runtime or "-", "deployed": False,
                          "note": br.note or "no subnet chosen", "cells": [br.name, br.runtime or "-",
-                                                                           "no feasible subnet", "-", "-", "-", "-"]})
+                                                                           "no feasible subnet", "-", "-", "-", "-", "-"]})
             continue
         acc = f"{_pct(br.acc_float)} / {_pct(br.acc_int8)}"
         sram = f"{_kb(used_s)} / {_kb(lim_s)}"
         flash = f"{_kb(used_f)} / {_kb(lim_f)}"
         macs = f"{br.macs:,}" if br.macs is not None else "-"
         rows.append({"board": br.name, "runtime": br.runtime_label, "deployed": True, "note": br.note,
-                     "cells": [br.name, br.runtime_label, acc, sram, flash, latency_label(br), macs]})
+                     "cells": [br.name, br.runtime_label, acc, sram, flash, latency_label(br),
+                               energy_label(br), macs]})
     return rows
 
 
@@ -158,6 +167,7 @@ def _board_context(br: BoardReport) -> dict[str, Any]:
                 "search": _pct(s.get("measured_acc")), "predicted": _pct(s.get("predicted_acc")),
                 "test": ((br.export or {}).get("accuracy") or {}).get("test_samples")},
         "latency": latency_label(br),
+        "energy": energy_label(br),
         "latency_predicted": _ms(br.predicted_latency_ms),
         "latency_source": s.get("limits", {}).get("latency_model") if s else None,
         "peak_layer": br.predicted.get("peak_layer"),
@@ -193,6 +203,7 @@ def context(data: ReportData) -> dict[str, Any]:
         "demo": demo,
         "demo_reused": any(step.get("reused") for step in demo.get("steps", [])),
         "any_predicted": any(b.deployed and b.latency[1] == "predicted" for b in data.boards),
+        "energy_note": ENERGY_NOTE,
     }
 
 
@@ -207,6 +218,7 @@ def render_markdown(data: ReportData) -> str:
         "any_qemu": any(b.profile and b.profile.get("emulated") for b in data.boards),
         "version": __version__, "demo": data.demo or {},
         "demo_reused": any(step.get("reused") for step in (data.demo or {}).get("steps", [])),
+        "energy_note": ENERGY_NOTE,
     }
     return render_template("report/report.md.j2", ctx, "the Markdown report")
 

@@ -24,6 +24,7 @@ from ofa_mcu.analysis import sram_bytes
 from ofa_mcu.artifacts import SEARCH_FILE, write_run_file
 from ofa_mcu.boards import Board, load_board
 from ofa_mcu.config import SubnetConfig
+from ofa_mcu.energy import power_summary, require_power, run_power_mw
 from ofa_mcu.errors import UserError
 from ofa_mcu.ir import build_graph
 from ofa_mcu.profiler.lut import read_lut
@@ -43,6 +44,7 @@ class SearchOptions:
     sram_kb: float | None = None
     flash_kb: float | None = None
     latency_ms: float | None = None
+    energy_uj: float | None = None  # limit on the estimated energy per inference (ofa_mcu.energy)
     latency_luts: list[Path] = field(default_factory=list)
     seed: int = 0
     predictor_samples: int = 120
@@ -58,10 +60,14 @@ class Cost:
     flash: int
     macs: int
     latency_ms: float
+    energy_uj: float | None = None  # estimate (ofa_mcu.energy); None: the board has no power figures
 
     def to_dict(self) -> dict[str, Any]:
-        return {"peak_sram_bytes": self.peak_sram, "flash_bytes": self.flash, "macs": self.macs,
-                "latency_ms": round(self.latency_ms, 4)}
+        out: dict[str, Any] = {"peak_sram_bytes": self.peak_sram, "flash_bytes": self.flash, "macs": self.macs,
+                               "latency_ms": round(self.latency_ms, 4)}
+        if self.energy_uj is not None:
+            out["energy_uj"] = round(self.energy_uj, 4)
+        return out
 
 
 @dataclass
@@ -75,6 +81,7 @@ class Constraints:
     flash_limit: int
     latency_limit_ms: float | None
     latency: LatencyModel
+    energy_limit_uj: float | None = None
     _cache: dict[SubnetConfig, Cost] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -82,20 +89,25 @@ class Constraints:
         self._plan, self._flash = rt.plan, rt.flash_bytes
         self._kernels = self.board.runtime[self.runtime].kernels
         self._code = self.board.runtime[self.runtime].code_bytes
+        self._power_mw = run_power_mw(self.board)
+        if self.energy_limit_uj is not None:
+            self._power_mw = require_power(self.board)
 
     def cost(self, cfg: SubnetConfig) -> Cost:
         c = self._cache.get(cfg)
         if c is None:
             g = build_graph(self.space, cfg)
-            c = Cost(sram_bytes(g, self._plan(g, self._kernels)), self._flash(g) + self._code, g.macs,
-                     self.latency.ms(g))
+            ms = self.latency.ms(g)
+            c = Cost(sram_bytes(g, self._plan(g, self._kernels)), self._flash(g) + self._code, g.macs, ms,
+                     None if self._power_mw is None else ms * self._power_mw)
             self._cache[cfg] = c
         return c
 
     def feasible(self, cfg: SubnetConfig) -> bool:
         c = self.cost(cfg)
         return (c.peak_sram <= self.sram_limit and c.flash <= self.flash_limit
-                and (self.latency_limit_ms is None or c.latency_ms <= self.latency_limit_ms))
+                and (self.latency_limit_ms is None or c.latency_ms <= self.latency_limit_ms)
+                and (self.energy_limit_uj is None or (c.energy_uj or 0.0) <= self.energy_limit_uj))
 
     def margins(self, c: Cost) -> dict[str, Any]:
         out = {"sram_margin_bytes": self.sram_limit - c.peak_sram,
@@ -104,11 +116,18 @@ class Constraints:
                "flash_used_pct": round(100.0 * c.flash / self.flash_limit, 2)}
         if self.latency_limit_ms is not None:
             out["latency_margin_ms"] = round(self.latency_limit_ms - c.latency_ms, 4)
+        if self.energy_limit_uj is not None and c.energy_uj is not None:
+            out["energy_margin_uj"] = round(self.energy_limit_uj - c.energy_uj, 4)
         return out
 
     def limits(self) -> dict[str, Any]:
-        return {"sram_bytes": self.sram_limit, "flash_bytes": self.flash_limit, "latency_ms": self.latency_limit_ms,
-                "latency_model": self.latency.source}
+        out: dict[str, Any] = {"sram_bytes": self.sram_limit, "flash_bytes": self.flash_limit,
+                               "latency_ms": self.latency_limit_ms, "latency_model": self.latency.source,
+                               "energy_uj": self.energy_limit_uj}
+        power = power_summary(self.board)
+        if power is not None:
+            out["energy_model"] = power
+        return out
 
     def explain_infeasible(self) -> str | None:
         """None when the smallest subnet fits; otherwise the one-line reason."""
@@ -122,6 +141,8 @@ class Constraints:
             problems.append(f"smallest needs {c.flash / kb:.1f} KB flash, {self.flash_limit / kb:.1f} KB usable")
         if self.latency_limit_ms is not None and c.latency_ms > self.latency_limit_ms:
             problems.append(f"smallest takes {c.latency_ms:.2f} ms, limit {self.latency_limit_ms:.2f} ms")
+        if self.energy_limit_uj is not None and c.energy_uj is not None and c.energy_uj > self.energy_limit_uj:
+            problems.append(f"smallest takes an estimated {c.energy_uj:.2f} uJ, limit {self.energy_limit_uj:.2f} uJ")
         if not problems:
             return None
         return f"no subnet fits {self.board.name} ({self.runtime}): " + "; ".join(problems)
@@ -135,7 +156,7 @@ def board_constraints(board: Board, space: SearchSpace, opts: SearchOptions) -> 
         board, space, opts.runtime,
         sram_limit=int(opts.sram_kb * 1024) if opts.sram_kb else board.usable_sram(opts.runtime),
         flash_limit=int(opts.flash_kb * 1024) if opts.flash_kb else board.usable_flash(opts.runtime) + code,
-        latency_limit_ms=opts.latency_ms, latency=latency)
+        latency_limit_ms=opts.latency_ms, latency=latency, energy_limit_uj=opts.energy_uj)
 
 
 def _lut_board(path: Path) -> str | None:
@@ -263,10 +284,14 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
         plot_pareto(opts.out / f"pareto-{con.board.name}.png", con, points, front, best, measured[best_i])
         log(f"{con.board.name}: {100 * chosen['test_acc']:.1f}% test accuracy (chosen on validation: "
             f"{100 * measured[best_i]:.1f}%), {con.cost(best).peak_sram / 1024:.1f} of "
-            f"{con.sram_limit / 1024:.1f} KB SRAM, {evo.evaluated} candidates checked in {time.time() - t_board:.1f}s")
+            f"{con.sram_limit / 1024:.1f} KB SRAM{_energy_text(con.cost(best).energy_uj)}, {evo.evaluated} candidates checked in {time.time() - t_board:.1f}s")
     result["wall_s"] = round(time.time() - t_start, 1)
     write_run_file(opts.out, SEARCH_FILE, result)
     return result
+
+
+def _energy_text(uj: float | None) -> str:
+    return "" if uj is None else f", {uj:.1f} uJ per inference (estimate)"
 
 
 def _bar(total: int, desc: str, quiet: bool):
