@@ -4,7 +4,8 @@
   imports included (``tests/import_graph.py`` derives the graph; run it to print the graph);
 - the library never imports the CLI (``ofa_mcu.commands``);
 - no code outside the runtime registry switches on a runtime's name;
-- one reader turns a ``.tflite`` into the layer IR.
+- one reader turns a ``.tflite`` into the layer IR;
+- only the ONNX exporter imports onnx / onnxruntime, and analysis and search never load them.
 """
 
 from __future__ import annotations
@@ -58,3 +59,38 @@ def test_one_tflite_to_ir_function() -> None:
     builders = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
                       if re.search(r"\b(irmod|ir)\.Op\(|\bIrOp\(", p.read_text()))
     assert builders == ["tflite/to_ir.py"]
+
+
+ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript")
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        n = todo.pop()
+        if n not in seen:
+            seen.add(n)
+            todo.extend(graph.get(n, ()))
+    return seen
+
+
+def test_only_the_onnx_exporter_imports_onnx_and_analysis_search_never_reach_it() -> None:
+    """onnx / onnxruntime (the ``onnx`` extra) are imported by ofa_mcu/export/onnx.py alone, and
+    neither analysis nor search imports the export package, even indirectly."""
+    pattern = re.compile(r"^\s*(?:import|from)\s+(" + "|".join(ONNX_PACKAGES) + r")\b", re.M)
+    importers = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if pattern.search(p.read_text()))
+    assert importers == ["export/onnx.py"]
+    graph = package_graph()
+    for node in ("analysis", "search", "boards", "energy"):
+        assert "export" not in _reachable(graph, node), node
+
+
+def test_analysis_and_search_do_not_load_onnx_at_run_time() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, ofa_mcu.analysis, ofa_mcu.search.run, ofa_mcu.energy, ofa_mcu.commands.search, "
+            "ofa_mcu.commands.analyze; "
+            f"print(sorted(m for m in {ONNX_PACKAGES!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

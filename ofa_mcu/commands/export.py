@@ -1,4 +1,5 @@
-"""`ofa-mcu export`: one subnet of a trained supernet -> INT8 `.tflite` verified on TFLM."""
+"""`ofa-mcu export`: one subnet of a trained supernet -> INT8 `.tflite` verified on TFLM, or ONNX
+(float, or INT8 QDQ) verified on onnxruntime."""
 
 from __future__ import annotations
 
@@ -49,6 +50,26 @@ def format_report(r: dict, out: Path) -> str:
     return "\n".join(lines)
 
 
+def format_onnx_report(r: dict, out: Path) -> str:
+    acc, fc = r["accuracy"], r["float_check"]
+    lines = [
+        f"wrote {out} ({r['model_bytes']:,} B, sha256 {r['sha256'][:16]}, ONNX opset {r['opset']}, "
+        f"{r['onnx_format']}) and {sidecar_path(out).name}",
+        f"subnet {r['subnet_hash']} of {r['space']}: input {r['input']['name']} float32 NCHW "
+        f"{'x'.join(str(d) for d in r['input']['shape'])}, output {r['output']['name']}",
+        f"float check on onnxruntime: max |onnx - torch| {fc['max_abs_diff']:.2e} on {fc['samples']} test images "
+        f"({'within' if fc['ok'] else 'ABOVE'} the {fc['tolerance']:.0e} goal); accuracy on {acc['test_samples']} "
+        f"held-out test images: torch {100 * acc['torch_float']:.2f}%, onnx float {100 * acc['onnx_float']:.2f}%",
+    ]
+    if "int8_check" in r:
+        ic = r["int8_check"]
+        lines.append(f"INT8 (QDQ, {r['calibration_samples']} calibration images): onnxruntime {100 * acc['onnx_int8']:.2f}% vs "
+                     f"TFLite INT8 on TFLM {100 * ic['tflite_int8']:.2f}% ({ic['diff_points']:+.2f} points, "
+                     f"{'within' if ic['ok'] else 'OUTSIDE'} {ic['tolerance_points']:g} point)")
+    lines.append(f"export took {r['export_seconds']:.1f} s")
+    return "\n".join(lines)
+
+
 @click.command()
 @click.option("--checkpoint", type=click.Path(), required=True,
               help="Supernet checkpoint (a file or a training folder with checkpoint.pt).")
@@ -56,7 +77,13 @@ def format_report(r: dict, out: Path) -> str:
 @click.option("--search", "search_dir", type=click.Path(), default=None,
               help="Search output folder (its search.json); use with --board.")
 @click.option("--board", default=None, help="Board whose searched subnet to export (with --search).")
-@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="Output .tflite file.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True,
+              help="Output file (.tflite, or .onnx for the ONNX formats).")
+@click.option("--format", "fmt", type=click.Choice(["tflite", "onnx", "onnx-int8"]), default="tflite",
+              show_default=True,
+              help="tflite: full-integer INT8 for TFLM; onnx: float ONNX checked against the PyTorch subnet on "
+                   "onnxruntime; onnx-int8: INT8 QDQ ONNX calibrated on the same images as the .tflite, its "
+                   "accuracy checked against the TFLite INT8 model's.")
 @click.option("--calibration-samples", type=click.IntRange(min=1), default=200, show_default=True,
               help="Training images that calibrate the INT8 quantization.")
 @click.option("--test-images", type=click.IntRange(min=10), default=None,
@@ -65,7 +92,7 @@ def format_report(r: dict, out: Path) -> str:
 @click.option("--no-measure", is_flag=True, help="Skip measuring the real TFLM arena.")
 @json_option
 def export(checkpoint: str, subnet_file: str | None, preset: str | None, search_dir: str | None, board: str | None,
-           out: str, calibration_samples: int, test_images: int | None, seed: int, no_measure: bool,
+           out: str, fmt: str, calibration_samples: int, test_images: int | None, seed: int, no_measure: bool,
            as_json: bool) -> None:
     """Export one subnet to a full-integer INT8 TensorFlow Lite model for TFLM.
 
@@ -73,6 +100,10 @@ def export(checkpoint: str, subnet_file: str | None, preset: str | None, search_
     (int8 in/out, per-channel conv weights, per-tensor classifier), checked op for op against
     the layer IR, run on the real TFLM kernels for its INT8 accuracy, and its TFLM arena
     measured. Writes OUT and a sidecar OUT.json (report: accuracy, arena, quantization, ops).
+
+    --format onnx / onnx-int8: the same subnet (same BN recalibration) as ONNX for onnxruntime and
+    NPU toolchains, verified with onnxruntime on the test split (float: max |diff| against the
+    PyTorch subnet; INT8: accuracy against the TFLite INT8 model's); the sidecar has the report.
     """
     chosen = sum(x is not None for x in (subnet_file, preset, search_dir))
     if chosen != 1:
@@ -84,6 +115,12 @@ def export(checkpoint: str, subnet_file: str | None, preset: str | None, search_
         raise click.UsageError("--out must not end in .json (the sidecar report gets that name)")
     from ofa_mcu.atomic import check_writable
 
+    if fmt != "tflite":
+        from ofa_mcu.export.onnx import require_onnx
+
+        require_onnx()
+        if out_path.suffix.lower() != ".onnx":
+            raise click.UsageError(f"--out must end in .onnx for --format {fmt}")
     check_writable(out_path)
 
     from ofa_mcu.checkpoint import load_checkpoint
@@ -105,6 +142,19 @@ def export(checkpoint: str, subnet_file: str | None, preset: str | None, search_
     if data.in_channels != space.in_channels:
         raise UserError(f"{checkpoint}: data '{ckpt.data}' has {data.in_channels} channels, space expects {space.in_channels}")
     progress = None if as_json else (lambda msg: click.echo(f"export: {msg}", err=True))
+    if fmt != "tflite":
+        from ofa_mcu.export.onnx import export_onnx
+
+        res = export_onnx(ckpt.supernet, cfg, data, fmt=fmt, calibration_samples=calibration_samples, seed=seed,
+                          bn_samples=ckpt.bn_calib_samples, test_images=test_images, progress=progress)
+        onnx_report = {**res.report, "model": out_path.name, "checkpoint": str(ckpt.path), "data": ckpt.data}
+        write_bytes(out_path, res.model)
+        write_json(sidecar_path(out_path), onnx_report)
+        if as_json:
+            echo_json({**onnx_report, "model_path": str(out_path), "report_path": str(sidecar_path(out_path))})
+        else:
+            click.echo(format_onnx_report(onnx_report, out_path))
+        return
     result = export_subnet(ckpt.supernet, cfg, data, calibration_samples=calibration_samples, seed=seed,
                            bn_samples=ckpt.bn_calib_samples, measure=not no_measure, test_images=test_images,
                            progress=progress)
