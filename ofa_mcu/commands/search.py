@@ -26,6 +26,11 @@ from ofa_mcu.table import fmt_bytes, fmt_int, render
                    "datasheet run-mode current x supply voltage; boards without those figures are refused).")
 @click.option("--latency-lut", "latency_luts", multiple=True, type=click.Path(dir_okay=False),
               help="Measured latency LUT (from `ofa-mcu profile --lut`); applies to the board it names.")
+@click.option("--modes", type=click.IntRange(min=1, max=8), default=1, show_default=True,
+              help="Also choose K operating modes per board: subnets on the accuracy/latency Pareto front that fit "
+                   "the board together (flash for all, one shared arena), spread over the latency range.")
+@click.option("--mode-latency-ms", default=None, metavar="T1,T2,...",
+              help="Latency tiers of the modes in ms (one per mode; the most accurate subnet at or under each).")
 @seed_option
 @click.option("--predictor-samples", type=click.IntRange(min=10), default=120, show_default=True,
               help="Subnets measured (BN-recalibrated, validation split) to train the accuracy predictor.")
@@ -36,7 +41,8 @@ from ofa_mcu.table import fmt_bytes, fmt_int, render
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @json_option
 def search(checkpoint: str, targets: tuple[str, ...], runtime: str, sram_kb: float | None, flash_kb: float | None,
-           latency_ms: float | None, energy_uj: float | None, latency_luts: tuple[str, ...], seed: int, predictor_samples: int,
+           latency_ms: float | None, energy_uj: float | None, latency_luts: tuple[str, ...], modes: int,
+           mode_latency_ms: str | None, seed: int, predictor_samples: int,
            val_images: int | None, out: str, quiet: bool, as_json: bool) -> None:
     """Search the most accurate subnet that fits each --target's SRAM, flash (and latency).
 
@@ -50,6 +56,7 @@ def search(checkpoint: str, targets: tuple[str, ...], runtime: str, sram_kb: flo
     from ofa_mcu.atomic import check_writable
     from ofa_mcu.search import SearchOptions, run_search
 
+    tiers = _tiers(mode_latency_ms, modes)
     check_writable(out, folder=True)
     if energy_uj is not None:  # a board without datasheet power figures: one line, before any work
         from ofa_mcu.boards import load_board
@@ -61,7 +68,8 @@ def search(checkpoint: str, targets: tuple[str, ...], runtime: str, sram_kb: flo
     opts = SearchOptions(checkpoint=Path(checkpoint), targets=list(targets), out=Path(out), runtime=runtime,
                          sram_kb=sram_kb, flash_kb=flash_kb, latency_ms=latency_ms, energy_uj=energy_uj,
                          latency_luts=[Path(p) for p in latency_luts], seed=seed,
-                         predictor_samples=predictor_samples, val_images=val_images, quiet=quiet or as_json)
+                         predictor_samples=predictor_samples, val_images=val_images, quiet=quiet or as_json,
+                         modes=modes, mode_latency_ms=tiers)
     def log(message: str) -> None:  # with --json only warnings, on stderr
         if not as_json or message.startswith("warning:"):
             click.echo(message, err=True)
@@ -71,6 +79,8 @@ def search(checkpoint: str, targets: tuple[str, ...], runtime: str, sram_kb: flo
         echo_json(result)
         return
     click.echo(format_search(result))
+    if any(b.get("modes") for b in result["boards"].values()):
+        click.echo(format_modes(result))
     click.echo(f"wrote {Path(out) / 'search.json'}")
 
 
@@ -87,6 +97,43 @@ def format_search(result: dict) -> str:
                    "flash used / usable", "latency ms", "energy uJ (estimate)"], rows,
                   title=f"search: {result['space']} on {result['data']}, runtime {result['runtime']}, "
                         f"predictor Kendall tau {_tau(result['predictor'].get('kendall_tau'))}")
+
+
+def _tiers(text: str | None, modes: int) -> list[float] | None:
+    """``--mode-latency-ms 50,100,200`` as numbers (finite, positive, one per mode)."""
+    if text is None:
+        return None
+    import math
+
+    try:
+        tiers = [float(t) for t in text.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated milliseconds like 50,100,200, got {text!r}",
+                                 param_hint="--mode-latency-ms") from None
+    if not tiers or any(not math.isfinite(t) or t <= 0 for t in tiers):
+        raise click.BadParameter(f"expected positive finite milliseconds, got {text!r}", param_hint="--mode-latency-ms")
+    if modes > 1 and len(tiers) != modes:
+        raise click.BadParameter(f"{len(tiers)} tiers given, --modes {modes}: give one tier per mode",
+                                 param_hint="--mode-latency-ms")
+    return tiers
+
+
+def format_modes(result: dict) -> str:
+    """One table per board that has operating modes."""
+    out = []
+    for name, b in result["boards"].items():
+        m = b.get("modes")
+        if not m:
+            continue
+        rows = [(e["name"], e["subnet_hash"], e["subnet"]["resolution"], f"{100 * e['test_acc']:.1f}%",
+                 f"{100 * e['measured_acc']:.1f}%", f"{e['latency_ms']:.2f}",
+                 "-" if e.get("energy_uj") is None else f"{e['energy_uj']:.1f}", fmt_bytes(e["peak_sram_bytes"]),
+                 fmt_bytes(e["model_flash_bytes"])) for e in m["entries"]]
+        out.append(render(["mode", "subnet", "res", "test acc", "val acc", "latency ms", "energy uJ (estimate)", "SRAM",
+                           "model flash"], rows,
+                          title=f"{name}: {m['count']} modes, shared arena {fmt_bytes(m['shared_arena_bytes'])}, flash "
+                                f"{fmt_bytes(m['flash_bytes'])} of {fmt_bytes(m['flash_limit_bytes'])} (all models + code)"))
+    return "\n".join(out)
 
 
 def _tau(tau: float | None) -> str:

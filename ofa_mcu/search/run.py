@@ -31,6 +31,7 @@ from ofa_mcu.profiler.lut import read_lut
 from ofa_mcu.runtimes import get_runtime
 from ofa_mcu.search.evolution import Evolution, EvolutionSettings
 from ofa_mcu.search.latency import LatencyModel, board_latency
+from ofa_mcu.search.modes import Candidate, select_modes
 from ofa_mcu.search.predictor import AccuracyCache, fit_predictor, kendall_tau, measure, training_set
 from ofa_mcu.space import SearchSpace
 
@@ -50,6 +51,8 @@ class SearchOptions:
     predictor_samples: int = 120
     val_images: int | None = None  # measure subnets on a stratified subset of the validation split (None: all)
     top_k: int = 5
+    modes: int = 1  # K > 1: also choose K operating modes per board (ofa_mcu.search.modes)
+    mode_latency_ms: list[float] | None = None  # latency tiers of the modes (default: spread)
     evolution: EvolutionSettings = field(default_factory=EvolutionSettings)
     quiet: bool = False
 
@@ -281,6 +284,9 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
             "pareto": [_entry(c, p, cache.get(c), cost, con) for c, p, cost in front],
             "evaluations": evo.evaluated, "search_s": round(time.time() - t_board, 2),
         }
+        if opts.modes > 1 or opts.mode_latency_ms:
+            result["boards"][con.board.name]["modes"] = choose_modes(
+                con, points, opts, lambda cs: measure(cs, evaluate_cfg, cache), test_accuracy)
         plot_pareto(opts.out / f"pareto-{con.board.name}.png", con, points, front, best, measured[best_i])
         log(f"{con.board.name}: {100 * chosen['test_acc']:.1f}% test accuracy (chosen on validation: "
             f"{100 * measured[best_i]:.1f}%), {con.cost(best).peak_sram / 1024:.1f} of "
@@ -288,6 +294,33 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
     result["wall_s"] = round(time.time() - t_start, 1)
     write_run_file(opts.out, SEARCH_FILE, result)
     return result
+
+
+def choose_modes(con: Constraints, points: list[tuple[SubnetConfig, float, Cost]], opts: SearchOptions,
+                 measure_val: Callable[[list[SubnetConfig]], list[float]],
+                 test_accuracy: Callable[[SubnetConfig], float]) -> dict[str, Any]:
+    """K operating modes that fit ``con``'s board together (:func:`ofa_mcu.search.modes.select_modes`
+    on the predicted accuracy of the feasible candidates), measured on the validation split and
+    reported with their test accuracy; one shared arena, flash for every mode's model plus the code."""
+    code = con.board.runtime[con.runtime].code_bytes
+    cands = [Candidate(cfg, acc, cost.latency_ms, cost.flash - code, cost.peak_sram) for cfg, acc, cost in points]
+    k = len(opts.mode_latency_ms) if opts.mode_latency_ms and opts.modes <= 1 else opts.modes
+    picked = select_modes(cands, k, flash_limit=con.flash_limit, code_bytes=code, tiers_ms=opts.mode_latency_ms,
+                          board=con.board.name)
+    val = measure_val([m.key for m in picked])
+    entries = []
+    for i, (m, acc) in enumerate(zip(picked, val)):
+        e = _entry(m.key, m.accuracy, acc, con.cost(m.key), con)
+        e.update({"mode": i, "name": f"mode{i}", "model_flash_bytes": m.model_flash,
+                  "test_acc": round(test_accuracy(m.key), 5)})
+        entries.append(e)
+    return {"count": len(entries), "policy": "tiers" if opts.mode_latency_ms else "spread",
+            "tiers_ms": sorted(opts.mode_latency_ms) if opts.mode_latency_ms else None,
+            "entries": entries, "shared_arena_bytes": max(m.peak_sram for m in picked),
+            "code_bytes": code, "flash_bytes": code + sum(m.model_flash for m in picked),
+            "flash_limit_bytes": con.flash_limit,
+            "note": "accuracy/latency Pareto front of the feasible candidates (predicted accuracy), fastest first; "
+                    "flash: every mode's model + the runtime code once; SRAM: one arena, the largest mode's"}
 
 
 def _energy_text(uj: float | None) -> str:
