@@ -194,3 +194,16 @@ def test_golden_reference_differs_when_a_kernel_is_wrong(tf_model, kernel_object
     with pytest.raises(AssertionError, match="differs from TFLM"):
         _compare(host, data, graph, _inputs(graph, 2, 1), "broken pad")
     assert _tflm_all  # the golden values come from tflite_micro
+
+
+def test_tflm_arena_prediction_for_user_model_ops(tf_model) -> None:
+    """The analysis' TFLM arena (plan_tflm over the IR, MAX_POOL_2D / PAD / CONCATENATION / SOFTMAX
+    costs included) is within 3% of the real allocator's on models with those ops."""
+    from ofa_mcu.tflm.arena import measure_arena
+    from ofa_mcu.usermodel import model_ir
+
+    for name, opts in (("mobilenet", {}), ("dscnn", {"softmax": True})):
+        data = tf_model(name, **opts)
+        ir = model_ir(data, tflite.parse_tflite(data), name)
+        predicted, measured = plan_tflm(ir).peak_bytes, measure_arena(data).min_arena_bytes
+        assert abs(predicted - measured) <= 0.03 * measured, (name, predicted, measured)
