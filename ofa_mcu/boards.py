@@ -32,11 +32,13 @@ Core = Literal[
 ]
 Fpu = Literal["none", "fpv4-sp-d16", "fpv5-sp-d16", "fpv5-d16"]
 RuntimeName = Literal[runtime_names()]  # type: ignore[valid-type]  # the registered runtimes
-OpKind = Literal["conv", "depthwise", "pointwise", "add", "mean", "fc"]
+OpKind = Literal["conv", "depthwise", "pointwise", "add", "mean", "fc", "softmax"]
 CycleCounter = Literal["dwt", "systick"]
 FlashToolName = Literal["openocd", "pyocd", "st-flash", "nrfjprog", "none"]
 
 OP_KINDS: tuple[str, ...] = typing.get_args(OpKind)
+#: The kinds every latency table must list (a subnet's ops); the others default to the core's figures.
+REQUIRED_OP_KINDS: tuple[str, ...] = ("conv", "depthwise", "pointwise", "add", "mean", "fc")
 RUNTIMES: tuple[str, ...] = typing.get_args(RuntimeName)
 
 # Which cores each family with board support (``firmware/bsp``) may carry, which FPUs each core may carry, and whether a core always,
@@ -315,11 +317,11 @@ class Latency(_Model):
     @model_validator(mode="after")
     def _all_kinds(self) -> Latency:
         for table in ("cycles_per_mac", "cycles_per_op"):
-            missing = [k for k in OP_KINDS if k not in getattr(self, table)]
+            missing = [k for k in REQUIRED_OP_KINDS if k not in getattr(self, table)]
             if missing:
                 raise _field_error(
                     table,
-                    f"missing op kind(s) {', '.join(missing)} (all of {', '.join(OP_KINDS)} are required)",
+                    f"missing op kind(s) {', '.join(missing)} (all of {', '.join(REQUIRED_OP_KINDS)} are required)",
                 )
         return self
 
@@ -352,11 +354,21 @@ class Board(_Model):
     @model_validator(mode="before")
     @classmethod
     def _default_latency(cls, data: Any) -> Any:
-        """Fill the latency coefficients of runtimes the YAML does not give from the core's defaults."""
+        """Fill the latency coefficients of runtimes the YAML does not give from the core's defaults,
+        and the optional op kinds (not in ``REQUIRED_OP_KINDS``) a given table leaves out."""
         if isinstance(data, dict) and data.get("core") in _DEFAULT_LATENCY:
             given = data.get("latency")
             if given is None or isinstance(given, dict):
-                data = {**data, "latency": {**_DEFAULT_LATENCY[data["core"]], **(given or {})}}
+                defaults = _DEFAULT_LATENCY[data["core"]]
+                merged = {**defaults, **(given or {})}
+                for rt, table in (given or {}).items():
+                    if rt in defaults and isinstance(table, dict):
+                        merged[rt] = {**table, **{
+                            key: {**{k: v for k, v in defaults[rt][key].items() if k not in REQUIRED_OP_KINDS},
+                                  **table[key]}
+                            for key in ("cycles_per_mac", "cycles_per_op")
+                            if isinstance(table.get(key), dict) and key in defaults[rt]}}
+                data = {**data, "latency": merged}
         return data
 
     @model_validator(mode="after")

@@ -1,7 +1,7 @@
 """Layer IR: the int8 graph a subnet becomes on the device, built without torch or TensorFlow.
 
 ``build_graph(space, cfg)`` lists the ops in execution order exactly as the exported TFLite
-model has them (CONV_2D, DEPTHWISE_CONV_2D, CONV_2D 1x1, ADD, MEAN, FULLY_CONNECTED) with
+model has them (CONV_2D, DEPTHWISE_CONV_2D, CONV_2D 1x1, ADD, MEAN, FULLY_CONNECTED, SOFTMAX) with
 tensor shapes (NHWC, batch 1 omitted), int8 weight bytes, int32 bias bytes, the number of
 per-channel quantization parameters, MACs, trainable float parameters (as torch counts them:
 conv weights + BatchNorm scale and shift, or linear weight + bias) and tensor lifetimes.
@@ -17,11 +17,13 @@ from ofa_mcu.config import SubnetConfig
 from ofa_mcu.padding import same_out
 from ofa_mcu.space import SearchSpace
 
-#: Op kinds of the IR. ``build_graph`` emits the first six; the others come from models read with
-#: :func:`ofa_mcu.tflite.to_ir` (AVERAGE_POOL_2D, MAX_POOL_2D, PAD, CONCATENATION), and ``other``
-#: stands for any op outside the IR when a model is read for a runtime that runs every op (its
-#: TFLite name is the op's ``opcode``).
-OP_KINDS = ("conv", "depthwise", "pointwise", "add", "mean", "fc", "avgpool", "maxpool", "pad", "concat", "other")
+#: Op kinds of the IR. ``build_graph`` emits the first six and ``softmax`` (SOFTMAX, one "MAC" per
+#: element: every exported subnet ends in it, as the MLPerf Tiny models do); the others come from
+#: models read with :func:`ofa_mcu.tflite.to_ir` (AVERAGE_POOL_2D, MAX_POOL_2D, PAD, CONCATENATION),
+#: and ``other`` stands for any op outside the IR when a model is read for a runtime that runs every
+#: op (its TFLite name is the op's ``opcode``).
+OP_KINDS = ("conv", "depthwise", "pointwise", "add", "mean", "fc", "avgpool", "maxpool", "pad", "concat", "softmax",
+            "other")
 TFLITE_OP = {
     "conv": "CONV_2D",
     "pointwise": "CONV_2D",
@@ -33,6 +35,7 @@ TFLITE_OP = {
     "maxpool": "MAX_POOL_2D",
     "pad": "PAD",
     "concat": "CONCATENATION",
+    "softmax": "SOFTMAX",
 }
 
 
@@ -155,6 +158,10 @@ class _Builder:
         return self._op(name, "fc", (x,), (out,), weight_bytes=c * out, bias_bytes=4 * out,
                         quant_channels=1, macs=c * out, params=c * out + out)
 
+    def softmax(self, name: str, x: int) -> int:
+        t = self.tensors[x]
+        return self._op(name, "softmax", (x,), t.shape, macs=t.bytes)
+
 
 def build_graph(space: SearchSpace, cfg: SubnetConfig) -> Graph:
     """The int8 op graph of ``cfg`` (validated against ``space``)."""
@@ -176,6 +183,7 @@ def build_graph(space: SearchSpace, cfg: SubnetConfig) -> Graph:
         x = b.add(f"{p}.add", x, h) if stride == 1 and in_ch == spec.channels else h
     x = b.mean("pool", x)
     x = b.fc("classifier", x, space.classes)
+    x = b.softmax("softmax", x)
     g = b.g
     g.output = x
     g.tensors[x].last = len(g.ops) - 1

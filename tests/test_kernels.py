@@ -56,6 +56,7 @@ POOL_FIELDS = (
     "in_h", "in_w", "c", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w", "pad_top", "pad_left",
     "act_min", "act_max",
 )  # fmt: skip
+SOFTMAX_FIELDS = ("outer", "depth", "input_multiplier", "input_left_shift", "diff_min")
 CONV_KIND = {"ofa_conv_s8": 0, "ofa_pointwise_s8": 1, "ofa_depthwise_s8": 2}
 
 
@@ -83,6 +84,7 @@ class NativeKernels:
         self.lib.h_add.argtypes = [vp] * 4
         self.lib.h_mean.argtypes = [vp] * 3
         self.lib.h_avgpool.argtypes = [vp] * 3
+        self.lib.h_softmax.argtypes = [vp] * 3
         self.lib.h_requant.argtypes = [ci, vp, vp, vp, vp, ctypes.c_int32]
         self.lib.h_expand_dw.argtypes = [vp] * 13
 
@@ -134,6 +136,8 @@ class NativeKernels:
             self.lib.h_mean(_ptr(_ints(call.params, MEAN_FIELDS)), _ptr(x), _ptr(y))
         elif fn == "ofa_avgpool_s8":
             self.lib.h_avgpool(_ptr(_ints(call.params, POOL_FIELDS)), _ptr(x), _ptr(y))
+        elif fn == "ofa_softmax_s8":
+            self.lib.h_softmax(_ptr(_ints(call.params, SOFTMAX_FIELDS)), _ptr(x), _ptr(y))
         elif fn is None:  # RESHAPE
             y[:] = x
         else:
@@ -393,6 +397,7 @@ def _random_bias(keras: Any) -> Any:
 def _zoo(keras: Any, name: str) -> tuple[Any, tuple[int, ...], bool]:
     """Single-op models (several independent branches each, to save conversions)."""
     L = keras.layers
+    init = keras.initializers
     rb = _random_bias(keras)
 
     def conv(f: int, k: int, s: int, pad: str, act: str | None) -> Any:
@@ -480,6 +485,17 @@ def _zoo(keras: Any, name: str) -> tuple[Any, tuple[int, ...], bool]:
             L.Dense(7, activation="relu", bias_initializer=rb)(x),
             L.Dense(1, bias_initializer=rb)(x),
         ]
+    elif name == "softmax":
+        shape = (1, 4, 5, 12)
+        x = keras.Input(shape[1:], batch_size=1)
+        flat = L.Flatten()(x)
+        big = L.Dense(10, kernel_initializer=init.RandomNormal(0.0, 2.0), bias_initializer=rb)(flat)
+        outs = [
+            L.Softmax()(x),  # over the channels of every pixel (20 rows)
+            L.Softmax()(L.Dense(10, bias_initializer=rb)(flat)),
+            L.Softmax()(big),  # logits spread wide: most outputs -128
+            L.Softmax()(L.Dense(2, bias_initializer=rb)(flat)),
+        ]
     elif name == "flatten_fc":
         shape = (1, 3, 3, 8)
         x = keras.Input(shape[1:], batch_size=1)
@@ -490,7 +506,7 @@ def _zoo(keras: Any, name: str) -> tuple[Any, tuple[int, ...], bool]:
 
 
 ZOO = ("conv_c3", "conv_c8", "pointwise", "dw_c8", "dw_c5", "add", "pool", "mean_big", "fc_tensor",
-       "fc_channel", "flatten_fc")  # fmt: skip
+       "fc_channel", "flatten_fc", "softmax")  # fmt: skip
 
 
 def _random_mbv2(keras: Any, seed: int) -> tuple[Any, tuple[int, ...]]:
@@ -624,6 +640,7 @@ def test_single_op_models_bit_exact(name: str, models: ModelCache, kernel_libs: 
         "dw_c8": {"DEPTHWISE_CONV_2D"}, "dw_c5": {"DEPTHWISE_CONV_2D"}, "add": {"ADD"},
         "pool": {"AVERAGE_POOL_2D", "MEAN"}, "mean_big": {"MEAN"}, "fc_tensor": {"FULLY_CONNECTED"},
         "fc_channel": {"FULLY_CONNECTED"}, "flatten_fc": {"RESHAPE", "FULLY_CONNECTED"},
+        "softmax": {"SOFTMAX", "FULLY_CONNECTED"},
     }[name]  # fmt: skip
     assert expected <= kinds, kinds
     if name == "fc_channel":
@@ -645,6 +662,69 @@ def test_random_mbv2_graphs_bit_exact(seed: int, models: ModelCache, kernel_libs
     kinds = [op.opcode for op in graph.ops]
     assert kinds[-2:] == ["MEAN", "FULLY_CONNECTED"] and "DEPTHWISE_CONV_2D" in kinds
     _compare_with_tflm(conv, kernel_libs, tflm)
+
+
+def _softmax_rows(rng: np.random.Generator, rows: int, depth: int) -> np.ndarray:
+    """Edge rows first (all equal at -128, 0 and 127; one maximum, the rest -128; two maxima; a
+    ramp over every int8 value; values just inside and outside any diff_min), then random rows."""
+    edge = [
+        np.full(depth, -128), np.zeros(depth, int), np.full(depth, 127),
+        np.where(np.arange(depth) == 3, 127, -128), np.where(np.arange(depth) % 97 == 5, 40, -100),
+        np.arange(depth) % 256 - 128, 127 - np.arange(depth) % 256,
+        np.where(np.arange(depth) % 2 == 0, 127, 127 - np.arange(depth) % 64),
+    ]
+    out = np.empty((rows, depth), np.int8)
+    for r in range(rows):
+        if r < len(edge):
+            out[r] = edge[r]
+        elif r % 2:
+            out[r] = rng.integers(-128, 128, depth)
+        else:  # a few large values on a low floor
+            row = rng.integers(-128, -60, depth)
+            row[rng.integers(0, depth, 4)] = rng.integers(60, 128, 4)
+            out[r] = row
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data_range", [0.02, 0.5, 4.0, 60.0, 6000.0])
+def test_softmax_edge_inputs_bit_exact(data_range: float, kernel_libs: dict[str, NativeKernels], tflm: Any) -> None:
+    """SOFTMAX straight on the int8 input, for input scales from 1.6e-4 to 47 (the largest caps
+    TFLM's input multiplier at 2^31 - 1, diff_min 0): edge and random rows, bit for bit."""
+    tf = pytest.importorskip("tensorflow")
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    shape = (1, 24, 256)
+    fn = tf.function(lambda t: tf.nn.softmax(t, axis=-1)).get_concrete_function(tf.TensorSpec(shape, tf.float32))
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(fn)])
+    rng = np.random.default_rng(int(data_range * 100))
+
+    def rep() -> Iterator[list[np.ndarray]]:
+        for _ in range(4):
+            yield [rng.uniform(-data_range, data_range, shape).astype(np.float32)]
+
+    set_int8_options(conv, rep)
+    data = conv.convert()
+    graph = tflite.parse_tflite(data)
+    assert [op.opcode for op in graph.ops] == ["SOFTMAX"]
+    (call,) = lowering.lower_graph(graph)
+    x_t = graph.tensors[graph.inputs[0]]
+    mult, shift, diff_min = requant.softmax_params(x_t.qscale)
+    assert (call.params["input_multiplier"], call.params["input_left_shift"], call.params["diff_min"]) == (
+        mult, shift, diff_min)
+    if data_range > 1000:
+        assert (mult, shift, diff_min) == ((1 << 31) - 1, 31, 0)
+    interp = tflm.Interpreter.from_bytes(data, arena_size=1 << 20)
+    for seed in range(3):
+        x = _softmax_rows(np.random.default_rng(seed), shape[1], shape[2]).reshape(shape)
+        interp.set_input(x, 0)
+        interp.invoke()
+        want = np.asarray(interp.get_output(0)).ravel()
+        for lib_name, lib in kernel_libs.items():
+            y = lib.run(call, [x.ravel()], x.size)
+            bad = np.flatnonzero(y != want)
+            assert bad.size == 0, (f"{lib_name}: {bad.size} of {y.size} softmax outputs differ from TFLM "
+                                   f"(scale {float(x_t.qscale):g}, first at row {bad[0] // shape[2]})")
 
 
 def _solve_dot(w: np.ndarray, target: int, off: int, rng: np.random.Generator) -> np.ndarray | None:
@@ -744,8 +824,8 @@ def test_corrupt_and_unsupported(models: ModelCache, tmp_path: Path) -> None:
     graph = tflite.parse_tflite(data)
     lowering.check_supported(graph)
     ops = list(graph.ops)
-    ops[0] = dataclasses.replace(ops[0], opcode="SOFTMAX")
-    with pytest.raises(UserError, match="SOFTMAX"):
+    ops[0] = dataclasses.replace(ops[0], opcode="LOGISTIC")
+    with pytest.raises(UserError, match="LOGISTIC"):
         lowering.check_supported(dataclasses.replace(graph, ops=tuple(ops)))
     ops[0] = dataclasses.replace(graph.ops[0], options={**graph.ops[0].options, "dilation_h_factor": 2})
     with pytest.raises(UserError, match="dilation"):
@@ -826,3 +906,30 @@ def test_qemu_cortex_m_bit_exact(variant: str, models: ModelCache, tflm: Any, tm
     assert run["all_ok"], [o for o in run["ops"] if not o["ok"]]
     assert len(run["ops"]) == len(calls)
     assert run["instructions_per_tick"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["m4-dsp", "m0"])
+def test_qemu_softmax_bit_exact(variant: str, models: ModelCache, tflm: Any, tmp_path: Path) -> None:
+    """ofa_softmax_s8 (and the FC layers before it) built for Cortex-M4 and ARMv6-M, run in QEMU:
+    every op's output equals TFLM's, on a random and an all-equal input."""
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        require_tool(tool)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("kernels_qemu", ROOT / "benchmarks" / "kernels_qemu.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    conv = models.get("softmax")
+    graph = tflite.parse_tflite(conv.data)
+    calls = lowering.lower_graph(graph)
+    assert sum(c.function == "ofa_softmax_s8" for c in calls) == 4
+    for k, x in enumerate((np.random.default_rng(9).integers(-128, 128, conv.input_shape).astype(np.int8),
+                           np.full(conv.input_shape, 7, np.int8))):
+        golden = bench.tflm_tensors(conv.data, graph, x)
+        main_c = tmp_path / f"bench_model{k}.c"
+        main_c.write_text(bench.generate(graph, calls, x, golden))
+        run = bench.build_and_run(variant, tmp_path, main_c)
+        assert run["all_ok"], [o for o in run["ops"] if not o["ok"]]
+        assert len(run["ops"]) == len(calls)

@@ -121,6 +121,19 @@ typedef struct {
     const int32_t *in_bytes;   /* [n_inputs] bytes of one input row (dims from the axis on) */
 } ofa_concat_params_t;
 
+/*
+ * SOFTMAX over the last dimension (depth) of `outer` rows, int8 in, int8 out with scale 1/256 and
+ * zero point -128 (TFLM's int8 softmax). input_multiplier / input_left_shift scale beta * the
+ * input scale into Q5.26; inputs below the row maximum + diff_min give -128 (softmax_params() in
+ * ofa_mcu/native/requant.py). depth <= 511 keeps every shift in range.
+ */
+typedef struct {
+    int32_t outer, depth;
+    int32_t input_multiplier;
+    int32_t input_left_shift;
+    int32_t diff_min;
+} ofa_softmax_params_t;
+
 /* Any kernel size, stride and padding. */
 void ofa_conv_s8(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
 
@@ -188,6 +201,9 @@ void ofa_pad_s8(const ofa_pad_params_t *p, const int8_t *input, int8_t *output);
 
 /* `arena`: the base the inputs' in_offsets are relative to; output must not overlap an input. */
 void ofa_concat_s8(const ofa_concat_params_t *p, const int8_t *arena, int8_t *output);
+
+/* input and output must not overlap. */
+void ofa_softmax_s8(const ofa_softmax_params_t *p, const int8_t *input, int8_t *output);
 
 #ifdef __cplusplus
 }

@@ -72,7 +72,7 @@ def export_subnet(supernet: Any, cfg: SubnetConfig, data: Any, *, calibration_sa
     from ofa_mcu.data import resize
     from ofa_mcu.export.convert import ExportError, export_tflite
     from ofa_mcu.export.layers import fold_subnet
-    from ofa_mcu.export.verify import accuracy, compare_ir, reference_agreement
+    from ofa_mcu.export.verify import accuracy, compare_ir, reference_agreement, top_ties
     from ofa_mcu.ir import build_graph
     from ofa_mcu.planner import TflmCost, plan_tflm
     from ofa_mcu.supernet.extract import extract
@@ -109,12 +109,12 @@ def export_subnet(supernet: Any, cfg: SubnetConfig, data: Any, *, calibration_sa
         warnings.simplefilter("ignore")
         from ofa_mcu.export.tf_build import build_tf_function, tf_float_logits
 
-        tf_fn = build_tf_function(folded)
         n_float = min(FLOAT_CHECK_SAMPLES, len(test_nhwc))
-        tf_logits = tf_float_logits(tf_fn, test_nhwc[:n_float])
+        tf_logits = tf_float_logits(build_tf_function(folded, softmax=False), test_nhwc[:n_float])
         t_convert = time.perf_counter()
         try:
-            model = export_tflite(net, rep, metadata=model_metadata(space, cfg), folded=folded, tf_function=tf_fn)
+            model = export_tflite(net, rep, metadata=model_metadata(space, cfg), folded=folded,
+                                  tf_function=build_tf_function(folded))
         except ExportError as e:
             failure = e
         convert_s = time.perf_counter() - t_convert
@@ -133,7 +133,11 @@ def export_subnet(supernet: Any, cfg: SubnetConfig, data: Any, *, calibration_sa
     runner = TflmRunner(model)
     x_q = runner.input.quantize(test_nhwc)
     int8_out = runner.run_int8(x_q)
+    # The model outputs int8 softmax probabilities (steps of 1/256): classes whose logits are close
+    # can tie at the top. argmax takes the lowest tied index, as np.argmax in the MLPerf Tiny host
+    # runner does; the ties are counted and reported.
     int8_acc = accuracy(int8_out.astype(np.float32), test_y)
+    ties = top_ties(int8_out, test_y)
     reference = reference_agreement(model, x_q[:REFERENCE_CHECK_SAMPLES])
 
     plan = plan_tflm(graph)
@@ -154,6 +158,8 @@ def export_subnet(supernet: Any, cfg: SubnetConfig, data: Any, *, calibration_sa
             "float": float_acc, "int8": int8_acc, "drop_points": round(100 * (float_acc - int8_acc), 3),
             "split": "test", "test_samples": int(len(test_y)), "test_source": data.test_source,
             "int8_runtime": "tflm (tflite-micro reference kernels)",
+            "int8_output": "softmax (scale 1/256); top-1 = argmax, the lowest index among tied outputs",
+            "int8_top_ties": ties["tied"], "int8_top_ties_with_label": ties["tied_with_label"],
         },
         "float_check": {"max_abs_diff": float_diff, "max_abs_logit": float(np.abs(float_logits).max()) if len(float_logits) else 0.0,
                         "samples": int(n_float)},

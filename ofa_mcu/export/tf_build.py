@@ -2,10 +2,12 @@
 
 The graph is written with plain TensorFlow ops inside a ``tf.function`` whose weights are
 constants: ``conv2d``/``depthwise_conv2d`` + ``bias_add`` + ``relu6``, ``add``, ``reduce_mean``
-over H and W, ``matmul`` + ``bias_add``. This is exactly the graph a Keras functional model
-(Conv2D / DepthwiseConv2D with bias and ReLU6, Add, GlobalAveragePooling2D, Dense) lowers to,
-without Keras' tracing machinery: TensorFlow's converter fuses bias and ReLU6 into CONV_2D /
-DEPTHWISE_CONV_2D, turns the mean into MEAN and the classifier into FULLY_CONNECTED, and every
+over H and W, ``matmul`` + ``bias_add``, then ``softmax`` (the exported model outputs class
+probabilities, as every MLPerf Tiny reference model does; the float check uses the logits). This
+is exactly the graph a Keras functional model (Conv2D / DepthwiseConv2D with bias and ReLU6, Add,
+GlobalAveragePooling2D, Dense, Softmax) lowers to, without Keras' tracing machinery: TensorFlow's
+converter fuses bias and ReLU6 into CONV_2D / DEPTHWISE_CONV_2D, turns the mean into MEAN, the
+classifier into FULLY_CONNECTED and the softmax into SOFTMAX (int8 output, scale 1/256), and every
 convolution uses SAME padding (checked to equal the torch padding when folding), so no PAD,
 TRANSPOSE or RESHAPE op appears. Batch size is fixed at 1, as on the device.
 """
@@ -29,8 +31,9 @@ def tf_module() -> Any:
     return tf
 
 
-def build_tf_function(net: FoldedNet) -> Any:
-    """A ``tf.function`` computing the logits of ``net`` for an NHWC float32 batch of one."""
+def build_tf_function(net: FoldedNet, softmax: bool = True) -> Any:
+    """A ``tf.function`` computing the class probabilities of ``net`` (``softmax=False``: the
+    logits) for an NHWC float32 batch of one."""
     tf = tf_module()
     consts = []
     for kind, conv in net.program:
@@ -58,7 +61,8 @@ def build_tf_function(net: FoldedNet) -> Any:
                 if conv.relu6:
                     x = tf.nn.relu6(x)
         x = tf.reduce_mean(x, axis=(1, 2))
-        return tf.nn.bias_add(tf.matmul(x, fc_w), fc_b)
+        logits = tf.nn.bias_add(tf.matmul(x, fc_w), fc_b)
+        return tf.nn.softmax(logits) if softmax else logits
 
     return tf.function(forward, input_signature=[tf.TensorSpec((1, r, r, c), tf.float32, name="input")],
                        autograph=False, reduce_retracing=True)

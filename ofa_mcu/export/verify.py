@@ -100,6 +100,20 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float((np.asarray(logits).argmax(axis=1) == np.asarray(labels)).mean())
 
 
+def top_ties(outputs: np.ndarray, labels: np.ndarray) -> dict[str, int]:
+    """How many samples have two or more outputs tied at the maximum (int8 softmax outputs tie
+    when logits are closer than one output step), and how many of those ties include the label
+    (argmax counts such a sample correct only when the label is the lowest tied index)."""
+    out = np.asarray(outputs)
+    if out.size == 0:
+        return {"tied": 0, "tied_with_label": 0}
+    top = out == out.max(axis=1, keepdims=True)
+    tied = top.sum(axis=1) > 1
+    lab = np.asarray(labels, dtype=np.int64)
+    with_label = tied & top[np.arange(len(lab)), lab]
+    return {"tied": int(tied.sum()), "tied_with_label": int(with_label.sum())}
+
+
 def reference_int8_outputs(model: bytes, x_q: np.ndarray) -> np.ndarray:
     """Int8 outputs of TFLite's reference kernels (LiteRT, ``BUILTIN_REF``) for int8 NHWC inputs."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType

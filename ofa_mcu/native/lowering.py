@@ -19,11 +19,14 @@ import numpy as np
 
 from ofa_mcu.errors import UserError
 from ofa_mcu.native.requant import (
+    SOFTMAX_OUTPUT_SCALE,
+    SOFTMAX_OUTPUT_ZERO_POINT,
     activation_range,
     add_multipliers,
     conv_multipliers,
     fc_multiplier,
     mean_multiplier,
+    softmax_params,
 )
 from ofa_mcu.padding import compute_padding
 from ofa_mcu.planner.native import depthwise_fits_in_place, inplace_depthwise_scratch_bytes
@@ -42,7 +45,10 @@ SUPPORTED_OPS = (
     "PADV2",
     "CONCATENATION",
     "RESHAPE",
+    "SOFTMAX",
 )
+#: Longest softmax row the kernel takes (every fixed-point shift stays within 31 bits).
+SOFTMAX_MAX_DEPTH = 511
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,21 @@ def _op_problems(graph: Graph, op: Op) -> list[str]:
         else:
             if any(t[i].is_constant for i in op.inputs if i >= 0):
                 p.append(f"{where}: CONCATENATION of a constant is not supported")
+    elif op.opcode == "SOFTMAX":
+        x, y = t[op.inputs[0]], t[op.outputs[0]]
+        depth = int(x.shape[-1]) if len(x.shape) else 0
+        if x.shape != y.shape or depth < 1:
+            p.append(f"{where}: input {list(x.shape)} and output {list(y.shape)} must have the same shape")
+        else:
+            _fits(p, where, "depth", depth, (1, SOFTMAX_MAX_DEPTH))
+        if np.float32(y.qscale) != SOFTMAX_OUTPUT_SCALE or y.qzero != SOFTMAX_OUTPUT_ZERO_POINT:
+            p.append(f"{where}: output scale {float(y.qscale):g} zero point {y.qzero}, "
+                     "int8 softmax needs scale 1/256 and zero point -128")
+        else:
+            try:
+                softmax_params(x.qscale, float(op.options.get("beta", 1.0)))
+            except UserError as e:
+                p.append(f"{where}: {e}")
     elif op.opcode == "RESHAPE":
         x, y = t[op.inputs[0]], t[op.outputs[0]]
         if x.size != y.size:
@@ -404,6 +425,19 @@ def lower_op(graph: Graph, op: Op) -> KernelCall:
         return KernelCall(
             op.index, op.opcode, "ofa_concat_s8", "ofa_concat_params_t", ins, (op.outputs[0],), params,
             {"in_bytes": np.array(rows, np.int32)}, int(y.size), arena_inputs=True,
+        )  # fmt: skip
+
+    if op.opcode == "SOFTMAX":
+        x, y = t[op.inputs[0]], t[op.outputs[0]]
+        depth = int(x.shape[-1])
+        mult, shift, diff_min = softmax_params(x.qscale, float(opts.get("beta", 1.0)))
+        params = {
+            "outer": x.size // depth, "depth": depth, "input_multiplier": mult, "input_left_shift": shift,
+            "diff_min": diff_min,
+        }  # fmt: skip
+        return KernelCall(
+            op.index, op.opcode, "ofa_softmax_s8", "ofa_softmax_params_t",
+            (op.inputs[0],), (op.outputs[0],), params, {}, x.size,
         )  # fmt: skip
 
     if op.opcode == "RESHAPE":

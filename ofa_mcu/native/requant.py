@@ -4,7 +4,8 @@ What TFLM's kernels compute in ``Prepare`` from the float32 scales of a model:
 :func:`quantize_multiplier` (frexp, round half away from zero to Q31, the 2^31 and tiny cases),
 :func:`conv_multipliers`, :func:`fc_multiplier` (float32 vs double scale product: TFLM's source
 and the host package disagree), :func:`add_multipliers`, :func:`mean_multiplier` (TFLM's
-run-time folding of 1/N) and :func:`activation_range` (float32 division, as TFLM does). The
+run-time folding of 1/N), :func:`softmax_params` (int8 SOFTMAX's input scaling and radius) and
+:func:`activation_range` (float32 division, as TFLM does). The
 native lowering turns a model into kernel parameters with these; the kernel tests check them.
 """
 
@@ -126,6 +127,31 @@ def mean_multiplier(input_scale: float, output_scale: float, num_elements: int) 
     # int64 arithmetic; m >= 0 so floor division equals C's truncation
     m2 = (m << k) // n
     return int(np.int32(m2)), s - k
+
+
+#: Integer bits of the Q5.26 input TFLM's int8 softmax feeds to exp().
+SOFTMAX_DIFF_INTEGER_BITS = 5
+#: The int8 softmax output TFLM requires: scale 1/256, zero point -128.
+SOFTMAX_OUTPUT_SCALE = np.float32(1.0 / 256.0)
+SOFTMAX_OUTPUT_ZERO_POINT = -128
+
+
+def softmax_params(input_scale: float, beta: float = 1.0) -> tuple[int, int, int]:
+    """(input_multiplier, input_left_shift, diff_min) of TFLM's int8 SOFTMAX.
+
+    TFLM CalculateSoftmaxParams: PreprocessSoftmaxScaling(double(beta), double(input_scale), 5)
+    = QuantizeMultiplierGreaterThanOne(min(beta * scale * 2^26, 2^31 - 1)) (left shift >= 0), and
+    diff_min = -floor(31 * 2^26 / 2^left_shift) (CalculateInputRadius). ``UserError`` when
+    beta * scale * 2^26 <= 1 (TFLM's check fails there too).
+    """
+    real = float(np.float64(np.float32(beta)) * np.float64(np.float32(input_scale)))
+    real = min(real * float(1 << (31 - SOFTMAX_DIFF_INTEGER_BITS)), float((1 << 31) - 1))
+    if not real > 1.0:
+        raise UserError(f"softmax input scale {float(input_scale):g} x beta {float(beta):g} is too small "
+                        "(TFLM needs beta * scale * 2^26 > 1)")
+    mult, shift = quantize_multiplier(real)
+    radius = ((1 << SOFTMAX_DIFF_INTEGER_BITS) - 1) * float(1 << (31 - SOFTMAX_DIFF_INTEGER_BITS)) / float(1 << shift)
+    return mult, shift, -int(np.floor(radius))
 
 
 def activation_range(

@@ -55,8 +55,9 @@ class TflmCost:
         "conv": 156, "pointwise": 156, "depthwise": 156, "add": 72, "mean": 48, "fc": 48,
         # ops of models read from a user's .tflite (benchmarks/mlperf_tiny.py and tests/tf_models.py
         # models against the real allocator): MAX_POOL_2D, PAD and CONCATENATION op data and constant
-        # inputs; ``other`` (e.g. SOFTMAX) also covers a RESHAPE, which the IR aliases but TFLM runs
-        "maxpool": 80, "pad": 96, "concat": 96, "other": 256,
+        # inputs; ``other`` also covers a RESHAPE, which the IR aliases but TFLM runs; ``softmax``
+        # (SoftmaxParams, 64 B on the host) as ``other``, since a RESHAPE often comes right before it
+        "maxpool": 80, "pad": 96, "concat": 96, "other": 256, "softmax": 256,
     })
     scratch_bytes: dict[str, int] = field(default_factory=dict)  # per op kind, e.g. kernel scratch
     kernels: str = "reference"  # "reference" (as measured on the host) or "cmsis-nn" (adds its scratch)

@@ -32,16 +32,19 @@ README_TEMPLATE = "native/README.md.j2"
 #: An int32 multiplier and an int32 shift per channel, a few words per op.
 FLASH = FlashModel(per_channel=8, per_tensor=0, per_op=16, fixed=64)
 
-_KINDS = ("conv", "depthwise", "pointwise", "add", "mean", "fc")
+_KINDS = ("conv", "depthwise", "pointwise", "add", "mean", "fc", "softmax")
 #: Our kernels: instructions per MAC per op kind measured in QEMU over 4 random mcu-32 subnets
-#: (benchmarks/native_qemu.py --n 4): M4 with the DSP path, M0 ARMv6-M code; ADD counts one "MAC"
-#: per output element.
+#: (benchmarks/native_qemu.py --n 4): M4 with the DSP path, M0 ARMv6-M code; ADD and SOFTMAX
+#: count one "MAC" per output element (softmax: a 10-class FC + SOFTMAX model,
+#: benchmarks/kernels_qemu.py --tflite: 332 instructions per element on M4, 1320 on M0).
 _M4 = {
-    "cycles_per_mac": {"conv": 5.4, "depthwise": 8.2, "pointwise": 2.6, "add": 49.0, "mean": 12.0, "fc": 3.3},
+    "cycles_per_mac": {"conv": 5.4, "depthwise": 8.2, "pointwise": 2.6, "add": 49.0, "mean": 12.0, "fc": 3.3,
+                       "softmax": 330.0},
     "cycles_per_op": dict.fromkeys(_KINDS, 300.0),
 }
 _M0 = {
-    "cycles_per_mac": {"conv": 14.7, "depthwise": 14.6, "pointwise": 9.0, "add": 234.0, "mean": 27.9, "fc": 12.3},
+    "cycles_per_mac": {"conv": 14.7, "depthwise": 14.6, "pointwise": 9.0, "add": 234.0, "mean": 27.9, "fc": 12.3,
+                       "softmax": 1320.0},
     "cycles_per_op": dict.fromkeys(_KINDS, 400.0),
 }
 

@@ -44,7 +44,7 @@ class IrMapping:
 
 
 def op_kind(graph: Graph, op: Op) -> str | None:
-    """The IR kind of ``op`` (None for an op outside the IR, e.g. RESHAPE or SOFTMAX)."""
+    """The IR kind of ``op`` (None for an op outside the IR, e.g. RESHAPE)."""
     kind = IR_KINDS.get(op.opcode)
     if kind == "conv":
         w = graph.tensors[op.inputs[1]]
@@ -74,7 +74,7 @@ def _op_fields(graph: Graph, op: Op, kind: str) -> dict[str, Any]:
         b = tens[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
         kw.update(weight_bytes=w.nbytes, bias_bytes=b.nbytes if b is not None else 0,
                   quant_channels=int(w.scale.size), macs=int(w.size), params=w.size + int(w.shape[0]))
-    elif kind in ("add", "pad", "concat"):
+    elif kind in ("add", "pad", "concat", "softmax"):
         kw.update(macs=y.size)  # one element operation (or copy) per output value
     elif kind == "mean":
         kw.update(macs=x.size)

@@ -151,6 +151,19 @@ int h_avgpool(const int32_t *ip, const int8_t *in, int8_t *out)
     return 0;
 }
 
+/* outer depth input_multiplier input_left_shift diff_min */
+int h_softmax(const int32_t *ip, const int8_t *in, int8_t *out)
+{
+    ofa_softmax_params_t p;
+    p.outer = ip[0];
+    p.depth = ip[1];
+    p.input_multiplier = ip[2];
+    p.input_left_shift = ip[3];
+    p.diff_min = ip[4];
+    ofa_softmax_s8(&p, in, out);
+    return 0;
+}
+
 /* the requantization primitives, elementwise, for direct tests:
  * which 0 = ofa_requant (fused), 1 = ofa_requant_ref (literal TFLM),
  * 2 = ofa_srdhm(x, mult), 3 = ofa_rdivpot(x, shift) */
