@@ -84,7 +84,9 @@ def test_all_shipped_boards_load_and_names_match_stems() -> None:
         assert board.usable_flash("native") > board.usable_flash("tflm")
         assert board.arena.name == board.memory.arena_region
         for runtime in ("tflm", "native"):
-            assert set(board.latency[runtime].cycles_per_mac) == {"conv", "depthwise", "pointwise", "add", "mean", "fc"}
+            # the YAML's kinds, plus softmax (optional in a YAML) from the runtime's defaults for the core
+            assert set(board.latency[runtime].cycles_per_mac) == {"conv", "depthwise", "pointwise", "add", "mean",
+                                                                  "fc", "softmax"}
 
 
 def test_load_by_path_equals_load_by_name() -> None:
@@ -193,8 +195,25 @@ def test_latency_defaults_from_core_when_left_out(tmp_path: Path) -> None:
     data = _base_dict()
     del data["latency"]
     b = load_board(str(_write(tmp_path, data)))
-    assert set(b.latency["native"].cycles_per_op) == {"conv", "depthwise", "pointwise", "add", "mean", "fc"}
+    assert set(b.latency["native"].cycles_per_op) == {"conv", "depthwise", "pointwise", "add", "mean", "fc", "softmax"}
     assert b.latency["native"].cycles_per_mac["pointwise"] < b.latency["tflm"].cycles_per_mac["pointwise"]
+
+
+def test_latency_optional_kinds_default_to_the_core(tmp_path: Path) -> None:
+    """A YAML table without softmax gets the runtime's figure for the core; one that gives it keeps it;
+    a required kind left out is still an error naming it."""
+    from ofa_mcu.runtimes import get_runtime
+
+    data = _base_dict()
+    b = load_board(str(_write(tmp_path, data)))
+    core_default = get_runtime("tflm").default_latency[b.core]["cycles_per_mac"]["softmax"]
+    assert "softmax" not in data["latency"]["tflm"]["cycles_per_mac"]  # the YAML gives the six required kinds
+    assert b.latency["tflm"].cycles_per_mac["softmax"] == core_default
+    data["latency"]["tflm"]["cycles_per_mac"]["softmax"] = 123.0
+    assert load_board(str(_write(tmp_path, data))).latency["tflm"].cycles_per_mac["softmax"] == 123.0
+    del data["latency"]["tflm"]["cycles_per_mac"]["mean"]
+    with pytest.raises(UserError, match="missing op kind.*mean"):
+        load_board(str(_write(tmp_path, data)))
 
 
 def test_unknown_runtime_is_a_user_error() -> None:

@@ -46,6 +46,7 @@ from ofa_mcu.native.codegen import FUSED_KIND
 from ofa_mcu.space import SearchSpace
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
 
 BOARDS = ["qemu-mps2-an386", "qemu-netduinoplus2", "qemu-microbit"]
 
@@ -150,8 +151,8 @@ def projects(work: dict[str, Any]) -> dict[str, Path]:
     with _locked(root):
         if not (root / "projects.done").is_file():
             proc = run_cli("compile", "--checkpoint", str(work["ckpt"]), "--target", "qemu-mps2-an386",
-                           "--subnet", str(root / "max.json"), "--out", str(out["qemu-mps2-an386"]), "--json",
-                           check=True)
+                           "--subnet", str(root / "max.json"), "--out", str(out["qemu-mps2-an386"]),
+                           "--model-name", "ic01", "--json", check=True)
             info = json.loads(proc.stdout)
             assert info["runtime"] == "native" and info["board"] == "qemu-mps2-an386"  # the default when emulated
             run_cli("compile", "--checkpoint", str(work["ckpt"]), "--target", "qemu-netduinoplus2", "--search",
@@ -192,6 +193,9 @@ def test_compiled_projects_hold_what_was_asked(work: dict[str, Any], projects: d
             FUSED_KIND if op.index in a.plan.fused.values() else op.kind for op in a.graph.ops
             if op.index not in a.plan.fused]
         assert info["predicted"]["fits"] is True and info["accuracy"]["test_samples"] > 0
+        # every export ends in SOFTMAX; --model-name names the an386 firmware for the MLPerf Tiny runner
+        assert info["layers"][-1]["kind"] == "softmax" and info["output"]["zero_point"] == -128
+        assert info["model"] == ("ic01" if board == "qemu-mps2-an386" else f"tiny-{cfg.stable_hash()}")
     searched = projects["qemu-netduinoplus2"]
     assert (searched / "search.json").is_file()
     assert json.loads((searched / "compile.json").read_text())["search"]["measured_acc"] == 0.5
@@ -391,3 +395,78 @@ def test_cli_errors_are_one_line(projects: dict[str, Path], tmp_path: Path, work
     assert p.returncode == 2 and "int8" in p.stderr and "Traceback" not in p.stderr
     p = run_cli("emulate", str(projects["qemu-microbit"]), "--board", "nucleo-f746zg")
     assert p.returncode == 2 and "not emulated" in p.stderr
+
+
+# ------------------------------------------------------------------------------------------
+# MLPerf Tiny host runner, accuracy mode, over socket:// to QEMU
+# ------------------------------------------------------------------------------------------
+
+
+def _runner_inputs(fw: Path, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """N held-out digits test images (stratified) in the model's input quantization, their labels,
+    and host TFLM's int8 outputs for them."""
+    import torch
+
+    from ofa_mcu.data import load_source, resize
+    from ofa_mcu.export.pipeline import to_nhwc
+    from ofa_mcu.tflm.host import TflmRunner
+
+    runner = TflmRunner((fw / "model.tflite").read_bytes())
+    x, y = load_source("digits", 0).test_subset(n, 0)
+    x_q = runner.input.quantize(to_nhwc(resize(torch.from_numpy(x), int(runner.input.shape[1]))))
+    return x_q, np.asarray(y, dtype=np.int64), runner.run_int8(x_q)
+
+
+def test_mlperf_runner_accuracy_mode_equals_host_tflm(projects: dict[str, Path], tmp_path: Path) -> None:
+    """Our driver of the MLPerf Tiny runner's rules (name/profile, reconnect, 31-byte db chunks,
+    infer 1 0, results normalized by their sum, argmax) against the firmware in QEMU: its Top-1 and
+    every prediction equal host TFLM's on the same held-out images; m-results are the softmax
+    outputs dequantized with three decimals, exactly as printf("%0.3f") prints them."""
+    from ofa_mcu.profiler.mlperf import boot, run_accuracy, write_dataset
+    from ofa_mcu.qemu import run_qemu
+
+    fw = projects["qemu-mps2-an386"]
+    x_q, y, host = _runner_inputs(fw, 30)
+    assert set(y.tolist()) == set(range(10))  # the runner's AUC needs every class
+    write_dataset(tmp_path / "datasets", "ic01", list(x_q), list(y), 10)
+    with _locked(fw):
+        elf = fw / "build" / "firmware.elf"
+        with run_qemu(elf, "mps2-an386", timeout_s=600) as session:
+            assert boot(session.url) == "m-name-dut-[ic01]"
+            run = run_accuracy(session.url, tmp_path / "datasets")
+    assert (run.name, run.model) == ("ic01", "ic01") and len(run.files) == len(y)
+    assert [f.label for f in run.files] == y.tolist()
+    assert [f.predicted for f in run.files] == host.argmax(axis=1).tolist()
+    assert run.top1_percent == pytest.approx(100.0 * float((host.argmax(axis=1) == y).mean()))
+    scale = np.float32(1.0 / 256.0)
+    for f, q in zip(run.files, host, strict=True):
+        # int8 steps of 1/256 stay distinct at three decimals: ties and order are the int8 ones
+        assert f.raw == [float(f"{float(np.float32(int(v) + 128) * scale):.3f}") for v in q]
+        assert abs(sum(f.raw) - 1.0) < 0.05 and f.elapsed_us is not None
+
+
+@pytest.mark.skipif(not os.environ.get("OFA_MLPERF_RUNNER_DIR"),
+                    reason="OFA_MLPERF_RUNNER_DIR (mlcommons/tiny benchmark/runner, fetched) is not set")
+def test_real_mlperf_runner_accuracy_mode_equals_host_tflm(projects: dict[str, Path], tmp_path: Path) -> None:
+    """The unmodified MLPerf Tiny host runner (from $OFA_MLPERF_RUNNER_DIR) in accuracy mode over
+    socket:// to QEMU: its reported Top-1 and predictions equal host TFLM's on the same inputs."""
+    import importlib.util
+
+    from ofa_mcu.profiler.mlperf import boot, write_dataset
+    from ofa_mcu.qemu import run_qemu
+
+    spec = importlib.util.spec_from_file_location("mlperf_runner", ROOT / "benchmarks" / "mlperf_runner.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    fw = projects["qemu-mps2-an386"]
+    x_q, y, host = _runner_inputs(fw, 30)
+    write_dataset(tmp_path / "datasets", "ic01", list(x_q), list(y), 10)
+    with _locked(fw):
+        with run_qemu(fw / "build" / "firmware.elf", "mps2-an386", timeout_s=900) as session:
+            boot(session.url)
+            res = bench.run_mlcommons(os.environ["OFA_MLPERF_RUNNER_DIR"], session.url, tmp_path / "datasets",
+                                      tmp_path / "runner")
+    assert res["model"] == "ic01" and res["files"] == len(y)
+    assert res["predicted"] == host.argmax(axis=1).tolist()
+    assert res["top1_percent"] == pytest.approx(round(100.0 * float((host.argmax(axis=1) == y).mean()), 1))

@@ -588,6 +588,19 @@ ARG_CASES = [
                          (targets_dir() / "rpi-pico.yaml").read_text().replace("name: rpi-pico", "name: nofamily")
                          .replace("family: rp2040\n", "")),
          says="board nofamily: its YAML has no family"),
+    # the MLPerf Tiny model name goes into m-model-[...] and the runner's data set path: one line
+    Case("compile-model-name-bracket", lambda c: ["compile", "--checkpoint", str(c.run), "--target", "qemu-microbit",
+                                                  "--out", str(c.tmp / "fw"), "--model-name", "ic01]"],
+         says="--model-name 'ic01]'"),
+    Case("compile-model-name-newline", lambda c: ["compile", "--checkpoint", str(c.run), "--target", "qemu-microbit",
+                                                  "--out", str(c.tmp / "fw"), "--model-name", "ic\n01"],
+         says="--model-name"),
+    Case("compile-model-name-empty", lambda c: ["compile", "--checkpoint", str(c.run), "--target", "qemu-microbit",
+                                                "--out", str(c.tmp / "fw"), "--model-name", ""],
+         says="--model-name ''"),
+    Case("compile-model-name-too-long", lambda c: ["compile", "--checkpoint", str(c.run), "--target", "qemu-microbit",
+                                                   "--out", str(c.tmp / "fw"), "--model-name", "x" * 33],
+         says="expected 1-32 letters"),
 ]
 
 CASES: list[Case] = (DATA_CASES + CHECKPOINT_CASES + TFLITE_CASES + _json_cases() + _yaml_cases() + OUTPUT_CASES

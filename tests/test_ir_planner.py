@@ -24,15 +24,15 @@ def tiny():
 def test_tiny_graph_by_hand(tiny):
     g = tiny
     assert [op.kind for op in g.ops] == ["conv", "depthwise", "pointwise", "add", "pointwise", "depthwise",
-                                         "pointwise", "add", "mean", "fc"]
-    assert [t.bytes for t in g.tensors] == [64, 64, 64, 64, 64, 128, 128, 64, 64, 4, 2]
+                                         "pointwise", "add", "mean", "fc", "softmax"]
+    assert [t.bytes for t in g.tensors] == [64, 64, 64, 64, 64, 128, 128, 64, 64, 4, 2, 2]
     assert [(t.first, t.last) for t in g.tensors] == [
-        (0, 0), (0, 3), (1, 2), (2, 3), (3, 7), (4, 5), (5, 6), (6, 7), (7, 8), (8, 9), (9, 9)]
-    assert [op.macs for op in g.ops] == [576, 576, 256, 64, 512, 1152, 512, 64, 64, 8]
-    assert g.macs == 3784
+        (0, 0), (0, 3), (1, 2), (2, 3), (3, 7), (4, 5), (5, 6), (6, 7), (7, 8), (8, 9), (9, 10), (10, 10)]
+    assert [op.macs for op in g.ops] == [576, 576, 256, 64, 512, 1152, 512, 64, 64, 8, 2]
+    assert g.macs == 3786
     assert g.weight_bytes == 36 + 36 + 16 + 32 + 72 + 32 + 8
     assert g.bias_bytes == 4 * (4 + 4 + 4 + 8 + 8 + 4 + 2)
-    assert [op.quant_channels for op in g.ops] == [4, 4, 4, 0, 8, 8, 4, 0, 0, 1]
+    assert [op.quant_channels for op in g.ops] == [4, 4, 4, 0, 8, 8, 4, 0, 0, 1, 0]
 
 
 def test_greedy_first_fit():
@@ -51,9 +51,9 @@ def test_tflm_plan_by_hand(tiny):
     p = plan_tflm(tiny, cost)
     # offsets worked out by hand (largest first, equal sizes the later tensor first as TFLM's
     # planner sorts them, lowest free offset among overlapping lifetimes)
-    assert [p.tensor_offset(t) for t in range(11)] == [0, 128, 64, 0, 256, 128, 0, 128, 0, 64, 0]
+    assert [p.tensor_offset(t) for t in range(12)] == [0, 128, 64, 0, 256, 128, 0, 128, 0, 64, 16, 0]
     assert p.activation_bytes == 320
-    assert p.persistent_bytes == 100 + 10 * 11 + 20 * 10 + 8 * 33 + 8
+    assert p.persistent_bytes == 100 + 10 * 12 + 20 * 11 + 8 * 33 + 8
     # TFLM's temporary planning memory beyond the activations is added on top
     bigger = plan_tflm(tiny, TflmCost(**{**cost.__dict__, "planning_fixed_bytes": 400}))
     assert bigger.persistent_bytes == p.persistent_bytes + 400 - 320

@@ -727,6 +727,40 @@ def test_softmax_edge_inputs_bit_exact(data_range: float, kernel_libs: dict[str,
                                    f"(scale {float(x_t.qscale):g}, first at row {bad[0] // shape[2]})")
 
 
+@pytest.mark.slow
+def test_softmax_1000_classes(kernel_libs: dict[str, NativeKernels], tflm: Any) -> None:
+    """A 1000-class softmax (mcu-imagenet) is bit-exact with TFLM on rows TFLM can run; a row with
+    hundreds of maxima (sum of exponentials >= 2^28), where the host TFLM aborts on gemmlowp's
+    exponent assertion, gives -128 everywhere but in range, never garbage."""
+    tf = pytest.importorskip("tensorflow")
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    shape = (1, 6, 1000)
+    fn = tf.function(lambda t: tf.nn.softmax(t, axis=-1)).get_concrete_function(tf.TensorSpec(shape, tf.float32))
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(fn)])
+    rng = np.random.default_rng(4)
+
+    def rep() -> Iterator[list[np.ndarray]]:
+        for _ in range(4):
+            yield [rng.uniform(-6, 6, shape).astype(np.float32)]
+
+    set_int8_options(conv, rep)
+    data = conv.convert()
+    graph = tflite.parse_tflite(data)
+    (call,) = lowering.lower_graph(graph)
+    interp = tflm.Interpreter.from_bytes(data, arena_size=1 << 20)
+    x = rng.integers(-128, 128, shape).astype(np.int8)
+    x[0, 1, :] = np.where(np.arange(1000) % 100 == 7, 127, -128)  # ten maxima, the rest far below
+    x[0, 2, :] = np.where(np.arange(1000) < 500, 100, -128)  # 500 maxima: sum 500 * 2^19, just below 2^28
+    interp.set_input(x, 0)
+    interp.invoke()
+    want = np.asarray(interp.get_output(0)).ravel()
+    for lib in kernel_libs.values():
+        assert np.array_equal(lib.run(call, [x.ravel()], x.size), want)
+        flat = np.zeros(shape, np.int8)  # 1000 equal maxima: no TFLM reference (it aborts)
+        assert np.array_equal(lib.run(call, [flat.ravel()], flat.size), np.full(flat.size, -128, np.int8))
+
+
 def _solve_dot(w: np.ndarray, target: int, off: int, rng: np.random.Generator) -> np.ndarray | None:
     """An int8 vector x with sum(w * (x + off)) == target, or None."""
     w = w.astype(np.int64)

@@ -125,7 +125,7 @@ typedef struct {
  * SOFTMAX over the last dimension (depth) of `outer` rows, int8 in, int8 out with scale 1/256 and
  * zero point -128 (TFLM's int8 softmax). input_multiplier / input_left_shift scale beta * the
  * input scale into Q5.26; inputs below the row maximum + diff_min give -128 (softmax_params() in
- * ofa_mcu/native/requant.py). depth <= 511 keeps every shift in range.
+ * ofa_mcu/native/requant.py). depth <= 4095 keeps the sum of exponentials in int32.
  */
 typedef struct {
     int32_t outer, depth;

@@ -12,6 +12,11 @@
  *   r, n    = GetReciprocal(sum, 12): 1/sum as Q0.31 and its exponent
  *   y       = clamp(RoundingDivideByPOT(SRDHM(r, e), n + 23) - 128, -128, 127)
  *
+ * When many inputs of a long row (depth >= 512) equal the maximum, sum >= 2^28 and n + 23 > 31:
+ * gemmlowp's RoundingDivideByPOT asserts exponent <= 31 there and the host tflite_micro package
+ * aborts; this kernel then gives the rounded quotient, 0 (every output -128 + 0). depth <= 4095
+ * keeps sum below 2^31.
+ *
  * (input_multiplier, input_left_shift, diff_min) come from the input scale and beta
  * (softmax_params() in ofa_mcu/native/requant.py, TFLM's PreprocessSoftmaxScaling and
  * CalculateInputRadius with 5 integer bits). The fixed-point helpers below are gemmlowp's
@@ -146,7 +151,10 @@ void ofa_softmax_s8(const ofa_softmax_params_t *restrict p, const int8_t *restri
             int32_t out = -128;
             if (diff >= p->diff_min) {
                 const int32_t scaled = ofa_srdhm((int32_t)((uint32_t)diff << shift), mult);
-                out = ofa_rdivpot(ofa_srdhm(recip, exp_negative(scaled)), bits_over_unit + 23) - 128;
+                const int exponent = bits_over_unit + 23;
+                const int32_t p_scaled = ofa_srdhm(recip, exp_negative(scaled));
+                /* |p_scaled| < 2^31 rounds to 0 for any exponent >= 32 */
+                out = (exponent <= 31 ? ofa_rdivpot(p_scaled, exponent) : 0) - 128;
                 out = ofa_clamp(out, -128, 127);
             }
             y[c] = (int8_t)out;

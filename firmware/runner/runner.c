@@ -28,6 +28,14 @@
  * build for the MLPerf Tiny energy mode (bsp_energy_mode()) says m-timestamp-mode-energy and
  * pulses the timestamp pin (bsp_timestamp()) where m-lap-us-T0 / -T1 would be taken, and prints
  * no m-lap-us lines; every other reply is the same.
+ *
+ * MLPerf Tiny runner: m-results are the output tensor dequantized as the reference submissions
+ * print them (printf "%0.3f" of (q - zero_point) * scale; a model ending in SOFTMAX gives class
+ * probabilities, which the runner normalizes by their sum before its argmax). Apart from the
+ * start-up banner nothing is printed except replies to commands, so a host that closes the port
+ * and opens it again between commands (the runner does after name% and profile%; on a TCP socket
+ * a new connection) never finds a stray line that would shift every later reply. `db` takes the
+ * runner's 31-byte (62 hex digit) chunks and longer ones, up to RUNNER_CMD_BYTES per command.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -161,21 +169,34 @@ static void out_kv(const char *key, uint32_t value, int first)
     out_u32(value);
 }
 
-/* value / 1000 with three decimals, e.g. -1234 -> "-1.234". */
-static void out_milli(int32_t milli)
+/*
+ * One m-results value as the MLPerf Tiny reference submissions print it:
+ * th_printf("%0.3f", (float)(q - zero_point) * scale). The float's exact binary value times 1000
+ * fits a double exactly (24 + 10 significant bits), so rounding that to an integer, ties to even
+ * as printf rounds an exact decimal tie, gives printf's three decimals without stdio.
+ */
+static void out_result(float value)
 {
-    uint32_t mag;
-    if (milli < 0) {
-        bsp_putc('-');
-        mag = (uint32_t)(-(milli + 1)) + 1u;
-    } else {
-        mag = (uint32_t)milli;
+    const double v = (double)value * 1000.0;
+    double mag = v < 0.0 ? -v : v;
+    uint64_t milli;
+    double frac;
+    if (mag > 1.0e15) {
+        mag = 1.0e15; /* far beyond any output: keeps the integer part in range */
     }
-    out_u32(mag / 1000u);
+    milli = (uint64_t)mag; /* truncates */
+    frac = mag - (double)milli;
+    if (frac > 0.5 || (frac == 0.5 && (milli & 1u) != 0u)) {
+        ++milli;
+    }
+    if (v < 0.0) {
+        bsp_putc('-'); /* printf prints -0.000 for a negative value that rounds to zero */
+    }
+    out_u64(milli / 1000u);
     bsp_putc('.');
-    bsp_putc((char)('0' + (mag / 100u) % 10u));
-    bsp_putc((char)('0' + (mag / 10u) % 10u));
-    bsp_putc((char)('0' + mag % 10u));
+    bsp_putc((char)('0' + (unsigned)((milli / 100u) % 10u)));
+    bsp_putc((char)('0' + (unsigned)((milli / 10u) % 10u)));
+    bsp_putc((char)('0' + (unsigned)(milli % 10u)));
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -296,6 +317,8 @@ static int streq(const char *a, const char *b)
 /* ---------------------------------------------------------------------------------------- */
 /* commands                                                                                  */
 
+/* m-results-[v0,v1,...]: the output tensor dequantized, three decimals (raw q if no scale). A
+ * model ending in SOFTMAX prints class probabilities, which the MLPerf Tiny runner expects. */
 static void print_results(void)
 {
     const runner_model_t *m = s_model;
@@ -306,15 +329,7 @@ static void print_results(void)
             bsp_putc(',');
         }
         if (m->output_scale != 0.0f) {
-            float v = m->output_scale * (float)(q - m->output_zero_point) * 1000.0f;
-            int32_t milli;
-            if (v > 2.0e9f) {
-                v = 2.0e9f;
-            } else if (v < -2.0e9f) {
-                v = -2.0e9f;
-            }
-            milli = (int32_t)(v >= 0.0f ? v + 0.5f : v - 0.5f);
-            out_milli(milli);
+            out_result((float)(q - m->output_zero_point) * m->output_scale);
         } else {
             out_i32(q);
         }

@@ -118,11 +118,15 @@ def format_library(info: dict, folder: str) -> str:
               help="Build for the MLPerf Tiny energy mode: each timestamp is a low pulse on the board YAML's "
                    "timestamp_pin (for the energy monitor) instead of m-lap-us, the UART runs at 9600 baud; "
                    "every other reply is unchanged.")
+@click.option("--model-name", default=None,
+              help="Name the firmware reports to the MLPerf Tiny runner (m-model-[NAME], m-name-dut-[NAME]), "
+                   "which picks its test script and data set by it: ic01, kws01, vww01, ad01. Default: "
+                   "SPACE-SUBNETHASH.")
 @seed_option
 @json_option
 def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_file: str | None,
                 search_dir: str | None, out: str, runtime: str | None, output_format: str, calibration_samples: int,
-                test_images: int | None, energy_mode: bool, seed: int, as_json: bool) -> None:
+                test_images: int | None, energy_mode: bool, model_name: str | None, seed: int, as_json: bool) -> None:
     """Compile a firmware project for one board: subnet -> INT8 .tflite -> C project, or any int8
     .tflite (--tflite MODEL) -> C project; or, with --format, a library for your own firmware.
 
@@ -149,7 +153,10 @@ def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_
         raise click.UsageError("give at most one of --subnet FILE or --search DIR")
     from ofa_mcu.atomic import check_writable
     from ofa_mcu.boards import load_board
+    from ofa_mcu.firmware.compile import check_model_name
 
+    if model_name is not None:
+        check_model_name(model_name)
     board = load_board(target)
     if output_format == PROJECT_FORMAT:
         board.require_firmware()  # before any work: a board without board support gets one line
@@ -170,13 +177,13 @@ def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_
     progress = None if as_json else (lambda msg: click.echo(f"compile: {msg}", err=True))
     if tflite is not None:
         res = compile_tflite(tflite, board, out, rt, progress=progress, output_format=output_format,
-                             energy_mode=energy_mode)
+                             energy_mode=energy_mode, model_name=model_name)
     else:
         assert checkpoint is not None
         res = compile_project(checkpoint, board, out, rt, subnet=subnet_file, search_dir=search_dir,
                               calibration_samples=calibration_samples, seed=seed, test_images=test_images,
                               progress=progress, output_format=output_format,
-                              energy_mode=energy_mode)
+                              energy_mode=energy_mode, model_name=model_name)
     if as_json:
         echo_json(res.to_json())
     elif output_format != PROJECT_FORMAT:

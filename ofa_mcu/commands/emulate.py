@@ -79,6 +79,7 @@ def emulate(fwdir: str, board_name: str | None, do_profile: bool, runs: int, war
     from ofa_mcu.artifacts import read_compile_info
     from ofa_mcu.firmware.build import build_project
     from ofa_mcu.profiler import profile as run_profile
+    from ofa_mcu.profiler.mlperf import boot
     from ofa_mcu.qemu import run_qemu
 
     if not do_profile and (inputs or lut):
@@ -108,13 +109,16 @@ def emulate(fwdir: str, board_name: str | None, do_profile: bool, runs: int, war
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with run_qemu(built.elf, board, timeout_s=limit) as session:
+            # start the guest now (it answers name%), so that whoever connects next (the MLPerf Tiny
+            # runner, the profiler) finds the firmware idle with nothing queued
+            name = boot(session.url)
             desc = {"board": board.name, "machine": board.qemu.machine, "elf": str(built.elf), "port": session.port,
-                    "url": session.url, "pid": session.pid}
+                    "url": session.url, "pid": session.pid, "name": name}
             if as_json:
                 click.echo(json.dumps(desc))
             else:
                 click.echo(f"QEMU {board.qemu.machine} is running {built.elf}")
-                click.echo(f"serial port: {session.url}  (the guest starts when something connects)")
+                click.echo(f"serial port: {session.url}  (the firmware has started and waits for commands)")
                 click.echo(f"profile it:  ofa-mcu profile --port {session.url} --project {project}")
                 click.echo("press Ctrl-C to stop QEMU")
             status = session.process.wait()

@@ -124,7 +124,22 @@ def resolve_subnet(space: SearchSpace, board: Board, runtime: str, checkpoint: P
 # rendering
 
 
-def _model_name(space: str | None, cfg: SubnetConfig | None) -> str:
+#: A model name the firmware reports (``m-name-dut-[NAME]``, ``m-model-[NAME]``): the MLPerf Tiny
+#: runner picks its test script and data set folder by it (ic01, kws01, vww01, ad01).
+MODEL_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+
+
+def check_model_name(name: str, what: str = "--model-name") -> str:
+    """``name`` if it can be the firmware's model name, else ``UserError`` (one line)."""
+    if not MODEL_NAME_RE.fullmatch(name):
+        raise UserError(f"{what} {name!r}: expected 1-32 letters, digits, '_', '.' or '-', starting with a "
+                        "letter or digit (e.g. ic01, the MLPerf Tiny runner's name for image classification)")
+    return name
+
+
+def _model_name(space: str | None, cfg: SubnetConfig | None, given: str | None = None) -> str:
+    if given is not None:
+        return check_model_name(given)
     if space and cfg is not None:
         return f"{space}-{cfg.stable_hash()}"
     return "model"
@@ -193,12 +208,13 @@ def render_model_project(model: bytes, board: Board | str, out: str | os.PathLik
                          space: SearchSpace | None = None, subnet: SubnetConfig | None = None,
                          report: Mapping[str, Any] | None = None, search_text: str | None = None,
                          extra_info: Mapping[str, Any] | None = None, say: Progress = lambda _m: None,
-                         energy_mode: bool = False) -> tuple[Path, dict[str, Any], Any]:
+                         energy_mode: bool = False, model_name: str | None = None) -> tuple[Path, dict[str, Any], Any]:
     """Render the firmware project of an INT8 ``.tflite`` for ``board``: (folder, compile.json, the
     runtime's model description, e.g. a ``NativeModel``).
 
     ``space`` / ``subnet`` give the predicted figures and layer names (read from the model's
     metadata when not given); ``report`` is the export report (accuracy, quantization).
+    ``model_name``: the name the firmware reports (``m-model-[...]``; default ``SPACE-HASH``).
     """
     rt = get_runtime(runtime)
     b = board if isinstance(board, Board) else load_board(board)
@@ -207,7 +223,7 @@ def render_model_project(model: bytes, board: Board | str, out: str | os.PathLik
         check_energy_mode(b)  # a board without a timestamp pin: one line, before any work
     if space is None or subnet is None:
         space, subnet = model_subnet(model, MODEL_FILE) or (None, None)
-    name = _model_name(space.name if space is not None else None, subnet)
+    name = _model_name(space.name if space is not None else None, subnet, model_name)
     rep = dict(report or {})
     predicted = _predicted(space, subnet, b, runtime, model)
     made = rt.model_sources(model, b, ModelRequest(name=name, origin=MODEL_FILE, space=space, subnet=subnet,
@@ -260,7 +276,7 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
                     search_dir: str | os.PathLike | None = None, calibration_samples: int = 200, seed: int = 0,
                     measure_arena: bool | None = None, test_images: int | None = None,
                     progress: Progress | None = None, output_format: str = PROJECT_FORMAT,
-                   energy_mode: bool = False) -> CompileResult:
+                   energy_mode: bool = False, model_name: str | None = None) -> CompileResult:
     """Search (unless a subnet is given), export and render a firmware project into ``out``
     (``output_format`` ``project``), or a library for the user's own firmware (``library``,
     ``arduino``, ``zephyr``: :mod:`ofa_mcu.firmware.library`; any board, no board support needed).
@@ -269,7 +285,10 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
     ``search.json`` gives the board's subnet, and when it has none yet the search runs there
     first. Neither: the search runs in a temporary folder and its ``search.json`` is kept in the
     project. ``measure_arena``: measure the real TFLM arena during export (default: for tflm).
+    ``model_name``: the name the firmware reports (``m-model-[...]``, e.g. ``ic01``).
     """
+    if model_name is not None:
+        check_model_name(model_name)
     rt = get_runtime(runtime)
     say: Progress = progress or (lambda _m: None)
     b = board if isinstance(board, Board) else load_board(board)
@@ -328,14 +347,14 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
                              info=info, native=lib.model, search=entry, notes=notes)
     path, info, native = render_model_project(exported.model, b, out_path, runtime, space=space, subnet=cfg,
                                               report=report, search_text=search_text, extra_info=extra, say=say,
-                                              energy_mode=energy_mode)
+                                              energy_mode=energy_mode, model_name=model_name)
     return CompileResult(project_dir=path, board=b.name, runtime=runtime, subnet=cfg, model=exported.model, info=info,
                          native=native, search=entry, notes=notes)
 
 
 def compile_tflite(path: str | os.PathLike, board: Board | str, out: str | os.PathLike, runtime: str,
                    progress: Progress | None = None, output_format: str = PROJECT_FORMAT,
-                   energy_mode: bool = False) -> CompileResult:
+                   energy_mode: bool = False, model_name: str | None = None) -> CompileResult:
     """Render the firmware project of any int8 ``.tflite`` (a user's model: no checkpoint, no
     metadata needed) into ``out``: the model prepared for the runtime
     (:func:`ofa_mcu.usermodel.load_user_model`: float QUANTIZE / DEQUANTIZE at the edges left
@@ -371,7 +390,7 @@ def compile_tflite(path: str | os.PathLike, board: Board | str, out: str | os.Pa
                              info=info, native=lib.model, notes=notes)
     path_out, info, native = render_model_project(um.model, b, out_path, runtime, space=space, subnet=cfg,
                                                   extra_info={"source_model": um.to_dict()}, say=say,
-                                                  energy_mode=energy_mode)
+                                                  energy_mode=energy_mode, model_name=model_name)
     if info["predicted"].get("fits") is False:
         what = [k for k in ("sram_budget", "flash_budget") if not (info["predicted"].get(k) or {}).get("fits", True)]
         notes.append(f"the analysis predicts that {Path(path).name} does not fit {b.name} "

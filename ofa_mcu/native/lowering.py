@@ -47,8 +47,8 @@ SUPPORTED_OPS = (
     "RESHAPE",
     "SOFTMAX",
 )
-#: Longest softmax row the kernel takes (every fixed-point shift stays within 31 bits).
-SOFTMAX_MAX_DEPTH = 511
+#: Longest softmax row the kernel takes (its Q12.19 sum of exponentials stays within int32).
+SOFTMAX_MAX_DEPTH = 4095
 
 
 @dataclass(frozen=True)
