@@ -18,12 +18,19 @@ from ofa_mcu.padding import same_out
 from ofa_mcu.space import SearchSpace
 
 #: Op kinds of the IR. ``build_graph`` emits the first six and ``softmax`` (SOFTMAX, one "MAC" per
-#: element: every exported subnet ends in it, as the MLPerf Tiny models do); the others come from
-#: models read with :func:`ofa_mcu.tflite.to_ir` (AVERAGE_POOL_2D, MAX_POOL_2D, PAD, CONCATENATION),
-#: and ``other`` stands for any op outside the IR when a model is read for a runtime that runs every
-#: op (its TFLite name is the op's ``opcode``).
+#: element: an exported subnet ends in it, as the MLPerf Tiny models do, when it has at most
+#: :data:`SOFTMAX_MAX_CLASSES` classes); the others come from models read with
+#: :func:`ofa_mcu.tflite.to_ir` (AVERAGE_POOL_2D, MAX_POOL_2D, PAD, CONCATENATION), and ``other``
+#: stands for any op outside the IR when a model is read for a runtime that runs every op (its
+#: TFLite name is the op's ``opcode``).
 OP_KINDS = ("conv", "depthwise", "pointwise", "add", "mean", "fc", "avgpool", "maxpool", "pad", "concat", "softmax",
             "other")
+#: Most classes an exported subnet ends in SOFTMAX for. TFLM's int8 softmax sums exponentials in
+#: Q12.19: a row of 512 or more values can reach 2^28, where its rounding shift exceeds 31 bits
+#: (the host tflite_micro package aborts on gemmlowp's assertion, a Cortex-M build shifts out of
+#: range), and int8 probabilities in steps of 1/256 cannot hold that many classes anyway. Larger
+#: heads (mcu-imagenet's 1000 classes) keep their logits as the output.
+SOFTMAX_MAX_CLASSES = 511
 TFLITE_OP = {
     "conv": "CONV_2D",
     "pointwise": "CONV_2D",
@@ -183,7 +190,8 @@ def build_graph(space: SearchSpace, cfg: SubnetConfig) -> Graph:
         x = b.add(f"{p}.add", x, h) if stride == 1 and in_ch == spec.channels else h
     x = b.mean("pool", x)
     x = b.fc("classifier", x, space.classes)
-    x = b.softmax("softmax", x)
+    if space.classes <= SOFTMAX_MAX_CLASSES:
+        x = b.softmax("softmax", x)
     g = b.g
     g.output = x
     g.tensors[x].last = len(g.ops) - 1

@@ -3,7 +3,8 @@
 The graph is written with plain TensorFlow ops inside a ``tf.function`` whose weights are
 constants: ``conv2d``/``depthwise_conv2d`` + ``bias_add`` + ``relu6``, ``add``, ``reduce_mean``
 over H and W, ``matmul`` + ``bias_add``, then ``softmax`` (the exported model outputs class
-probabilities, as every MLPerf Tiny reference model does; the float check uses the logits). This
+probabilities, as every MLPerf Tiny reference model does, up to ``SOFTMAX_MAX_CLASSES`` classes;
+the float check uses the logits). This
 is exactly the graph a Keras functional model (Conv2D / DepthwiseConv2D with bias and ReLU6, Add,
 GlobalAveragePooling2D, Dense, Softmax) lowers to, without Keras' tracing machinery: TensorFlow's
 converter fuses bias and ReLU6 into CONV_2D / DEPTHWISE_CONV_2D, turns the mean into MEAN, the
@@ -31,9 +32,14 @@ def tf_module() -> Any:
     return tf
 
 
-def build_tf_function(net: FoldedNet, softmax: bool = True) -> Any:
+def build_tf_function(net: FoldedNet, softmax: bool | None = None) -> Any:
     """A ``tf.function`` computing the class probabilities of ``net`` (``softmax=False``: the
-    logits) for an NHWC float32 batch of one."""
+    logits; default: probabilities up to :data:`ofa_mcu.ir.SOFTMAX_MAX_CLASSES` classes, as the
+    layer IR has them) for an NHWC float32 batch of one."""
+    from ofa_mcu.ir import SOFTMAX_MAX_CLASSES
+
+    if softmax is None:
+        softmax = int(np.asarray(net.fc_weight).shape[1]) <= SOFTMAX_MAX_CLASSES
     tf = tf_module()
     consts = []
     for kind, conv in net.program:
