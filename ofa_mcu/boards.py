@@ -258,6 +258,11 @@ class Memory(_Model):
         raise KeyError(name)
 
 
+#: The kernel sets a TFLM build can use (``runtime.tflm.kernels``, ``--kernels``).
+KernelSet = Literal["reference", "cmsis-nn"]
+KERNEL_SETS: tuple[str, ...] = typing.get_args(KernelSet)
+
+
 class RuntimeCost(_Model):
     """What a runtime costs besides the model: flash for code, SRAM for static data outside the arena."""
 
@@ -265,7 +270,7 @@ class RuntimeCost(_Model):
     static_bytes: ByteCount
     # TFLM only: which kernels the firmware is built with; CMSIS-NN asks for per-op scratch
     # buffers (see planner.TflmCost), so the arena prediction must include them
-    kernels: Literal["reference", "cmsis-nn"] = "reference"
+    kernels: KernelSet = "reference"
 
 
 class Uart(_Model):
@@ -448,6 +453,18 @@ class Board(_Model):
                 "in the YAML); analyze, search and export work; `ofa-mcu compile --format "
                 "library` (or arduino, zephyr) makes a library for your own firmware"
             )
+
+    def with_kernels(self, runtime: str, kernels: str | None) -> Board:
+        """This board with ``runtime``'s kernels set to ``kernels`` (``--kernels``): the arena
+        plan, the compile record and the project's CMake default then follow them. ``None`` or
+        the YAML's own choice: the board itself."""
+        cost = self._cost(runtime)
+        if kernels is None or kernels == cost.kernels:
+            return self
+        if kernels not in KERNEL_SETS:
+            raise UserError(f"--kernels {kernels}: expected one of {', '.join(KERNEL_SETS)}")
+        runtimes = {**self.runtime, runtime: cost.model_copy(update={"kernels": kernels})}
+        return self.model_copy(update={"runtime": runtimes})
 
     @property
     def sram_total(self) -> int:

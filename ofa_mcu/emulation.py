@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ofa_mcu.artifacts import MODEL_FILE, read_compile_info
+from ofa_mcu.firmware.trees import read_build_record
 from ofa_mcu.profiler import attach_project, profile, profile_json
 from ofa_mcu.qemu import run_qemu
 from ofa_mcu.tflm.host import TflmRunner
@@ -27,7 +28,7 @@ def profile_emulated(board: Any, project: Path, elf: Path, xs: np.ndarray, label
         if progress is not None:
             progress(f"QEMU {board.qemu.machine} on {session.url}")
         result = profile(session.url, xs, runs=runs, warmup=warmup, progress=progress)
-    attach_project(result, read_compile_info(project))
+    attach_project(result, read_compile_info(project), read_build_record(elf.parent).get("kernels"))
     host = TflmRunner((project / MODEL_FILE).read_bytes()).run_int8(xs)
     device = np.array(result.outputs or [], dtype=np.int64).reshape(len(xs), -1) if result.outputs else None
     match = device is not None and device.shape == host.shape and bool((device == host).all())

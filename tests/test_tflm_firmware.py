@@ -738,7 +738,9 @@ def test_missing_or_wrong_tflm_dir_is_a_clear_cmake_error(toolchain, tmp_path, m
                           "tensorflow/lite/micro/debug_log.h", "tensorflow/lite/micro/micro_interpreter.cpp",
                           "tensorflow/lite/micro/kernels/cmsis_nn/conv.cpp", "tensorflow/lite/micro/kernels/add.cpp")
     fails(r"OFA_TFLM_KERNELS=reference, but \S+ ships only the CMSIS-NN versions of these kernels: conv",
-          TFLM_DIR=str(arduino_like))
+          TFLM_DIR=str(arduino_like), OFA_TFLM_KERNELS="reference")
+    # the emulated board's default is what the documented tree ships: CMSIS-NN
+    fails(r"OFA_TFLM_KERNELS=cmsis_nn, but no CMSIS-NN sources", TFLM_DIR=str(arduino_like))
     fails(r"OFA_TFLM_KERNELS=cmsis_nn, but no CMSIS-NN sources", TFLM_DIR=str(arduino_like),
           OFA_TFLM_KERNELS="cmsis_nn")
     fails(r"CMSIS_NN_DIR=\S+ is not a CMSIS-NN source tree", TFLM_DIR=str(arduino_like), CMSIS_NN_DIR=str(tmp_path))
@@ -780,12 +782,17 @@ def test_full_tflm_firmware_in_qemu(models, tmp_path):
     files, ctx = model_sources(data, load_board("qemu-mps2-an386"), {"model_name": "tiny"})
     proj = render_project("qemu-mps2-an386", tmp_path / "fw", files, runtime="tflm", extra_context=ctx,
                           extra_files={"model.tflite": data})
-    defines = {"TFLM_DIR": str(tflm)}
+    # the shared cache of compiled TFLM (a fresh one here, unless a prebuilt library is given)
+    defines = {"TFLM_DIR": str(tflm), "OFA_TFLM_CACHE_DIR": str(tmp_path / "cache")}
     for var in ("OFA_TFLM_KERNELS", "OFA_TFLM_LIBRARY", "CMSIS_NN_DIR"):  # optional, passed through
         if os.environ.get(var):
             defines[var] = os.environ[var]
     res = build_project(proj, defines=defines, timeout_s=3600)
     assert res.size.text > len(data)
+    assert res.kernels in ("reference", "cmsis-nn") and res.record["tflm_dir"] == str(tflm)
+    if not os.environ.get("OFA_TFLM_LIBRARY"):
+        assert res.record["library"] == "compiled, stored in the cache"
+        assert len(list((tmp_path / "cache").glob("*/libofa_tflm.a"))) == 1
     result, expected = _profile_against_host(res.elf, data, ctx, seed=3)
     diff = max(abs(a - b) for got, exp in zip(result.outputs, expected) for a, b in zip(got, exp))
     # DESIGN.md: MEAN of the February 2023 tree can round differently by 1 (every op before it is
@@ -797,17 +804,21 @@ def test_full_tflm_firmware_in_qemu(models, tmp_path):
     mem = result.memory
     arena = ctx["tflm"]["arena"]
     assert 0 < mem["arena_used"] <= mem["arena_bytes"] and mem["arena_used"] % 16 == 0
+    reserved = arena.bytes_cmsis_nn if res.kernels == "cmsis-nn" else arena.bytes_reference
+    assert mem["arena_bytes"] == reserved  # the arena of the kernels actually built
     assert mem["arena_used"] <= arena.predicted + arena.margin  # the host-calibrated prediction holds
     assert 0 < mem["stack_used"] < mem["stack_bytes"]
 
     # A model without MEAN (conv, average pool, reshape, FC, softmax) is bit-exact; its firmware
-    # links the TFLM library the first build made.
+    # links the TFLM library the first build stored in the cache.
     keras = models["keras"]
     files2, ctx2 = model_sources(keras, load_board("qemu-mps2-an386"), {"model_name": "keras"})
     proj2 = render_project("qemu-mps2-an386", tmp_path / "fw2", files2, runtime="tflm", extra_context=ctx2,
                            extra_files={"model.tflite": keras})
-    lib = defines.get("OFA_TFLM_LIBRARY") or str(res.build_dir / "libofa_tflm.a")
-    res2 = build_project(proj2, defines={**defines, "OFA_TFLM_LIBRARY": lib})
+    res2 = build_project(proj2, defines=defines)
+    assert res2.kernels == res.kernels
+    if not os.environ.get("OFA_TFLM_LIBRARY"):
+        assert res2.record["library"] == "cache"
     result2, expected2 = _profile_against_host(res2.elf, keras, ctx2, seed=4)
     assert result2.outputs == expected2
     assert [x.kind for x in result2.layers] == ["conv", "pool", "reshape", "fc", "softmax"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
+from ofa_mcu.commands.build import KERNEL_CHOICES
 from ofa_mcu.commands.options import echo_json, json_option, seed_option
 from ofa_mcu.firmware.library import FORMATS, PROJECT_FORMAT, format_names
-from ofa_mcu.runtimes import default_runtime, find_runtime, runtime_names, runtimes
+from ofa_mcu.runtimes import default_runtime, find_runtime, get_runtime, runtime_names, runtimes
 from ofa_mcu.table import fmt_bytes
 
 
@@ -20,7 +21,9 @@ def _budget(name: str, b: dict | None) -> str | None:
 def format_compile(info: dict, project: str, notes: list[str]) -> str:
     """The human summary of a compiled project."""
     p = info["predicted"]
-    lines = [f"compiled {info['model']} for {info['board']} ({info['core']}), runtime {info['runtime']}: {project}"]
+    kernels = f" ({info['kernels']} kernels)" if info.get("kernels") and info["kernels"] != info["runtime"] else ""
+    lines = [f"compiled {info['model']} for {info['board']} ({info['core']}), runtime {info['runtime']}{kernels}: "
+             f"{project}"]
     sub = info.get("subnet") or {}
     if sub:
         depths = ",".join(str(len(s)) for s in sub.get("stages", []))
@@ -122,11 +125,15 @@ def format_library(info: dict, folder: str) -> str:
               help="Name the firmware reports to the MLPerf Tiny runner (m-model-[NAME], m-name-dut-[NAME]), "
                    "which picks its test script and data set by it: ic01, kws01, vww01, ad01. Default: "
                    "SPACE-SUBNETHASH.")
+@click.option("--kernels", type=click.Choice(KERNEL_CHOICES), default=None,
+              help="tflm runtime: the TFLM kernels the firmware is built with, reference or cmsis-nn; the "
+                   "predicted arena includes their scratch (default: the board YAML's runtime.tflm.kernels).")
 @seed_option
 @json_option
 def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_file: str | None,
                 search_dir: str | None, out: str, runtime: str | None, output_format: str, calibration_samples: int,
-                test_images: int | None, energy_mode: bool, model_name: str | None, seed: int, as_json: bool) -> None:
+                test_images: int | None, energy_mode: bool, model_name: str | None, kernels: str | None, seed: int,
+                as_json: bool) -> None:
     """Compile a firmware project for one board: subnet -> INT8 .tflite -> C project, or any int8
     .tflite (--tflite MODEL) -> C project; or, with --format, a library for your own firmware.
 
@@ -174,6 +181,8 @@ def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_
         check_output(out)
 
     rt = runtime or default_runtime(board)
+    if kernels is not None:
+        board = board.with_kernels(rt, get_runtime(rt).check_kernels(kernels, board))
     progress = None if as_json else (lambda msg: click.echo(f"compile: {msg}", err=True))
     if tflite is not None:
         res = compile_tflite(tflite, board, out, rt, progress=progress, output_format=output_format,

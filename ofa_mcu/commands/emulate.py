@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ofa_mcu.commands.build import project_board, tree_defines, tree_options
+from ofa_mcu.commands.build import project_board, project_setup, tree_options
 from ofa_mcu.commands.options import echo_json, json_option
 from ofa_mcu.commands.profile import format_profile, load_inputs, measure_options
 from ofa_mcu.errors import UserError
@@ -68,7 +68,7 @@ def emulated_project(project: Path, board_name: str | None, say: Any) -> tuple[P
 @json_option
 def emulate(fwdir: str, board_name: str | None, do_profile: bool, runs: int, warmup: int, inputs: str | None,
             lut: str | None, timeout_s: float, qemu_timeout: float | None, tflm_dir: str | None,
-            cmsis_nn_dir: str | None, as_json: bool) -> None:
+            cmsis_nn_dir: str | None, kernels: str | None, no_cache: bool, as_json: bool) -> None:
     """Build FWDIR for an emulated board and run it in qemu-system-arm (-icount, semihosting exit).
 
     The board's UART is served on a free local TCP port. Without --profile the port is printed
@@ -89,7 +89,9 @@ def emulate(fwdir: str, board_name: str | None, do_profile: bool, runs: int, war
     check_lut(lut)
     project, board = emulated_project(Path(fwdir), board_name, say)
     say(f"building {project} for {board.name} (QEMU {board.qemu.machine})")
-    built = build_project(project, defines=tree_defines(tflm_dir, cmsis_nn_dir))
+    built = build_project(project, defines=project_setup(project, tflm_dir, cmsis_nn_dir, kernels, no_cache, say))
+    if built.record:
+        say(f"built with {built.kernels} kernels, TFLM library {built.record.get('library', '?')}")
     limit = qemu_timeout if qemu_timeout is not None else (600.0 if do_profile else None)
     if do_profile:
         compiled = read_compile_info(project)
@@ -97,7 +99,7 @@ def emulate(fwdir: str, board_name: str | None, do_profile: bool, runs: int, war
             say(f"QEMU {board.qemu.machine} running, UART on {session.url}; profiling")
             result = run_profile(session.url, data, runs=runs, warmup=warmup, timeout_s=timeout_s,
                                  progress=None if as_json else say, expect_sizes=model_sizes(project))
-        attach_project(result, compiled)
+        attach_project(result, compiled, built.kernels)
         table = update_lut(lut, result) if lut else None
         if as_json:
             echo_json({**profile_json(result, lut, table), "project": str(project), "elf": str(built.elf)})

@@ -8,6 +8,7 @@ The option set and the text report here are shared with `ofa-mcu emulate --profi
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -132,6 +133,7 @@ def profile(port: str, baud: int, runs: int, warmup: int, inputs: str | None, lu
     kind, the fit error reported).
     """
     from ofa_mcu.artifacts import read_compile_info
+    from ofa_mcu.firmware.trees import read_build_record
     from ofa_mcu.profiler import profile as run_profile
     from ofa_mcu.qemu import QEMU_PORT_PREFIX, open_port
 
@@ -147,7 +149,8 @@ def profile(port: str, baud: int, runs: int, warmup: int, inputs: str | None, lu
             say(f"connected to {url}")
         result = run_profile(url, data, runs=runs, warmup=warmup, baud=baud, timeout_s=timeout_s, progress=say,
                              expect_sizes=sizes)
-    attach_project(result, compiled)
+    built = read_build_record(Path(project) / "build").get("kernels") if project else None
+    attach_project(result, compiled, built)
     table = update_lut(lut, result) if lut else None
     if as_json:
         echo_json(profile_json(result, lut, table))

@@ -9,14 +9,16 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ofa_mcu.atomic import check_writable, write_text
 from ofa_mcu.boards import Board
 from ofa_mcu.errors import UserError, WorkFailed
+from ofa_mcu.firmware.trees import read_build_record
 
 
 @dataclass(frozen=True)
@@ -52,12 +54,27 @@ class BuildResult:
     map: Path
     size: SizeReport
     log: str
+    #: what the project's CMake recorded about this build (``ofa_build.txt``: ``kernels`` actually
+    #: built, ``library`` compiled / cache / prebuilt, ...); empty for projects that record nothing
+    record: dict[str, str] = field(default_factory=dict)
+    seconds: float | None = None  # wall time of configure + build
+
+    @property
+    def kernels(self) -> str | None:
+        return self.record.get("kernels") or None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "project_dir": str(self.project_dir), "build_dir": str(self.build_dir), "elf": str(self.elf),
             "bin": str(self.bin), "hex": str(self.hex), "map": str(self.map), "size": self.size.as_dict(),
         }
+        if self.record:
+            out["record"] = dict(self.record)
+        if self.kernels:
+            out["kernels"] = self.kernels
+        if self.seconds is not None:
+            out["seconds"] = round(self.seconds, 1)
+        return out
 
 
 _ERROR_PATTERNS = (
@@ -186,6 +203,7 @@ def build_project(
         write_text(bdir / "build.log", "".join(log_parts))
         return WorkFailed(f"firmware {stage} failed for {proj}: {_first_errors(text)} (log: {bdir / 'build.log'})")
 
+    started = time.monotonic()
     rc, text = _run(cfg, cwd=proj, env=full_env, timeout_s=timeout_s)
     log_parts.append(f"$ {' '.join(cfg)}\n{text}")
     if rc != 0:
@@ -196,6 +214,7 @@ def build_project(
     if rc != 0:
         raise fail("build", text)
     write_text(bdir / "build.log", "".join(log_parts))
+    seconds = time.monotonic() - started
 
     elf = bdir / "firmware.elf"
     outputs = [elf, bdir / "firmware.bin", bdir / "firmware.hex", bdir / "firmware.map"]
@@ -212,7 +231,7 @@ def build_project(
         raise WorkFailed(f"arm-none-eabi-size failed on {elf}: {text.strip()[:200]}")
     return BuildResult(
         project_dir=proj, build_dir=bdir, elf=elf, bin=outputs[1], hex=outputs[2], map=outputs[3],
-        size=parse_size(text), log="".join(log_parts),
+        size=parse_size(text), log="".join(log_parts), record=read_build_record(bdir), seconds=seconds,
     )
 
 
@@ -231,4 +250,16 @@ def size_summary(res: BuildResult, board: Board | None, compiled: Mapping[str, A
             out["predicted_flash_bytes"] = p["flash_bytes"]
         if "arena_bytes" in p:
             out["predicted_arena_bytes"] = p["arena_bytes"]
+    built = res.kernels
+    if built:
+        out["kernels"] = built
+        compiled_for = (compiled or {}).get("kernels")
+        if compiled_for and compiled_for != built:
+            out["compiled_for_kernels"] = compiled_for
+        by_kernels = (compiled or {}).get("predicted", {}).get("arena_bytes_by_kernels") or {}
+        if built in by_kernels:  # the planner's figure for the kernels actually built
+            out["predicted_arena_bytes"] = by_kernels[built]
+        reserved = (compiled or {}).get("firmware_arena_bytes") or {}
+        if built in reserved:  # the arena model_config.h reserves for the kernels built
+            out["firmware_arena_bytes"] = reserved[built]
     return out

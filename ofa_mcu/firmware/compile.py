@@ -169,9 +169,12 @@ def _predicted(space: SearchSpace | None, cfg: SubnetConfig | None, board: Board
     else:
         return {"source": "generated model (no subnet metadata)"}
     d = a.to_dict()
+    rt = get_runtime(runtime)
+    by_kernels = {k: rt.plan(a.graph, k).peak_bytes for k in rt.kernel_sets}
     return {
         "source": source,
         "arena_bytes": a.plan.peak_bytes,
+        **({"arena_bytes_by_kernels": by_kernels} if by_kernels else {}),
         "sram_bytes": a.peak_sram_bytes,  # arena + the runner's copy of the input
         "activation_bytes": a.plan.activation_bytes,
         "persistent_bytes": a.plan.persistent_bytes,

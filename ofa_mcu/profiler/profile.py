@@ -308,13 +308,19 @@ def layer_table(info: Mapping[str, Any] | None) -> dict[int, dict[str, Any]]:
     return {int(layer["index"]): layer for layer in info.get("layers", [])}
 
 
-def attach_project(result: ProfileResult, info: Mapping[str, Any] | None) -> None:
+def attach_project(result: ProfileResult, info: Mapping[str, Any] | None, built_kernels: str | None = None) -> None:
     """Give a result what the project's ``compile.json`` says: the layers' MACs and kinds
-    (:func:`attach_layers`) and the kernels the firmware was built with."""
+    (:func:`attach_layers`) and the kernels the firmware was built with: ``built_kernels`` (what
+    the build recorded, :attr:`ofa_mcu.firmware.BuildResult.kernels`) when known, else the
+    kernels it was compiled for."""
     if not info:
+        if built_kernels:
+            result.kernels = built_kernels
         return
     attach_layers(result, layer_table(info))
-    if info.get("kernels"):
+    if built_kernels:
+        result.kernels = built_kernels
+    elif info.get("kernels"):
         result.kernels = str(info["kernels"])
     else:  # compile.json before it recorded the kernels: known only for a runtime without a choice
         result.kernels = _fixed_kernels(info.get("runtime")) or result.kernels

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ofa_mcu.errors import UserError
@@ -128,6 +129,11 @@ class Runtime:
     #: (.tflite bytes, board, request) -> the sources of a library for the user's own firmware
     #: (:class:`LibrarySources`); None: no library output for this runtime
     library_sources: Callable[[bytes, Any, ModelRequest], LibrarySources] | None = None
+    #: the kernel sets ``--kernels`` may choose (empty: only ``fixed_kernels``)
+    kernel_sets: tuple[str, ...] = ()
+    #: (kernels, shared library cache folder or None) -> the CMake definitions ``build`` passes to
+    #: this runtime's projects (TFLM: the kernels to compile and where compiled TFLM is cached)
+    build_defines: Callable[[str, Path | None], dict[str, str]] | None = None
 
     def kernels(self, board: Any) -> str:
         """The kernels a project of this runtime for ``board`` is built with (``compile.json``)."""
@@ -135,6 +141,17 @@ class Runtime:
             return self.fixed_kernels
         cost = board.runtime.get(self.name)
         return str(cost.kernels) if cost is not None else "reference"
+
+    def check_kernels(self, kernels: str | None, board: Any = None) -> str:
+        """``kernels`` (``--kernels``) checked against this runtime's choices; None: the board's
+        (or the only set). A set this runtime cannot build is a one-line ``UserError``."""
+        if kernels is None:
+            return self.kernels(board) if board is not None else (self.fixed_kernels or self.kernel_sets[0])
+        allowed = self.kernel_sets or ((self.fixed_kernels,) if self.fixed_kernels else ())
+        if kernels not in allowed:
+            raise UserError(f"--kernels {kernels}: the {self.name} runtime builds "
+                            f"{' or '.join(allowed) or 'no kernel choice'}")
+        return kernels
 
     def flash_bytes(self, graph: Graph) -> int:
         """The model's bytes in flash (:class:`FlashModel`), without the runtime's code."""

@@ -10,9 +10,11 @@ CMake needs, and the model sources (:func:`ofa_mcu.tflm.codegen.model_sources`,
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ofa_mcu.planner import plan_tflm_kernels
+from ofa_mcu.planner.tflm import KERNELS
 from ofa_mcu.runtimes.registry import (
     FlashModel,
     LibrarySources,
@@ -57,10 +59,24 @@ DEFAULT_LATENCY = {
 SOURCE_TREES = (
     ({"var": "TFLM_DIR", "check": "tensorflow/lite/micro/micro_interpreter.h", "what": "a TFLM source tree",
       "hint": "Create one with tensorflow/lite/micro/tools/project_generation/create_tflm_tree.py from a "
-              "tflite-micro checkout."},),
+              "tflite-micro checkout, or use the src/ folder of tflite-micro-arduino-examples (README.md, "
+              "'A TFLM tree').",
+      "checkout": "tensorflow/lite/micro/tools/project_generation/create_tflm_tree.py",
+      "checkout_hint": "python3 tensorflow/lite/micro/tools/project_generation/create_tflm_tree.py "
+                       "--makefile_options=\"TARGET=cortex_m_generic TARGET_ARCH=cortex-m4 "
+                       "OPTIMIZED_KERNEL_DIR=cmsis_nn\" /tmp/tflm-tree"},),
     ({"var": "CMSIS_NN_DIR", "check": "Include/arm_nnfunctions.h", "what": "a CMSIS-NN source tree",
       "hint": "Clone ARM-software/CMSIS-NN, or leave CMSIS_NN_DIR unset for reference kernels."},),
 )
+
+
+#: The CMake names (``OFA_TFLM_KERNELS``) of the kernel sets a TFLM project can be built with.
+_CMAKE_KERNELS = {"reference": "reference", "cmsis-nn": "cmsis_nn"}
+
+
+def _build_defines(kernels: str, cache: Path | None) -> dict[str, str]:
+    """CMake definitions of a TFLM build: the kernels to compile and the shared library cache."""
+    return {"OFA_TFLM_KERNELS": _CMAKE_KERNELS[kernels], "OFA_TFLM_CACHE_DIR": str(cache) if cache else ""}
 
 
 def _meta(board: Any, req: ModelRequest) -> dict[str, Any]:
@@ -83,7 +99,10 @@ def _sources(model: bytes, board: Any, req: ModelRequest) -> ModelSources:
     if req.subnet is None:  # TFLM's profiler reports every op (RESHAPE and ops outside the IR too)
         layers = [{"index": x.index, "name": x.name or f"op{x.index}", "kind": x.kind, "tflite_op": x.op,
                    "macs": x.macs} for x in extra["tflm"]["model"].layers]
-    return ModelSources(dict(sources), dict(extra or {}), layers)
+    arena = extra["tflm"]["arena"]
+    # the arena the firmware reserves for each kernel set (model_config.h picks one at build time)
+    reserved = {"reference": arena.bytes_reference, "cmsis-nn": arena.bytes_cmsis_nn}
+    return ModelSources(dict(sources), dict(extra or {}), layers, info={"firmware_arena_bytes": reserved})
 
 
 def _library(model: bytes, board: Any, req: ModelRequest) -> LibrarySources:
@@ -109,6 +128,8 @@ def tflm() -> Runtime:
         default_on_emulated=False,
         measures_tflm_arena=True,
         compile_steps=8,
+        kernel_sets=KERNELS,
+        build_defines=_build_defines,
         persistent_label="TFLM persistent data",
         rank=0,
         ops=frozenset(RESOLVER_METHODS),
