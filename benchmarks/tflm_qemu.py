@@ -16,8 +16,10 @@ profiler (``-icount shift=0``: the counts are instructions, not cycles) and repo
 
 ``--link-boards nucleo-f746zg,nrf52840-dk`` also builds (links) the firmware for real boards and
 reports their size. A TFLM library already built for the same tree, kernels and core is reused
-(``OFA_TFLM_LIBRARY``): compiling TFLM takes minutes. Build folders live under ``--work``
-(default ``/tmp/ofa-mcu-tflm-bench``) and are reused by the next run.
+through the shared cache of compiled TFLM (``--cache``, default ``WORK/tflm-cache``; each build
+reports whether it compiled TFLM or linked the cached library, and its wall time: the
+before/after figure of the cache). Build folders live under ``--work`` (default
+``/tmp/ofa-mcu-tflm-bench``) and are reused by the next run.
 
     TFLM_DIR=/path/to/tree .venv/bin/python benchmarks/tflm_qemu.py \\
         [--tflm-dir-reference /path/to/tree-with-reference-kernels] [--kernels reference,cmsis_nn] \\
@@ -66,46 +68,28 @@ def _host_outputs(data: bytes, inputs: list[bytes]) -> list[list[int]]:
 
 
 class Builder:
-    """Renders and builds projects; a project whose build folder has no TFLM library yet links one
-    built before for the same tree, kernels and core (under ``work`` or ``search``), when CMake's
-    check of its ``libofa_tflm.config`` agrees."""
+    """Renders and builds projects; TFLM is compiled once per tree, kernels and core into the
+    shared library cache (``OFA_TFLM_CACHE_DIR``, ``--cache``) and linked from there by every
+    later build, as ``ofa-mcu build`` does."""
 
-    def __init__(self, work: Path, data: bytes, meta: dict[str, Any], search: list[Path]) -> None:
+    def __init__(self, work: Path, data: bytes, meta: dict[str, Any], cache: Path | None) -> None:
         self.work = work
         self.data = data
         self.meta = meta
-        self.search = [work, *search]
+        self.cache = cache
 
-    def _libraries(self, tflm_dir: Path, kernels: str, cpu: list[str], own: Path) -> list[Path]:
-        found = []
-        for root in self.search:
-            for cfg in sorted(root.glob("**/libofa_tflm.config")):
-                lib = cfg.parent / "libofa_tflm.a"
-                text = cfg.read_text()
-                if (lib.is_file() and lib != own and f"tflm_dir={tflm_dir} " in text and f"kernels={kernels} " in text
-                        and f"flags={' '.join(cpu)} " in text):
-                    found.append(lib)
-        return found
+    def defines(self, tflm_dir: Path, kernels: str) -> dict[str, str]:
+        return {"TFLM_DIR": str(tflm_dir), "OFA_TFLM_KERNELS": kernels, "OFA_TFLM_LIBRARY": "",
+                "OFA_TFLM_CACHE_DIR": str(self.cache) if self.cache else ""}
 
     def build(self, board: str, tflm_dir: Path, kernels: str) -> tuple[Any, dict[str, Any], float]:
-        from ofa_mcu.errors import WorkFailed
-
         b = load_board(board)
         files, ctx = model_sources(self.data, b, self.meta)
         proj = render_project(b, self.work / f"{board}-{kernels}", files, runtime="tflm", extra_context=ctx,
                               extra_files={"model.tflite": self.data})
-        own = proj / "build" / "libofa_tflm.a"
-        defines = {"TFLM_DIR": str(tflm_dir), "OFA_TFLM_KERNELS": kernels, "OFA_TFLM_LIBRARY": ""}
         t0 = time.monotonic()
-        if not own.is_file():  # else: an incremental build of its own library
-            for lib in self._libraries(tflm_dir, kernels, b.gcc_cpu_flags(), own):
-                try:
-                    res = build_project(proj, defines={**defines, "OFA_TFLM_LIBRARY": str(lib)}, timeout_s=3600)
-                    print(f"  ({board}: TFLM library reused from {lib})")
-                    return res, ctx, time.monotonic() - t0
-                except WorkFailed as e:
-                    print(f"  ({board}: {lib} not reusable: {str(e)[:160]})")
-        res = build_project(proj, defines=defines, timeout_s=3600)
+        res = build_project(proj, defines=self.defines(tflm_dir, kernels), timeout_s=3600)
+        print(f"  ({board}, {kernels}: TFLM library {res.record.get('library', '?')}, {time.monotonic() - t0:.1f} s)")
         return res, ctx, time.monotonic() - t0
 
 
@@ -123,7 +107,7 @@ def _per_kind(layers: list[Any]) -> dict[str, dict[str, float]]:
     return out
 
 
-def _allocates(builder: Builder, proj_name: str, tflm_dir: Path, kernels: str, lib: Path, size: int) -> bool:
+def _allocates(builder: Builder, proj_name: str, tflm_dir: Path, kernels: str, size: int) -> bool:
     """Does the firmware with a ``size``-byte arena allocate and run one inference in QEMU?"""
     from ofa_mcu.errors import WorkFailed
     from ofa_mcu.profiler import Device
@@ -132,8 +116,7 @@ def _allocates(builder: Builder, proj_name: str, tflm_dir: Path, kernels: str, l
     files, ctx = model_sources(builder.data, load_board(EMULATED), builder.meta)
     ctx["defines"] = {"OFA_TFLM_ARENA_BYTES": f"{size}u"}
     proj = render_project(EMULATED, builder.work / proj_name, files, runtime="tflm", extra_context=ctx)
-    res = build_project(proj, defines={"TFLM_DIR": str(tflm_dir), "OFA_TFLM_KERNELS": kernels,
-                                       "OFA_TFLM_LIBRARY": str(lib)})
+    res = build_project(proj, defines=builder.defines(tflm_dir, kernels))
     try:
         with run_qemu(res.elf, load_board(EMULATED), timeout_s=600) as session, \
                 Device(session.url, timeout_s=30) as dev:
@@ -144,12 +127,12 @@ def _allocates(builder: Builder, proj_name: str, tflm_dir: Path, kernels: str, l
         return False
 
 
-def min_arena(builder: Builder, tflm_dir: Path, kernels: str, lib: Path, hi: int) -> int:
+def min_arena(builder: Builder, tflm_dir: Path, kernels: str, hi: int) -> int:
     """The smallest arena (multiple of 16) with which the firmware runs, by bisection."""
     lo = 0
     while hi - lo > 16:
         mid = (lo + hi) // 32 * 16
-        if _allocates(builder, f"min-arena-{kernels}", tflm_dir, kernels, lib, mid):
+        if _allocates(builder, f"min-arena-{kernels}", tflm_dir, kernels, mid):
             hi = mid
         else:
             lo = mid
@@ -177,13 +160,10 @@ def run_emulated(builder: Builder, tflm_dir: Path, kernels: str, n_inputs: int, 
     reserved = arena.bytes_cmsis_nn if kernels == "cmsis_nn" else arena.bytes_reference
     smallest = None
     if find_min:
-        lib = res.build_dir / "libofa_tflm.a"
-        if not lib.is_file():  # this build linked a library built before
-            cache = (res.build_dir / "CMakeCache.txt").read_text()
-            lib = Path(cache.split("OFA_TFLM_LIBRARY:FILEPATH=", 1)[1].splitlines()[0])
-        smallest = min_arena(builder, tflm_dir, kernels, lib, reserved)
+        smallest = min_arena(builder, tflm_dir, kernels, reserved)
     return {
-        "board": EMULATED, "kernels": kernels, "build_seconds": round(seconds, 1), "size": res.size.as_dict(),
+        "board": EMULATED, "kernels": kernels, "build_seconds": round(seconds, 1),
+        "tflm_library": res.record.get("library"), "size": res.size.as_dict(),
         "macs": model.macs, "instructions_per_inference": round(instr),
         "instructions_per_mac": round(instr / model.macs, 2) if model.macs else None,
         "per_kind": _per_kind(result.layers),
@@ -212,8 +192,8 @@ def main() -> int:
     ap.add_argument("--inputs", type=int, default=3, help="random inputs compared with host TFLM")
     ap.add_argument("--runs", type=int, default=2, help="timed runs per input")
     ap.add_argument("--work", default="/tmp/ofa-mcu-tflm-bench", help="build folders (reused)")
-    ap.add_argument("--library-search", action="append", default=[],
-                    help="folder searched for TFLM libraries built before (libofa_tflm.a + .config)")
+    ap.add_argument("--cache", default=None,
+                    help="shared cache of compiled TFLM libraries (default: WORK/tflm-cache; 'none': no cache)")
     ap.add_argument("--min-arena", action="store_true",
                     help="also find the smallest arena that runs on the emulated board (bisection, ~12 builds)")
     ap.add_argument("--json", default=None, help="write the results here")
@@ -224,7 +204,8 @@ def main() -> int:
     tflm_dir = Path(args.tflm_dir).expanduser().resolve()
     ref_dir = Path(args.tflm_dir_reference).expanduser().resolve() if args.tflm_dir_reference else tflm_dir
     data = _model(args.tflite)
-    builder = Builder(Path(args.work), data, {"model_name": "bench"}, [Path(p) for p in args.library_search])
+    cache = None if args.cache == "none" else Path(args.cache or Path(args.work) / "tflm-cache").absolute()
+    builder = Builder(Path(args.work), data, {"model_name": "bench"}, cache)
     results: dict[str, Any] = {"model_bytes": len(data), "tflm_dir": str(tflm_dir), "emulated": [], "linked": []}
     for kernels in [k for k in args.kernels.split(",") if k]:
         r = run_emulated(builder, ref_dir if kernels == "reference" else tflm_dir, kernels, args.inputs, args.runs,
@@ -243,7 +224,8 @@ def main() -> int:
         kernels = args.link_kernels
         res, _, seconds = builder.build(board, ref_dir if kernels == "reference" else tflm_dir, kernels)
         results["linked"].append({"board": board, "kernels": kernels, "size": res.size.as_dict(),
-                                  "elf": str(res.elf), "build_seconds": round(seconds, 1)})
+                                  "elf": str(res.elf), "build_seconds": round(seconds, 1),
+                                  "tflm_library": res.record.get("library")})
         s = res.size
         print(f"{board:17s} {kernels:9s} text {s.text:7d} data {s.data:5d} bss {s.bss:7d} | {res.elf} | "
               f"build {seconds:.1f} s")

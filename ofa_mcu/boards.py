@@ -314,10 +314,17 @@ class Power(_Model):
 
 
 class Latency(_Model):
-    """Latency model: cycles per MAC and fixed cycles per op, per op kind."""
+    """Latency model: cycles per MAC and fixed cycles per op, per op kind. ``kernels``: tables for
+    other kernel sets of the runtime (TFLM: ``cmsis-nn`` beside the reference kernels the main
+    table describes); the search and the analysis use the table of the kernels the board builds."""
 
     cycles_per_mac: dict[OpKind, CyclesPerMac]
     cycles_per_op: dict[OpKind, CyclesPerOp]
+    kernels: dict[KernelSet, Latency] = {}
+
+    def for_kernels(self, kernels: str | None) -> Latency:
+        """The table of ``kernels`` when this one has it, else this one."""
+        return self.kernels.get(kernels, self) if kernels else self  # type: ignore[call-overload]
 
     @model_validator(mode="after")
     def _all_kinds(self) -> Latency:
@@ -375,6 +382,23 @@ class Board(_Model):
                             if isinstance(table.get(key), dict) and key in defaults[rt]}}
                 data = {**data, "latency": merged}
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_kernel_latency(cls, data: Any) -> Any:
+        """A runtime's table given without per-kernel tables gets the core's defaults for them
+        (a YAML's main TFLM table describes the reference kernels)."""
+        if not isinstance(data, dict) or data.get("core") not in _DEFAULT_LATENCY:
+            return data
+        given, defaults = data.get("latency"), _DEFAULT_LATENCY[data["core"]]
+        if not isinstance(given, dict):
+            return data
+        filled = dict(given)
+        for rt, table in given.items():
+            extra = defaults.get(rt, {}).get("kernels") if isinstance(defaults.get(rt), dict) else None
+            if extra and isinstance(table, dict) and "kernels" not in table:
+                filled[rt] = {**table, "kernels": extra}
+        return {**data, "latency": filled}
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Board:

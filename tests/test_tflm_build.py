@@ -143,3 +143,30 @@ def test_compile_kernels_reach_compile_json_and_cmake(tmp_path: Path) -> None:
         assert reserved["cmsis-nn"] >= reserved["reference"] >= plans["reference"]
         assert f'set(OFA_TFLM_KERNELS "{cmake}" CACHE STRING' in (out / "CMakeLists.txt").read_text()
         assert project_setup(out, dirs={}, env={}).defines["OFA_TFLM_KERNELS"] == cmake
+
+
+def test_latency_model_follows_the_kernels_built(tmp_path: Path) -> None:
+    import yaml
+
+    from ofa_mcu.boards import load_board
+    from ofa_mcu.config import SubnetConfig
+    from ofa_mcu.ir import build_graph
+    from ofa_mcu.search.latency import board_latency
+    from ofa_mcu.space import load_space
+
+    space = load_space("mcu-32")
+    graph = build_graph(space, SubnetConfig.max(space))
+    board = load_board("nucleo-f746zg")  # builds CMSIS-NN (its YAML's main table: reference kernels)
+    cmsis, ref = board_latency(board, "tflm"), board_latency(board.with_kernels("tflm", "reference"), "tflm")
+    assert "cmsis-nn kernels" in cmsis.source and "kernels" not in ref.source
+    assert ref.cycles_per_mac == dict(board.latency["tflm"].cycles_per_mac)
+    assert cmsis.ms(graph) < 0.5 * ref.ms(graph)
+    assert board_latency(board, "native").source == "board nucleo-f746zg (native)"
+    # a YAML's own CMSIS-NN table wins over the core's default
+    data = yaml.safe_load((Path(__file__).parents[1] / "targets" / "nucleo-f746zg.yaml").read_text())
+    own = {**data["latency"]["tflm"]["cycles_per_mac"], "conv": 1.25}
+    data["latency"]["tflm"]["kernels"] = {"cmsis-nn": {"cycles_per_mac": own,
+                                                       "cycles_per_op": dict(data["latency"]["tflm"]["cycles_per_op"])}}
+    data["name"] = "mine"
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(data))
+    assert board_latency(load_board(str(tmp_path / "mine.yaml")), "tflm").cycles_per_mac["conv"] == 1.25

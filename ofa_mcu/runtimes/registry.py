@@ -20,8 +20,9 @@ from ofa_mcu.errors import UserError
 from ofa_mcu.ir import Graph
 from ofa_mcu.planner import Plan
 
-#: latency table name -> op kind -> coefficient (``cycles_per_mac``, ``cycles_per_op``)
-LatencyTable = Mapping[str, Mapping[str, float]]
+#: latency table name (``cycles_per_mac``, ``cycles_per_op``) -> op kind -> coefficient; ``kernels``:
+#: kernel set -> such a table
+LatencyTable = Mapping[str, Any]
 Say = Callable[[str], None]
 
 

@@ -36,24 +36,40 @@ NAME = RUNTIME  # the name the TFLM package writes into its projects
 #: upper bound, 0.01-0.4% above the real file on random subnets of both shipped spaces.
 FLASH = FlashModel(per_channel=24, per_tensor=96, per_op=300, fixed=2048)
 
-#: TFLM's reference kernels on a Cortex-M4 (DESIGN.md: ~17.4 instructions per MAC overall);
-#: other cores scaled. SOFTMAX (per element) runs the same gemmlowp arithmetic as the native
-#: kernel (330 instructions per element measured there), taken as 400: an estimate, not measured.
+#: TFLM's reference kernels on a Cortex-M4 (DESIGN.md: ~17.4 instructions per MAC overall) and,
+#: for boards that build them, the CMSIS-NN kernels (``benchmarks/tflm_qemu.py``, QEMU
+#: mps2-an386: CMSIS_NN_M4_MEASURED); other cores scaled. Without the DSP extension (M0, M0+,
+#: M3) CMSIS-NN runs its plain-C paths, which were not measured: the reference table stands.
+#: SOFTMAX (per element) runs the same gemmlowp arithmetic as the native kernel (330
+#: instructions per element measured there), taken as 400 for both sets: an estimate.
 _KINDS = ("conv", "depthwise", "pointwise", "add", "mean", "fc", "softmax")
-_M4 = {
+_REFERENCE_M4 = {
     "cycles_per_mac": {"conv": 14.0, "depthwise": 20.0, "pointwise": 14.0, "add": 10.0, "mean": 6.0, "fc": 12.0,
+                       "softmax": 400.0},
+    "cycles_per_op": dict.fromkeys(_KINDS, 2000.0),
+}
+CMSIS_NN_M4_MEASURED = {
+    "cycles_per_mac": {"conv": 3.1, "depthwise": 9.3, "pointwise": 3.1, "add": 10.0, "mean": 6.0, "fc": 3.0,
                        "softmax": 400.0},
     "cycles_per_op": dict.fromkeys(_KINDS, 2000.0),
 }
 
 
-def _scaled(factor: float) -> dict[str, dict[str, float]]:
-    return {name: {k: round(v * factor, 3) for k, v in row.items()} for name, row in _M4.items()}
+def _table(base: dict[str, dict[str, float]], factor: float) -> dict[str, dict[str, float]]:
+    return {name: {k: round(v * factor, 3) for k, v in row.items()} for name, row in base.items()}
+
+
+def _core_table(factor: float, dsp: bool) -> dict[str, Any]:
+    """The reference table scaled for a core, with its CMSIS-NN table beside it."""
+    cmsis = _table(CMSIS_NN_M4_MEASURED if dsp else _REFERENCE_M4, factor)
+    return {**_table(_REFERENCE_M4, factor), "kernels": {"cmsis-nn": cmsis}}
 
 
 DEFAULT_LATENCY = {
-    "cortex-m0": _scaled(1.5), "cortex-m0plus": _scaled(1.5), "cortex-m3": _scaled(1.2), "cortex-m4": _M4,
-    "cortex-m7": _scaled(0.8), "cortex-m33": _M4, "cortex-m55": _scaled(0.8),
+    "cortex-m0": _core_table(1.5, dsp=False), "cortex-m0plus": _core_table(1.5, dsp=False),
+    "cortex-m3": _core_table(1.2, dsp=False), "cortex-m4": _core_table(1.0, dsp=True),
+    "cortex-m7": _core_table(0.8, dsp=True), "cortex-m33": _core_table(1.0, dsp=True),
+    "cortex-m55": _core_table(0.8, dsp=True),
 }  # fmt: skip
 
 SOURCE_TREES = (

@@ -44,10 +44,14 @@ class LatencyModel:
 
 
 def board_latency(board: Board, runtime: str = "tflm", lut: str | Path | None = None) -> LatencyModel:
-    """The board YAML's coefficients for ``runtime``, with a measured LUT's kinds on top."""
-    per_mac = dict(board.latency[runtime].cycles_per_mac)
-    per_op = dict(board.latency[runtime].cycles_per_op)
-    source = f"board {board.name} ({runtime})"
+    """The board YAML's coefficients for ``runtime`` and the kernels the board builds
+    (``runtime.<name>.kernels``, ``--kernels``), with a measured LUT's kinds on top."""
+    table = board.latency[runtime]  # type: ignore[index]
+    kernels = board.runtime[runtime].kernels if runtime in board.runtime else None  # type: ignore[operator]
+    chosen = table.for_kernels(kernels)
+    per_mac = dict(chosen.cycles_per_mac)
+    per_op = dict(chosen.cycles_per_op)
+    source = f"board {board.name} ({runtime}" + (f", {kernels} kernels)" if chosen is not table else ")")
     if lut is not None:
         path = Path(lut)
         data = read_lut(path)  # the LUT's own format check (ofa_mcu.profiler.lut)
