@@ -16,7 +16,7 @@ profiler (``-icount shift=0``: the counts are instructions, not cycles) and repo
 
 ``--link-boards nucleo-f746zg,nrf52840-dk`` also builds (links) the firmware for real boards and
 reports their size. A TFLM library already built for the same tree, kernels and core is reused
-through the shared cache of compiled TFLM (``--cache``, default ``WORK/tflm-cache``; each build
+through the shared cache of compiled TFLM (``--cache``, default: ``ofa-mcu build``'s; each build
 reports whether it compiled TFLM or linked the cached library, and its wall time: the
 before/after figure of the cache). Build folders live under ``--work`` (default
 ``/tmp/ofa-mcu-tflm-bench``) and are reused by the next run.
@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ofa_mcu.boards import load_board  # noqa: E402
 from ofa_mcu.firmware import build_project, render_project  # noqa: E402
+from ofa_mcu.firmware.trees import cache_root  # noqa: E402
 from ofa_mcu.tflm import model_sources  # noqa: E402
 
 EMULATED = "qemu-mps2-an386"
@@ -193,7 +194,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=2, help="timed runs per input")
     ap.add_argument("--work", default="/tmp/ofa-mcu-tflm-bench", help="build folders (reused)")
     ap.add_argument("--cache", default=None,
-                    help="shared cache of compiled TFLM libraries (default: WORK/tflm-cache; 'none': no cache)")
+                    help="the folder of cached TFLM libraries (default: the one ofa-mcu build uses, "
+                         "~/.cache/ofa-mcu/tflm; 'none': no cache)")
     ap.add_argument("--min-arena", action="store_true",
                     help="also find the smallest arena that runs on the emulated board (bisection, ~12 builds)")
     ap.add_argument("--json", default=None, help="write the results here")
@@ -204,7 +206,7 @@ def main() -> int:
     tflm_dir = Path(args.tflm_dir).expanduser().resolve()
     ref_dir = Path(args.tflm_dir_reference).expanduser().resolve() if args.tflm_dir_reference else tflm_dir
     data = _model(args.tflite)
-    cache = None if args.cache == "none" else Path(args.cache or Path(args.work) / "tflm-cache").absolute()
+    cache = None if args.cache == "none" else Path(args.cache).absolute() if args.cache else cache_root() / "tflm"
     builder = Builder(Path(args.work), data, {"model_name": "bench"}, cache)
     results: dict[str, Any] = {"model_bytes": len(data), "tflm_dir": str(tflm_dir), "emulated": [], "linked": []}
     for kernels in [k for k in args.kernels.split(",") if k]:

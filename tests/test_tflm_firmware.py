@@ -298,7 +298,7 @@ def test_render_for_every_board(rendered, models, board):
     assert 'message(FATAL_ERROR "TFLM_DIR is not set' in cm and "add_library(ofa_tflm STATIC" in cm
     assert "firmware/tflm/ofa_tflm_platform.cc" in cm and "-Wall -Wextra -Werror" in cm
     assert "project(ofa_" in cm and "LANGUAGES C CXX ASM" in cm
-    default = "auto" if b.runtime["tflm"].kernels == "cmsis-nn" else "reference"  # the board's kernels
+    default = "cmsis_nn" if b.runtime["tflm"].kernels == "cmsis-nn" else "reference"  # the board's kernels
     assert f'set(OFA_TFLM_KERNELS "{default}" CACHE STRING' in cm
     # README: the model, its accuracy, SRAM and flash, how to get a tree, build, flash, profile
     readme = (proj / "README.md").read_text()
