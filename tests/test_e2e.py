@@ -375,7 +375,10 @@ def test_tflm_runtime_renders_or_says_why(projects: dict[str, Path], tmp_path: P
     assert native is None and info["runtime"] == "tflm" and (fw / "model.tflite").read_bytes() == model
     # compile.json records the kernels: the board YAML's choice, the one its arena prediction used
     assert info["kernels"] == "cmsis-nn" == json.loads((fw / "compile.json").read_text())["kernels"]
-    fw2, info2, _ = render_model_project(model, "qemu-mps2-an386", tmp_path / "t2", "tflm")
+    from ofa_mcu.boards import load_board
+
+    reference = load_board("qemu-mps2-an386").with_kernels("tflm", "reference")  # compile --kernels reference
+    fw2, info2, _ = render_model_project(model, reference, tmp_path / "t2", "tflm")
     assert info2["kernels"] == "reference" and info2["predicted"]["arena_bytes"] < info["predicted"]["arena_bytes"]
     assert json.loads((fw / "project.json").read_text())["runtime"] == "tflm"
 
