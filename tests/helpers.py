@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +67,12 @@ phases:
 def train_args(files, out, *extra):
     return ["train", "--space", str(files / "space.yaml"), "--data", f"npz:{files / 'digits300.npz'}",
             "--schedule", str(files / "schedule.yaml"), "--out", str(out), "--quiet", *extra]
+
+
+def touch_files(root: Path, *rels: str) -> Path:
+    """Create placeholder files ``rels`` under ``root`` (folder layouts for path-handling tests)."""
+    for rel in rels:
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("/* placeholder */\n")
+    return root

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import require_tool, run_cli
+from helpers import require_tool, run_cli, touch_files
 
 from ofa_mcu.errors import UserError, WorkFailed
 from ofa_mcu.firmware import build_project, render_project
@@ -31,24 +31,16 @@ HEADER = "tensorflow/lite/micro/micro_interpreter.h"
 TFLM_SPEC = get_runtime("tflm").source_trees[0][0]
 
 
-def _touch(root: Path, *rels: str) -> Path:
-    for rel in rels:
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text("/* placeholder */\n")
-    return root
-
-
 def test_tree_itself_or_its_repository_src(tmp_path: Path) -> None:
-    tree = _touch(tmp_path / "tree", HEADER)
+    tree = touch_files(tmp_path / "tree", HEADER)
     assert resolve_tree(TFLM_SPEC, str(tree), "--tflm-dir") == (tree, None)
-    repo = _touch(tmp_path / "arduino-examples", f"src/{HEADER}", "library.properties")
+    repo = touch_files(tmp_path / "arduino-examples", f"src/{HEADER}", "library.properties")
     path, note = resolve_tree(TFLM_SPEC, str(repo), "--tflm-dir")
     assert path == repo / "src" and note is not None and "src/" in note
 
 
 def test_checkout_and_other_folders_refused_with_what_to_do(tmp_path: Path) -> None:
-    checkout = _touch(tmp_path / "tflite-micro", TFLM_SPEC["checkout"])
+    checkout = touch_files(tmp_path / "tflite-micro", TFLM_SPEC["checkout"])
     with pytest.raises(UserError, match=r"a source checkout, not a TFLM source tree; make one with .*create_tflm_tree\.py"):
         resolve_tree(TFLM_SPEC, str(checkout), "--tflm-dir")
     with pytest.raises(UserError, match=r"not a TFLM source tree \(no tensorflow/lite/micro/micro_interpreter\.h in "
@@ -59,7 +51,7 @@ def test_checkout_and_other_folders_refused_with_what_to_do(tmp_path: Path) -> N
 
 
 def test_tree_from_option_then_environment(tmp_path: Path) -> None:
-    a, b = _touch(tmp_path / "a", HEADER), _touch(tmp_path / "b", HEADER)
+    a, b = touch_files(tmp_path / "a", HEADER), touch_files(tmp_path / "b", HEADER)
     rt = get_runtime("tflm")
     env = {"TFLM_DIR": str(b), "HOME": str(tmp_path)}
     got = build_setup(rt, tmp_path / "build", dirs={"TFLM_DIR": str(a)}, kernels="reference", env=env)
@@ -92,7 +84,7 @@ def test_a_failed_configure_is_never_reused(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.delenv("TFLM_DIR", raising=False)
     monkeypatch.delenv("CMSIS_NN_DIR", raising=False)
     proj = _tflm_project(tmp_path)
-    partial = _touch(tmp_path / "partial", HEADER)  # the header, but no flatbuffers: configure fails
+    partial = touch_files(tmp_path / "partial", HEADER)  # the header, but no flatbuffers: configure fails
     first = project_setup(proj, dirs={"TFLM_DIR": str(partial)})
     assert first.kernels == "cmsis-nn"  # the emulated board's default: what the documented tree ships
     with pytest.raises(WorkFailed, match="is not a complete TFLM tree"):
@@ -105,7 +97,7 @@ def test_a_failed_configure_is_never_reused(tmp_path: Path, monkeypatch: pytest.
 
 def test_build_cli_refuses_bad_tree_and_kernels_in_one_line(tmp_path: Path) -> None:
     proj = _tflm_project(tmp_path)
-    checkout = _touch(tmp_path / "tflite-micro", TFLM_SPEC["checkout"])
+    checkout = touch_files(tmp_path / "tflite-micro", TFLM_SPEC["checkout"])
     for args, pattern in (
         (["--tflm-dir", str(checkout)], "create_tflm_tree.py"),
         (["--tflm-dir", str(tmp_path / "absent")], "no such folder"),

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import require_tool
+from helpers import require_tool, touch_files
 
 from ofa_mcu.artifacts import read_project_info
 from ofa_mcu.boards import list_boards, load_board
@@ -706,14 +706,6 @@ def toolchain():
     require_tool("cmake")
 
 
-def _touch(root: Path, *rels: str) -> Path:
-    for rel in rels:
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text("/* placeholder */\n")
-    return root
-
-
 def test_missing_or_wrong_tflm_dir_is_a_clear_cmake_error(toolchain, tmp_path, monkeypatch):
     monkeypatch.delenv("TFLM_DIR", raising=False)
     monkeypatch.delenv("CMSIS_NN_DIR", raising=False)
@@ -730,11 +722,11 @@ def test_missing_or_wrong_tflm_dir_is_a_clear_cmake_error(toolchain, tmp_path, m
     fails(r"TFLM_DIR=\S+ is not a TFLM source tree: \S+/tensorflow/lite/micro/micro_interpreter\.h does not exist",
           TFLM_DIR=str(tmp_path))
     header = "tensorflow/lite/micro/micro_interpreter.h"
-    checkout = _touch(tmp_path / "checkout", header, "tensorflow/lite/micro/tools/make/Makefile")
+    checkout = touch_files(tmp_path / "checkout", header, "tensorflow/lite/micro/tools/make/Makefile")
     fails(r"is a tflite-micro checkout, not a generated TFLM tree.*create_tflm_tree\.py", TFLM_DIR=str(checkout))
-    partial = _touch(tmp_path / "partial", header)
+    partial = touch_files(tmp_path / "partial", header)
     fails(r"is not a complete TFLM tree: .*flatbuffers\.h does not exist", TFLM_DIR=str(partial))
-    arduino_like = _touch(tmp_path / "arduino", header, "third_party/flatbuffers/include/flatbuffers/flatbuffers.h",
+    arduino_like = touch_files(tmp_path / "arduino", header, "third_party/flatbuffers/include/flatbuffers/flatbuffers.h",
                           "tensorflow/lite/micro/debug_log.h", "tensorflow/lite/micro/micro_interpreter.cpp",
                           "tensorflow/lite/micro/kernels/cmsis_nn/conv.cpp", "tensorflow/lite/micro/kernels/add.cpp")
     fails(r"OFA_TFLM_KERNELS=reference, but \S+ ships only the CMSIS-NN versions of these kernels: conv",

@@ -274,6 +274,23 @@ def render_model_project(model: bytes, board: Board | str, out: str | os.PathLik
 # the whole pipeline
 
 
+def _check_out(board: Board, out: str | os.PathLike, output_format: str, energy_mode: bool) -> Path:
+    """Before any work: the output folder (a library folder, or a folder that is empty or holds a
+    previous project) and what the board must have for the output asked for."""
+    if output_format != PROJECT_FORMAT:
+        get_format(output_format)
+        return check_output(out)
+    board.require_firmware()
+    if energy_mode:
+        check_energy_mode(board)
+    out_path = Path(out).expanduser()
+    if out_path.exists() and (not out_path.is_dir() or (any(out_path.iterdir()) and not is_project(out_path))):
+        raise UserError(f"{out_path}: exists and is not a generated firmware project; choose another --out")
+    return out_path
+
+
+
+
 def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str | os.PathLike,
                     runtime: str = "native", *, subnet: SubnetConfig | str | os.PathLike | None = None,
                     search_dir: str | os.PathLike | None = None, calibration_samples: int = 200, seed: int = 0,
@@ -296,16 +313,7 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
     say: Progress = progress or (lambda _m: None)
     b = board if isinstance(board, Board) else load_board(board)
     library = output_format != PROJECT_FORMAT
-    if library:
-        get_format(output_format)
-        out_path = check_output(out)
-    else:
-        b.require_firmware()
-        if energy_mode:
-            check_energy_mode(b)
-        out_path = Path(out).expanduser()
-        if out_path.exists() and (not out_path.is_dir() or (any(out_path.iterdir()) and not is_project(out_path))):
-            raise UserError(f"{out_path}: exists and is not a generated firmware project; choose another --out")
+    out_path = _check_out(b, out, output_format, energy_mode)
     from ofa_mcu.checkpoint import load_checkpoint, resolve_path
 
     ckpt_path = resolve_path(checkpoint)
@@ -367,16 +375,7 @@ def compile_tflite(path: str | os.PathLike, board: Board | str, out: str | os.Pa
     say: Progress = progress or (lambda _m: None)
     b = board if isinstance(board, Board) else load_board(board)
     library = output_format != PROJECT_FORMAT
-    if library:
-        get_format(output_format)
-        out_path = check_output(out)
-    else:
-        b.require_firmware()
-        if energy_mode:
-            check_energy_mode(b)
-        out_path = Path(out).expanduser()
-        if out_path.exists() and (not out_path.is_dir() or (any(out_path.iterdir()) and not is_project(out_path))):
-            raise UserError(f"{out_path}: exists and is not a generated firmware project; choose another --out")
+    out_path = _check_out(b, out, output_format, energy_mode)
     um = load_user_model(str(path), runtime)
     notes: list[str] = []
     if um.removed:

@@ -49,6 +49,11 @@ SUPPORTED_OPS = (
 )
 #: Longest softmax row the kernel takes (its Q12.19 sum of exponentials stays within int32).
 SOFTMAX_MAX_DEPTH = 4095
+#: The pooling ops, lowered alike: (kernel function, its parameter struct).
+_POOL_KERNELS = {
+    "AVERAGE_POOL_2D": ("ofa_avgpool_s8", "ofa_avgpool_params_t"),
+    "MAX_POOL_2D": ("ofa_maxpool_s8", "ofa_pool_params_t"),
+}
 
 
 @dataclass(frozen=True)
@@ -354,7 +359,7 @@ def lower_op(graph: Graph, op: Op) -> KernelCall:
             (op.inputs[0],), (op.outputs[0],), params, {}, h * w_ * c,
         )  # fmt: skip
 
-    if op.opcode == "AVERAGE_POOL_2D":
+    if op.opcode in _POOL_KERNELS:  # AVERAGE_POOL_2D, MAX_POOL_2D: the same window parameters
         x, y = t[op.inputs[0]], t[op.outputs[0]]
         _, in_h, in_w, c = x.shape
         _, out_h, out_w, _ = y.shape
@@ -368,27 +373,9 @@ def lower_op(graph: Graph, op: Op) -> KernelCall:
             "k_h": k_h, "k_w": k_w, "stride_h": sh, "stride_w": sw, "pad_top": pt, "pad_left": pl,
             "act_min": lo, "act_max": hi,
         }  # fmt: skip
+        fn, params_type = _POOL_KERNELS[op.opcode]
         return KernelCall(
-            op.index, op.opcode, "ofa_avgpool_s8", "ofa_avgpool_params_t",
-            (op.inputs[0],), (op.outputs[0],), params, {}, out_h * out_w * c * k_h * k_w,
-        )  # fmt: skip
-
-    if op.opcode == "MAX_POOL_2D":
-        x, y = t[op.inputs[0]], t[op.outputs[0]]
-        _, in_h, in_w, c = x.shape
-        _, out_h, out_w, _ = y.shape
-        k_h, k_w = int(opts["filter_height"]), int(opts["filter_width"])
-        sh, sw = int(opts.get("stride_h", 1)), int(opts.get("stride_w", 1))
-        _, pt, _ = compute_padding(in_h, k_h, sh, opts.get("padding", "VALID"))
-        _, pl, _ = compute_padding(in_w, k_w, sw, opts.get("padding", "VALID"))
-        lo, hi = activation_range(act, y.qscale, y.qzero)
-        params = {
-            "in_h": in_h, "in_w": in_w, "c": c, "out_h": out_h, "out_w": out_w,
-            "k_h": k_h, "k_w": k_w, "stride_h": sh, "stride_w": sw, "pad_top": pt, "pad_left": pl,
-            "act_min": lo, "act_max": hi,
-        }  # fmt: skip
-        return KernelCall(
-            op.index, op.opcode, "ofa_maxpool_s8", "ofa_pool_params_t",
+            op.index, op.opcode, fn, params_type,
             (op.inputs[0],), (op.outputs[0],), params, {}, out_h * out_w * c * k_h * k_w,
         )  # fmt: skip
 
