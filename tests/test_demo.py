@@ -30,7 +30,8 @@ def _tiny_ram_board(tmp_path: Path) -> Path:
     """qemu-microbit with 6 KB of RAM: the native runtime leaves too little for any tiny subnet."""
     text = (targets_dir() / "qemu-microbit.yaml").read_text()
     text = text.replace("name: qemu-microbit", "name: tiny-ram-board").replace("size: 16K", "size: 6K")
-    text = text.replace("tflm: {code_bytes: 80000, static_bytes: 4096}", "tflm: {code_bytes: 80000, static_bytes: 1024}")
+    text = text.replace("tflm: {code_bytes: 80000, static_bytes: 4096", "tflm: {code_bytes: 80000, static_bytes: 1024")
+    assert "static_bytes: 1024" in text  # the edit above found its line
     path = tmp_path / "tiny-ram-board.yaml"
     path.write_text(text)
     return path
