@@ -11,7 +11,8 @@ converter (tests only; never the reference models themselves, which stay out of 
 - ``autoencoder``: the AD dense autoencoder (FC layers with ReLU), per-tensor or per-channel
   weights.
 
-``softmax=True`` ends a model in SOFTMAX; ``float_io=True`` keeps a float input and output (the
+``softmax=True`` ends a model in SOFTMAX, ``sigmoid=True`` in LOGISTIC (an op the native runtime
+does not implement); ``float_io=True`` keeps a float input and output (the
 converter then adds QUANTIZE / DEQUANTIZE). Conversion is deterministic for a seed.
 """
 
@@ -88,7 +89,7 @@ BUILDERS: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def build(name: str, *, seed: int = 0, softmax: bool = False, float_io: bool = False,
+def build(name: str, *, seed: int = 0, softmax: bool = False, sigmoid: bool = False, float_io: bool = False,
           per_channel_dense: bool = True) -> bytes:
     """The int8 ``.tflite`` of model ``name`` (random weights for ``seed``, calibrated on random data)."""
     import tensorflow as tf
@@ -98,6 +99,8 @@ def build(name: str, *, seed: int = 0, softmax: bool = False, float_io: bool = F
     y = BUILDERS[name](tf, x)
     if softmax:
         y = tf.keras.layers.Softmax()(y)
+    if sigmoid:
+        y = tf.keras.layers.Activation("sigmoid")(y)
     model = tf.keras.Model(x, y)
     rng = np.random.default_rng(seed)
     calib = rng.random((16, *SHAPES[name]), dtype=np.float32) * 2 - 0.5
