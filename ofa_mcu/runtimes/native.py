@@ -24,6 +24,7 @@ from ofa_mcu.runtimes.registry import (
     ModelSources,
     Runtime,
     register_runtime,
+    scaled_latency,
 )
 
 NAME = "native"
@@ -49,13 +50,9 @@ _M0 = {
 }
 
 
-def _scaled(table: dict[str, dict[str, float]], factor: float) -> dict[str, dict[str, float]]:
-    return {name: {k: round(v * factor, 3) for k, v in row.items()} for name, row in table.items()}
-
-
 DEFAULT_LATENCY = {
-    "cortex-m0": _M0, "cortex-m0plus": _M0, "cortex-m3": _scaled(_M4, 1.2), "cortex-m4": _M4,
-    "cortex-m7": _scaled(_M4, 0.8), "cortex-m33": _M4, "cortex-m55": _scaled(_M4, 0.8),
+    "cortex-m0": _M0, "cortex-m0plus": _M0, "cortex-m3": scaled_latency(_M4, 1.2), "cortex-m4": _M4,
+    "cortex-m7": scaled_latency(_M4, 0.8), "cortex-m33": _M4, "cortex-m55": scaled_latency(_M4, 0.8),
 }  # fmt: skip
 
 

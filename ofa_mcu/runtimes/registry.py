@@ -26,6 +26,12 @@ LatencyTable = Mapping[str, Any]
 Say = Callable[[str], None]
 
 
+def scaled_latency(table: Mapping[str, Mapping[str, float]], factor: float) -> dict[str, dict[str, float]]:
+    """A latency table (``cycles_per_mac`` / ``cycles_per_op``) with every coefficient times
+    ``factor``: one core's measured figures carried over to a faster or slower core."""
+    return {name: {k: round(v * factor, 3) for k, v in row.items()} for name, row in table.items()}
+
+
 @dataclass(frozen=True)
 class FlashModel:
     """Bytes a model takes in flash beyond its int8 weights and int32 biases: per quantized

@@ -22,6 +22,7 @@ from ofa_mcu.runtimes.registry import (
     ModelSources,
     Runtime,
     register_runtime,
+    scaled_latency,
 )
 from ofa_mcu.tflm.codegen import RESOLVER_METHODS, RUNTIME, check_model
 from ofa_mcu.tflm.codegen import model_sources as tflm_model_sources
@@ -55,14 +56,10 @@ CMSIS_NN_M4_MEASURED = {  # the 2.17 M-MAC MobileNetV2-like model, Feb-2023 Ardu
 }
 
 
-def _table(base: dict[str, dict[str, float]], factor: float) -> dict[str, dict[str, float]]:
-    return {name: {k: round(v * factor, 3) for k, v in row.items()} for name, row in base.items()}
-
-
 def _core_table(factor: float, dsp: bool) -> dict[str, Any]:
     """The reference table scaled for a core, with its CMSIS-NN table beside it."""
-    cmsis = _table(CMSIS_NN_M4_MEASURED if dsp else _REFERENCE_M4, factor)
-    return {**_table(_REFERENCE_M4, factor), "kernels": {"cmsis-nn": cmsis}}
+    cmsis = scaled_latency(CMSIS_NN_M4_MEASURED if dsp else _REFERENCE_M4, factor)
+    return {**scaled_latency(_REFERENCE_M4, factor), "kernels": {"cmsis-nn": cmsis}}
 
 
 DEFAULT_LATENCY = {
