@@ -967,3 +967,80 @@ def test_qemu_softmax_bit_exact(variant: str, models: ModelCache, tflm: Any, tmp
         run = bench.build_and_run(variant, tmp_path, main_c)
         assert run["all_ok"], [o for o in run["ops"] if not o["ok"]]
         assert len(run["ops"]) == len(calls)
+
+
+# ------------------------------------------------------------------------------------------
+# Kernels against a numpy model of TFLM's arithmetic, on random shapes (no TensorFlow needed)
+# ------------------------------------------------------------------------------------------
+
+
+def _np_requant(x: np.ndarray, m: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """TFLM MultiplyByQuantizedMultiplier (double rounding) on int64 arrays, m >= 0."""
+    x, m, s = (np.asarray(a, dtype=np.int64) for a in (x, m, s))
+    xs = ((x << np.maximum(s, 0)) + (1 << 31)) % (1 << 32) - (1 << 31)
+    ab = xs * m
+    t = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    y = np.where(t < 0, -((-t) >> 31), t >> 31)
+    e = np.maximum(-s, 0)
+    mask = (np.int64(1) << e) - 1
+    return (y >> e) + ((y & mask) > (mask >> 1) + (y < 0)).astype(np.int64)
+
+
+def _np_conv(call: lowering.KernelCall, x: np.ndarray, depthwise: bool) -> np.ndarray:
+    """Conv / depthwise conv as TFLM computes it: skipped out-of-image taps == zero-point padding."""
+    p, a = call.params, call.arrays
+    h, w, c = p["in_h"], p["in_w"], p["in_c"]
+    kh, kw, sh, sw = p["k_h"], p["k_w"], p["stride_h"], p["stride_w"]
+    oh, ow, oc = p["out_h"], p["out_w"], p["out_c"]
+    zp = -p["in_offset"]
+    big = np.full((p["pad_top"] + h + kh + sh * oh, p["pad_left"] + w + kw + sw * ow, c), zp, np.int64)
+    big[p["pad_top"]:p["pad_top"] + h, p["pad_left"]:p["pad_left"] + w] = x.reshape(h, w, c)
+    xo = big + p["in_offset"]
+    win = np.stack([np.stack([xo[ky:ky + sh * oh:sh, kx:kx + sw * ow:sw] for kx in range(kw)], 2)
+                    for ky in range(kh)], 2)  # [oh][ow][kh][kw][c]
+    wts = a["weights"].astype(np.int64)
+    if depthwise:
+        acc = np.einsum("yxhwc,hwc->yxc", win, wts.reshape(kh, kw, c))
+    else:
+        acc = np.einsum("yxhwc,ohwc->yxo", win, wts.reshape(oc, kh, kw, c))
+    acc = acc + a["bias"].astype(np.int64)
+    y = _np_requant(acc, a["out_mult"], a["out_shift"].astype(np.int64)) + p["out_offset"]
+    return np.clip(y, p["act_min"], p["act_max"]).astype(np.int8).ravel()
+
+
+def _conv_call(rng: np.random.Generator, function: str, h: int, w: int, c_in: int, c_out: int, kh: int, kw: int,
+               sh: int, sw: int, padding: str) -> lowering.KernelCall:
+    call = _random_conv(rng, function, h, w, c_in, c_out, 1, 1, "VALID")
+    oh, pt, _ = compute_padding(h, kh, sh, padding)
+    ow, pl, _ = compute_padding(w, kw, sw, padding)
+    call.params.update(out_h=oh, out_w=ow, k_h=kh, k_w=kw, stride_h=sh, stride_w=sw, pad_top=pt, pad_left=pl,
+                       act_min=int(rng.integers(-128, -100)))
+    n = kh * kw * c_in if function == "ofa_depthwise_s8" else c_out * c_in * kh * kw
+    call.arrays["weights"] = rng.integers(-128, 128, n).astype(np.int8)
+    if function == "ofa_depthwise_s8":
+        call = dataclasses.replace(call, scratch_bytes=oh * ow)
+    return call
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_conv_kernels_match_numpy_reference(kernel_libs: dict[str, NativeKernels], seed: int) -> None:
+    """CONV_2D (first-conv patch loop: 1-7 input channels; row loop: more) and DEPTHWISE_CONV_2D on
+    random shapes, kernels (non-square too), strides, paddings and offsets, portable and DSP code,
+    against a numpy model of TFLM's arithmetic."""
+    rng = np.random.default_rng(300 + seed)
+    for _ in range(10):
+        kh, kw = (int(v) for v in rng.choice([1, 2, 3, 4, 5, 7, 10], 2))
+        sh, sw = (int(v) for v in rng.integers(1, 4, 2))
+        c_in = int(rng.choice([1, 2, 3, 4, 5, 7, 8, 12, 16, 19]))
+        c_out = int(rng.choice([1, 2, 3, 5, 8, 16]))
+        h, w = int(rng.integers(1, 24)), int(rng.integers(1, 24))
+        padding = "VALID" if h >= kh and w >= kw and rng.random() < 0.3 else "SAME"
+        conv = _conv_call(rng, "ofa_conv_s8", h, w, c_in, c_out, kh, kw, sh, sw, padding)
+        dw = _conv_call(rng, "ofa_depthwise_s8", h, w, c_in, c_in, kh, kw, sh, sw, padding)
+        x = rng.integers(-128, 128, h * w * c_in).astype(np.int8)
+        want_conv, want_dw = _np_conv(conv, x, False), _np_conv(dw, x, True)
+        for name, lib in kernel_libs.items():
+            got = lib.conv(0, conv, x, want_conv.size)
+            assert np.array_equal(got, want_conv), (name, conv.params)
+            assert np.array_equal(lib.conv(2, dw, x, want_dw.size), want_dw), (name, dw.params)
+            assert np.array_equal(lib.conv(3, dw, x, want_dw.size), want_dw), (name, "in place", dw.params)

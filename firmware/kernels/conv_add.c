@@ -11,5 +11,5 @@
 void ofa_conv_add_s8(const ofa_conv_params_t *restrict conv, const ofa_add_params_t *add,
                      const int8_t *restrict input, int8_t *restrict inout)
 {
-    ofa_conv_core(conv, input, inout, add);
+    ofa_conv_any_s8(conv, input, inout, add);
 }
