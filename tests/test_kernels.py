@@ -87,6 +87,7 @@ class NativeKernels:
         self.lib.h_softmax.argtypes = [vp] * 3
         self.lib.h_requant.argtypes = [ci, vp, vp, vp, vp, ctypes.c_int32]
         self.lib.h_expand_dw.argtypes = [vp] * 13
+        self.lib.h_add_in.argtypes = [vp, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, vp]
 
     def requant(self, x: np.ndarray, mult: np.ndarray, shift: np.ndarray, which: int = 0) -> np.ndarray:
         """0: ofa_requant, 1: ofa_requant_ref, 2: ofa_srdhm(x, mult), 3: ofa_rdivpot(x, shift)."""
@@ -1044,3 +1045,59 @@ def test_conv_kernels_match_numpy_reference(kernel_libs: dict[str, NativeKernels
             assert np.array_equal(got, want_conv), (name, conv.params)
             assert np.array_equal(lib.conv(2, dw, x, want_dw.size), want_dw), (name, dw.params)
             assert np.array_equal(lib.conv(3, dw, x, want_dw.size), want_dw), (name, "in place", dw.params)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_add_and_fc_match_numpy_reference(kernel_libs: dict[str, NativeKernels], seed: int) -> None:
+    """ADD (TFLM's multipliers from random scales, every int8 pair) and FULLY_CONNECTED (1-9 rows:
+    the 4-row passes and their remainders) against a numpy model of TFLM's arithmetic."""
+    rng = np.random.default_rng(400 + seed)
+    x1, x2 = (a.ravel().astype(np.int8) for a in np.meshgrid(np.arange(-128, 128), np.arange(-128, 128)))
+    for k in range(6):
+        s1, s2, so = np.exp(rng.uniform(-6, 1, 3))
+        s2 = s1 if k == 0 else s2  # equal scales: input shifts 0
+        m = requant.add_multipliers(float(s1), float(s2), float(so))
+        params = dict(size=x1.size, in1_offset=int(rng.integers(-127, 129)), in2_offset=int(rng.integers(-127, 129)),
+                      out_offset=int(rng.integers(-128, 128)), act_min=int(rng.integers(-128, -60)),
+                      act_max=int(rng.integers(60, 128)), **m)
+        sa = _np_requant((x1.astype(np.int64) + params["in1_offset"]) << 20, m["in1_mult"], m["in1_shift"])
+        sb = _np_requant((x2.astype(np.int64) + params["in2_offset"]) << 20, m["in2_mult"], m["in2_shift"])
+        want = np.clip(_np_requant(sa + sb, m["out_mult"], m["out_shift"]) + params["out_offset"],
+                       params["act_min"], params["act_max"]).astype(np.int8)
+        for name, lib in kernel_libs.items():
+            y = np.zeros(x1.size, np.int8)
+            lib.lib.h_add(_ptr(_ints(params, ADD_FIELDS)), _ptr(x1), _ptr(x2), _ptr(y))
+            assert np.array_equal(y, want), (name, params)
+    for _ in range(6):
+        n_in, n_out, per_channel = int(rng.integers(1, 70)), int(rng.integers(1, 10)), int(rng.integers(0, 2))
+        mult, shift = requant.quantize_multipliers(rng.uniform(1e-4, 2e-2, n_out if per_channel else 1))
+        params = dict(batches=2, in_features=n_in, out_features=n_out, in_offset=int(rng.integers(-127, 129)),
+                      out_offset=int(rng.integers(-128, 128)), act_min=-128, act_max=int(rng.integers(0, 128)),
+                      per_channel=per_channel)
+        w = rng.integers(-128, 128, (n_out, n_in)).astype(np.int8)
+        bias = rng.integers(-5000, 5000, n_out).astype(np.int32)
+        x = rng.integers(-128, 128, (2, n_in)).astype(np.int8)
+        acc = (x.astype(np.int64) + params["in_offset"]) @ w.T.astype(np.int64) + bias
+        want = np.clip(_np_requant(acc, mult, shift.astype(np.int64)) + params["out_offset"], -128,
+                       params["act_max"]).astype(np.int8).ravel()
+        shift8 = shift.astype(np.int8)
+        for name, lib in kernel_libs.items():
+            y = np.zeros(2 * n_out, np.int8)
+            lib.lib.h_fc(_ptr(_ints(params, FC_FIELDS)), _ptr(w), _ptr(bias), _ptr(mult), _ptr(shift8), _ptr(x), _ptr(y))
+            assert np.array_equal(y, want), (name, params)
+
+
+def test_add_input_rescaling_matches_reference(kernel_libs: dict[str, NativeKernels]) -> None:
+    """ADD's 32-bit input rescaling (ofa_add.h, no 64-bit multiply) equals TFLM's
+    requant((x + offset) * 2^20, m, s) for every |v| <= 255, at every shift 0..-31, random and edge
+    multipliers (the whole ADD's output hides a 1-LSB error here, so this is checked on its own)."""
+    rng = np.random.default_rng(7)
+    v = np.arange(-255, 256, dtype=np.int32)
+    mults = [0, 1, 2047, 2048, (1 << 30), (1 << 31) - 1, *(int(m) for m in rng.integers(1 << 30, 1 << 31, 40))]
+    for lib in kernel_libs.values():
+        for shift in range(0, -32, -1):
+            for m in mults:
+                out = np.zeros_like(v)
+                assert lib.lib.h_add_in(_ptr(v), v.size, m, shift, _ptr(out)) == 0
+                want = _np_requant(v.astype(np.int64) << 20, m, shift)
+                assert np.array_equal(out, want), (m, shift)

@@ -28,13 +28,6 @@ OFA_INLINE void ofa_conv_store(int8_t *out, int8_t r, const ofa_add_params_t *ad
     }
 }
 
-/* gcc would turn the short copy and fill loops below into memcpy / memset calls */
-#if defined(__GNUC__) && !defined(__clang__)
-#define OFA_NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
-#else
-#define OFA_NO_LIBCALLS
-#endif
-
 /*
  * The window of the output pixel whose first tap is (iy0, ix0) into patch[0, n4): its in-image
  * taps copied, out-of-image taps and the tail past k_h * k_w * in_c set to the zero point.

@@ -4,14 +4,15 @@
  *   out[y][x][c] = clamp(requant(sum_{in-image taps} w[ky][kx][c] *
  *                  (in[iy][ix][c] + in_offset) + bias[c]) + out_offset)
  *
- * ofa_depthwise_s8: on DSP cores pixel by pixel, four channels per word
+ * ofa_depthwise_s8: on DSP cores 3x3 stride-1 kernels with 16 or more outputs per channel plane by
+ *   channel plane through padded bands (dw_plane3_padded), others pixel by pixel, four channels per word
  *   (SXTAB16 + SMLABB/SMLATT keep the channels apart); on other cores channel plane by channel plane (dw_plane,
  *   writing with the channel stride), so bias, multiplier, shift and the
  *   channel's weights stay in registers and the input offset is folded into
  *   the bias for windows inside the image.
  * ofa_depthwise_s8_inplace: channel plane by channel plane through a
  *   one-plane scratch buffer; see the layout contract in ofa_kernels.h.
- * Small 3x3 planes go through a padded copy (dw_plane3_padded).
+ * 3x3 planes up to 82 wide go through a padded copy, in bands of rows (dw_plane3_padded).
  * Both compute the same integers; tests/test_kernels.py checks they agree.
  */
 #include "ofa_kernels.h"
@@ -141,18 +142,32 @@ static void dw_lanes(const ofa_conv_params_t *restrict p, const int8_t *restrict
 /* kernels up to this many taps (8x8) keep one channel's weights on the stack in the in-place path */
 #define OFA_DW_LOCAL_TAPS 64
 
-/* 3x3 channel planes whose padded input fits this many bytes (14x14 and smaller) go through a padded copy */
+/* 3x3 channel planes go through a padded copy of this many bytes: the whole plane (14x14 and
+ * smaller) or a band of rows of it (planes up to 82 wide) */
 #define OFA_DW_PAD_BYTES 256
 
+/* output rows per padded band of a 3x3 depthwise conv (0: a band of one row does not fit) */
+static int32_t dw_band_rows(const ofa_conv_params_t *p)
+{
+    const int32_t pw = (p->out_w - 1) * p->stride_w + 3;
+    const int32_t rows = OFA_DW_PAD_BYTES / pw; /* padded input rows that fit */
+    if (p->k_h != 3 || p->k_w != 3 || rows < 3) {
+        return 0;
+    }
+    return (rows - 3) / p->stride_h + 1;
+}
+
 /*
- * A 3x3 channel plane through a padded copy on the stack: the input plane of channel `ch` plus
- * its padding, the padding filled with the input zero point. A padded tap then contributes
+ * A 3x3 channel plane through a padded copy on the stack, `band` output rows at a time: the
+ * input rows of channel `ch` those rows read, plus their padding, the padding filled with the
+ * input zero point. A padded tap then contributes
  * w * (zp + in_offset) = 0, exactly what TFLM's skipped tap contributes, so every output is a
  * full window with the input offset folded into the bias (bias + in_offset * sum w): no border
  * cases, the nine weights in registers. Stride 1: two outputs per step share four loads a row.
  */
-OFA_DW_NOINLINE static void dw_plane3_padded(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
-                             int8_t *restrict dst, int32_t dst_stride, int32_t ph, int32_t pw)
+OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane3_padded(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
+                                             int32_t ch, int8_t *restrict dst, int32_t dst_stride, int32_t pw,
+                                             int32_t band)
 {
     const int32_t in_h = p->in_h, in_w = p->in_w, ch_n = p->in_c;
     const int32_t out_h = p->out_h, out_w = p->out_w;
@@ -180,22 +195,37 @@ OFA_DW_NOINLINE static void dw_plane3_padded(const ofa_conv_params_t *restrict p
     const int32_t k02a = ofa_pk16(w0, w2), k02b = ofa_pk16(w3, w5), k02c = ofa_pk16(w6, w8);
 #endif
 
-    /* the whole padded plane (and the 4 bytes after it) to the zero point, then the image rows */
-    {
-        const uint32_t zp4 = 0x01010101u * (uint8_t)zp;
-        uint32_t *wp = pad_words;
-        const int32_t words = (ph * pw + 4 + 3) / 4;
-        for (c = 0; c < words; ++c) {
-            wp[c] = zp4;
+    int32_t oy0;
+    for (oy0 = 0; oy0 < out_h; oy0 += band) {
+    const int32_t band_h = (out_h - oy0) < band ? (out_h - oy0) : band;
+    const int32_t ph = (band_h - 1) * stride_h + 3;
+    const int32_t top = oy0 * stride_h - pad_top; /* input row of padded row 0 */
+    /* the band's padded rows: zero point outside the image; and the 4 bytes after them */
+    for (r = 0; r < ph; ++r) {
+        const int32_t iy = top + r;
+        int8_t *row = pad + r * pw;
+        if (iy < 0 || iy >= in_h) {
+            for (c = 0; c < pw; ++c) {
+                row[c] = zp;
+            }
+            continue;
+        }
+        {
+            const int8_t *src = input + iy * in_w * ch_n + ch;
+            for (c = 0; c < left; ++c) {
+                row[c] = zp;
+            }
+            for (c = 0; c < mid; ++c) {
+                row[left + c] = *src;
+                src += ch_n;
+            }
+            for (c = left + mid; c < pw; ++c) {
+                row[c] = zp;
+            }
         }
     }
-    for (r = pad_top > 0 ? pad_top : 0; r < ph && r - pad_top < in_h; ++r) {
-        const int8_t *src = input + (r - pad_top) * in_w * ch_n + ch;
-        int8_t *row = pad + r * pw + left;
-        for (c = 0; c < mid; ++c) {
-            row[c] = *src;
-            src += ch_n;
-        }
+    for (c = 0; c < 4; ++c) {
+        pad[ph * pw + c] = zp;
     }
 #if OFA_USE_DSP
     /*
@@ -203,7 +233,7 @@ OFA_DW_NOINLINE static void dw_plane3_padded(const ofa_conv_params_t *restrict p
      * e.(w0, w2) + o.lo * w1 (SMLAD + SMLABB), the one at x1 is o.(w0, w2) + e.hi * w1 (SMLAD +
      * SMLATB): two outputs, one load and two SXTB16 per row.
      */
-    for (oy = 0; oy < out_h; ++oy) {
+    for (oy = 0; oy < band_h; ++oy) {
         const int8_t *r0 = pad + oy * stride_h * pw;
         ox = 0;
         if (stride_w == 1) {
@@ -244,7 +274,7 @@ OFA_DW_NOINLINE static void dw_plane3_padded(const ofa_conv_params_t *restrict p
         }
     }
 #else
-    for (oy = 0; oy < out_h; ++oy) {
+    for (oy = 0; oy < band_h; ++oy) {
         const int8_t *r0 = pad + oy * stride_h * pw;
         const int8_t *r1 = r0 + pw;
         const int8_t *r2 = r1 + pw;
@@ -262,6 +292,7 @@ OFA_DW_NOINLINE static void dw_plane3_padded(const ofa_conv_params_t *restrict p
         }
     }
 #endif
+    }
 }
 
 OFA_DW_NOINLINE static void dw_plane_any(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
@@ -275,12 +306,10 @@ OFA_DW_NOINLINE static void dw_plane_any(const ofa_conv_params_t *restrict p, co
 static void dw_plane(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
                      int8_t *restrict dst, int32_t dst_stride)
 {
-    if (p->k_h == 3 && p->k_w == 3) {
-        const int32_t ph = (p->out_h - 1) * p->stride_h + 3, pw = (p->out_w - 1) * p->stride_w + 3;
-        if (ph * pw <= OFA_DW_PAD_BYTES) {
-            dw_plane3_padded(p, input, ch, dst, dst_stride, ph, pw);
-            return;
-        }
+    const int32_t band = dw_band_rows(p);
+    if (band > 0) {
+        dw_plane3_padded(p, input, ch, dst, dst_stride, (p->out_w - 1) * p->stride_w + 3, band);
+        return;
     }
     dw_plane_any(p, input, ch, dst, dst_stride);
 }
@@ -389,6 +418,14 @@ void ofa_depthwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restric
                       int8_t *restrict output)
 {
 #if OFA_USE_DSP
+    /* padded planes pay for their copy at stride 1 on planes of 16 outputs or more; lanes otherwise */
+    if (p->stride_h == 1 && p->stride_w == 1 && (int32_t)p->out_h * p->out_w >= 16 && dw_band_rows(p) > 0) {
+        int32_t ch;
+        for (ch = 0; ch < p->in_c; ++ch) {
+            dw_plane3_padded(p, input, ch, output + ch, p->in_c, (p->out_w - 1) * p->stride_w + 3, dw_band_rows(p));
+        }
+        return;
+    }
     dw_lanes(p, input, output);
 #else
     /* channel planes: bias, multiplier, shift and the weights of a channel stay in registers */

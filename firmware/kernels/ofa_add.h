@@ -27,4 +27,37 @@ OFA_INLINE int8_t ofa_add_one_s8(const ofa_add_params_t *p, int32_t x1, int32_t 
     return (int8_t)ofa_clamp(y, p->act_min, p->act_max);
 }
 
+/*
+ * One input's rescaling of TFLM's ADD in 32-bit integers, exactly requant((x + offset) * 2^20, mult,
+ * shift) for int8 x, mult >= 0 and shift in [-31, 0] (ofa_add_in_ok); derivation in add.c.
+ */
+OFA_INLINE int ofa_add_in_ok(int32_t mult, int shift)
+{
+    return mult >= 0 && shift <= 0 && shift >= -31;
+}
+
+/* its constants, prepared once per call */
+typedef struct {
+    int32_t offset, mh, ml, half, neg_mask, e;
+} ofa_add_in_t;
+
+OFA_INLINE ofa_add_in_t ofa_add_in(int32_t offset, int32_t mult, int shift)
+{
+    ofa_add_in_t r;
+    r.offset = offset;
+    r.mh = mult >> 11;
+    r.ml = mult & 0x7FF;
+    r.e = -shift;
+    r.half = (int32_t)((1u << r.e) >> 1);
+    r.neg_mask = r.e > 0 ? -1 : 0;
+    return r;
+}
+
+OFA_INLINE int32_t ofa_add_in_apply(const ofa_add_in_t *c, int32_t x)
+{
+    const int32_t v = x + c->offset;
+    const int32_t y = v * c->mh + ((v * c->ml + (1 << 10)) >> 11);
+    return (y + c->half + ((y >> 31) & c->neg_mask)) >> c->e;
+}
+
 #endif /* OFA_ADD_H */

@@ -56,6 +56,13 @@
 #define OFA_INLINE static inline
 #endif
 
+/* on a function whose short copy and fill loops gcc would otherwise turn into memcpy / memset calls */
+#if defined(__GNUC__) && !defined(__clang__)
+#define OFA_NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define OFA_NO_LIBCALLS
+#endif
+
 /* Saturating rounding doubling high multiply (gemmlowp semantics). */
 OFA_INLINE int32_t ofa_srdhm(int32_t a, int32_t b)
 {

@@ -6,6 +6,7 @@
  * so the tests never depend on the C struct layout.
  */
 #include <stdint.h>
+#include "ofa_add.h"
 #include "ofa_kernels.h"
 #include "ofa_requant.h"
 
@@ -112,6 +113,20 @@ int h_add(const int32_t *ip, const int8_t *in1, const int8_t *in2, int8_t *out)
     p.act_min = ip[10];
     p.act_max = ip[11];
     ofa_add_s8(&p, in1, in2, out);
+    return 0;
+}
+
+/* ofa_add.h's 32-bit input rescaling of ADD, offset 0, for n values v (|v| <= 255) */
+int h_add_in(const int32_t *v, int32_t n, int32_t mult, int32_t shift, int32_t *out)
+{
+    const ofa_add_in_t c = ofa_add_in(0, mult, shift);
+    int32_t i;
+    if (!ofa_add_in_ok(mult, shift)) {
+        return 1;
+    }
+    for (i = 0; i < n; ++i) {
+        out[i] = ofa_add_in_apply(&c, v[i]);
+    }
     return 0;
 }
 
