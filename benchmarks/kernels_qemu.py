@@ -152,10 +152,11 @@ def generate(graph: tflite.Graph, calls: list[lowering.KernelCall], x: np.ndarra
     return render(TEMPLATE, context(graph, calls, x, golden), "the kernel benchmark firmware")
 
 
-def build_and_run(variant: str, src_dir: Path, main_c: Path) -> dict[str, Any]:
+def build_and_run(variant: str, src_dir: Path, main_c: Path, kernels: Path = KERNELS, tag: str = "") -> dict[str, Any]:
+    """Build the benchmark firmware with the kernels of ``kernels`` (default: this tree's) and run it."""
     machine, flags = VARIANTS[variant]
-    srcs = [main_c, *sorted(KERNELS.glob("*.c"))]
-    elf = build_elf(srcs, flags, src_dir / f"bench-{variant}.elf")
+    srcs = [main_c, *sorted(kernels.glob("*.c"))]
+    elf = build_elf(srcs, flags, src_dir / f"bench-{variant}{tag}.elf", kernels)
     size = subprocess.run(["arm-none-eabi-size", "-A", str(elf)], check=True, capture_output=True, text=True)
     returncode, text = run_elf(machine, elf, timeout=600)
     calib = re.search(r"CALIB (\d+) (\d+)", text)

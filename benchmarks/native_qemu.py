@@ -48,7 +48,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "m0": {"latency_board": "qemu-microbit",
            "extra": {"cpu_flags": ["-mcpu=cortex-m0", "-mthumb", "-mfloat-abi=soft", "-masm-syntax-unified"]}},
 }
-KINDS = ("conv", "depthwise", "pointwise", "pointwise+depthwise", "add", "mean", "fc")
+KINDS = ("conv", "depthwise", "pointwise", "pointwise+depthwise", "add", "mean", "fc", "softmax")
 
 
 def run_variant(model: bytes, variant: str, folder: Path) -> list[dict[str, Any]]:

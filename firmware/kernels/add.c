@@ -5,7 +5,8 @@
  * m >= 0 split as m = mh * 2^11 + ml (ml < 2^11), TFLM's
  *   SaturatingRoundingDoublingHighMul(v * 2^20, m) = floor((v * m * 2^20 + 2^30) / 2^31)
  *                                                  = v * mh + floor((v * ml + 2^10) / 2^11)
- * exactly, with no product above 2^28 (no 64-bit multiply, which ARMv6-M does not have). Its
+ * exactly, with no product above 2^28 (no 64-bit multiply, which ARMv6-M does not have); DSP cores
+ * take SMMULR(v * 2^21, m), the same value in one instruction (|v * 2^21| < 2^30). Its
  * rounding divide by 2^e (e = -shift >= 0) is floor((y + 2^(e-1) - (y < 0 and e > 0)) / 2^e)
  * (ofa_requant.h's derivation). TFLM's ADD multipliers have shifts <= 0; any other parameters
  * take the element-by-element form. The rescaling helpers are in ofa_add.h.

@@ -16,37 +16,49 @@
 #include "ofa_dot.h"
 #include "ofa_requant.h"
 
-/* acc[j] += W[j][:] . (x + off) for the four rows at w, w + n, w + 2n, w + 3n */
+/*
+ * acc[j] += W[j][:] . (x + off) for the four rows at w, w + n, w + 2n, w + 3n. The DSP loop
+ * addresses the rows as (w, w + n) and (w2, w2 + n) so that its pointers, the offset, the four
+ * accumulators and the widened input all stay in registers.
+ */
 OFA_INLINE void fc_dot4(const int8_t *restrict x, const int8_t *restrict w, int32_t n, int32_t off, int32_t acc[4])
 {
-    const int8_t *w0 = w, *w1 = w + n, *w2 = w + 2 * n, *w3 = w + 3 * n;
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
     int32_t i = 0;
 #if OFA_USE_DSP
-    const int32_t off2 = ofa_dup16(off);
-    for (; i + 4 <= n; i += 4) {
-        const int32_t xv = ofa_load_s8x4(x + i);
-        const int32_t xa = ofa_sxtab16(off2, xv), xb = ofa_sxtab16_ror8(off2, xv);
-        int32_t v = ofa_load_s8x4(w0 + i);
-        a0 = ofa_smlad(xa, ofa_sxtb16(v), a0);
-        a0 = ofa_smlad(xb, ofa_sxtb16_ror8(v), a0);
-        v = ofa_load_s8x4(w1 + i);
-        a1 = ofa_smlad(xa, ofa_sxtb16(v), a1);
-        a1 = ofa_smlad(xb, ofa_sxtb16_ror8(v), a1);
-        v = ofa_load_s8x4(w2 + i);
-        a2 = ofa_smlad(xa, ofa_sxtb16(v), a2);
-        a2 = ofa_smlad(xb, ofa_sxtb16_ror8(v), a2);
-        v = ofa_load_s8x4(w3 + i);
-        a3 = ofa_smlad(xa, ofa_sxtb16(v), a3);
-        a3 = ofa_smlad(xb, ofa_sxtb16_ror8(v), a3);
+    {
+        const int32_t off2 = ofa_dup16(off);
+        const int8_t *wa = w, *wb = w + 2 * n;
+        const int8_t *const x_end = x + (n & ~3);
+        const int8_t *xp = x;
+        while (xp != x_end) {
+            const int32_t xv = ofa_load_s8x4(xp);
+            const int32_t xa = ofa_sxtab16(off2, xv), xb = ofa_sxtab16_ror8(off2, xv);
+            int32_t v = ofa_load_s8x4(wa + n);
+            a1 = ofa_smlad(xa, ofa_sxtb16(v), a1);
+            a1 = ofa_smlad(xb, ofa_sxtb16_ror8(v), a1);
+            v = ofa_load_s8x4(wa);
+            a0 = ofa_smlad(xa, ofa_sxtb16(v), a0);
+            a0 = ofa_smlad(xb, ofa_sxtb16_ror8(v), a0);
+            v = ofa_load_s8x4(wb + n);
+            a3 = ofa_smlad(xa, ofa_sxtb16(v), a3);
+            a3 = ofa_smlad(xb, ofa_sxtb16_ror8(v), a3);
+            v = ofa_load_s8x4(wb);
+            a2 = ofa_smlad(xa, ofa_sxtb16(v), a2);
+            a2 = ofa_smlad(xb, ofa_sxtb16_ror8(v), a2);
+            xp += 4;
+            wa += 4;
+            wb += 4;
+        }
+        i = n & ~3;
     }
 #endif
     for (; i < n; ++i) {
         const int32_t xi = (int32_t)x[i] + off;
-        a0 += (int32_t)w0[i] * xi;
-        a1 += (int32_t)w1[i] * xi;
-        a2 += (int32_t)w2[i] * xi;
-        a3 += (int32_t)w3[i] * xi;
+        a0 += (int32_t)w[i] * xi;
+        a1 += (int32_t)w[n + i] * xi;
+        a2 += (int32_t)w[2 * n + i] * xi;
+        a3 += (int32_t)w[3 * n + i] * xi;
     }
     acc[0] = a0;
     acc[1] = a1;

@@ -38,13 +38,14 @@ OFA_INLINE int ofa_add_in_ok(int32_t mult, int shift)
 
 /* its constants, prepared once per call */
 typedef struct {
-    int32_t offset, mh, ml, half, neg_mask, e;
+    int32_t offset, mult, mh, ml, half, neg_mask, e;
 } ofa_add_in_t;
 
 OFA_INLINE ofa_add_in_t ofa_add_in(int32_t offset, int32_t mult, int shift)
 {
     ofa_add_in_t r;
     r.offset = offset;
+    r.mult = mult;
     r.mh = mult >> 11;
     r.ml = mult & 0x7FF;
     r.e = -shift;
@@ -56,7 +57,13 @@ OFA_INLINE ofa_add_in_t ofa_add_in(int32_t offset, int32_t mult, int shift)
 OFA_INLINE int32_t ofa_add_in_apply(const ofa_add_in_t *c, int32_t x)
 {
     const int32_t v = x + c->offset;
+#if defined(OFA_ARM_DSP) && !defined(OFA_NO_ASM)
+    /* SMMULR(2a, m) = floor((2a m + 2^31) / 2^32) = floor((a m + 2^30) / 2^31), a = v * 2^20 */
+    int32_t y;
+    __asm__("smmulr %0, %1, %2" : "=r"(y) : "r"(v << 21), "r"(c->mult));
+#else
     const int32_t y = v * c->mh + ((v * c->ml + (1 << 10)) >> 11);
+#endif
     return (y + c->half + ((y >> 31) & c->neg_mask)) >> c->e;
 }
 

@@ -8,11 +8,14 @@
  * [-31, 7] with extra weight on [-12, 0]; exact ties of the second rounding (x*m = k*2^(31+e) +/-
  * 2^(30+e) +/- 2^30) are generated on purpose. Prints "MISMATCH x m s got want" for the first
  * few differences, then "CHECKED n BAD k" and "TICKS t" (SysTick ticks of a timed loop of
- * REQ_TIMED ofa_output_s8 calls), exits 0 when k == 0.
+ * REQ_TIMED ofa_output_s8 calls), exits 0 when k == 0. Also ADD's input rescaling (ofa_add.h: on
+ * DSP cores SMMULR, else 32-bit products) against ofa_requant_ref(v * 2^20, m, s) for every
+ * |v| <= 255, every shift in [-31, 0] and 66 multipliers (counted in the same n and k).
  */
 #include <stdint.h>
 
 #include "bench_support.h"
+#include "ofa_add.h"
 #include "ofa_requant.h"
 
 #ifndef REQ_N
@@ -113,6 +116,35 @@ int main(void)
         }
         check(x, m, sh);
         ++n;
+    }
+    {
+        /* ADD's input rescaling, exhaustive over v and the shift */
+        int32_t mults[66];
+        int k, sh, v;
+        mults[0] = 0;
+        mults[1] = 1 << 30;
+        for (k = 2; k < 66; ++k) {
+            mults[k] = (int32_t)(0x40000000u | (rnd() & 0x3FFFFFFFu));
+        }
+        mults[65] = INT32_MAX;
+        for (sh = 0; sh >= -31; --sh) {
+            for (k = 0; k < 66; ++k) {
+                const ofa_add_in_t c = ofa_add_in(0, mults[k], sh);
+                for (v = -255; v <= 255; ++v) {
+                    const int32_t got = ofa_add_in_apply(&c, v);
+                    const int32_t want = ofa_requant_ref(v * (1 << OFA_ADD_LEFT_SHIFT), mults[k], sh);
+                    if (got != want) {
+                        if (bad < 8u) {
+                            bench_puts("MISMATCH add-input ");
+                            bench_put_i32(v);
+                            bench_puts("\n");
+                        }
+                        ++bad;
+                    }
+                    ++n;
+                }
+            }
+        }
     }
     bench_puts("CHECKED ");
     bench_put_u32(n);
