@@ -14,11 +14,60 @@
 #include "ofa_add.h"
 #include "ofa_kernels.h"
 
+#if OFA_ADD_ASM
+/*
+ * DSP cores, the common case: one input at the larger scale (its multiplier 0.5: shift 0) and the
+ * other at a smaller one (shift < 0), output shift < 0. With a the input of shift < 0 and b the
+ * other, per element: a' = rdiv(srdhm(a * 2^20, ma), ea), b' = srdhm(b * 2^20, mb),
+ * y = clamp(rdiv(srdhm(a' + b', mo), eo) + out_offset), every srdhm an SMMULR (ofa_add.h;
+ * |a' + b'| < 2^29), the clamp one SSAT without a fused activation.
+ */
+OFA_INLINE void add_dsp_loop(const int8_t *xa, const int8_t *xb, int8_t *output, int8_t *const end, int32_t off_a,
+                             int32_t off_b, int32_t ma, int32_t mb, int32_t ea, int32_t mo, int32_t eo,
+                             int32_t out_off, int32_t lo, int32_t hi, int full_range)
+{
+    while (output != end) {
+        const int32_t a = ofa_rdivpot_pos(ofa_smmulr(off_a + *xa++ * (2 << OFA_ADD_LEFT_SHIFT), ma), ea);
+        const int32_t b = ofa_smmulr(off_b + *xb++ * (2 << OFA_ADD_LEFT_SHIFT), mb);
+        const int32_t y = ofa_rdivpot_pos(ofa_srdhm_small(a + b, mo), eo) + out_off;
+        *output++ = (int8_t)(full_range ? __ssat(y, 8) : ofa_clamp(y, lo, hi));
+    }
+}
+
+/* add_dsp_loop when the parameters are of its form (returns 1), else 0 */
+static int add_dsp(const ofa_add_params_t *restrict p, const int8_t *input1, const int8_t *input2, int8_t *output)
+{
+    const int swap = p->in1_shift == 0;
+    /* the offsets times 2^21: the doubled inputs of SMMULR */
+    const int32_t off_a = (swap ? p->in2_offset : p->in1_offset) * (2 << OFA_ADD_LEFT_SHIFT);
+    const int32_t off_b = (swap ? p->in1_offset : p->in2_offset) * (2 << OFA_ADD_LEFT_SHIFT);
+    const int32_t ma = swap ? p->in2_mult : p->in1_mult, mb = swap ? p->in1_mult : p->in2_mult;
+    const int32_t ea = -(swap ? p->in2_shift : p->in1_shift), eb = -(swap ? p->in1_shift : p->in2_shift);
+    const int32_t mo = p->out_mult, eo = -p->out_shift;
+    if (eb != 0 || ea < 1 || ea > 31 || eo < 1 || eo > 31 || ma < 0 || mb < 0 || mo < 0) {
+        return 0;
+    }
+    if (p->act_min == -128 && p->act_max == 127) {
+        add_dsp_loop(swap ? input2 : input1, swap ? input1 : input2, output, output + p->size, off_a, off_b, ma, mb,
+                     ea, mo, eo, p->out_offset, -128, 127, 1);
+    } else {
+        add_dsp_loop(swap ? input2 : input1, swap ? input1 : input2, output, output + p->size, off_a, off_b, ma, mb,
+                     ea, mo, eo, p->out_offset, p->act_min, p->act_max, 0);
+    }
+    return 1;
+}
+#endif
+
 void ofa_add_s8(const ofa_add_params_t *restrict p, const int8_t *input1, const int8_t *input2,
                 int8_t *output)
 {
     const int32_t n = p->size;
     int32_t i;
+#if OFA_ADD_ASM
+    if (add_dsp(p, input1, input2, output)) {
+        return;
+    }
+#endif
     if (ofa_add_in_ok(p->in1_mult, p->in1_shift) && ofa_add_in_ok(p->in2_mult, p->in2_shift) && p->out_shift <= 0) {
         const ofa_add_in_t c1 = ofa_add_in(p->in1_offset, p->in1_mult, p->in1_shift);
         const ofa_add_in_t c2 = ofa_add_in(p->in2_offset, p->in2_mult, p->in2_shift);

@@ -60,11 +60,43 @@ OFA_INLINE int32_t ofa_add_in_apply(const ofa_add_in_t *c, int32_t x)
 #if defined(OFA_ARM_DSP) && !defined(OFA_NO_ASM)
     /* SMMULR(2a, m) = floor((2a m + 2^31) / 2^32) = floor((a m + 2^30) / 2^31), a = v * 2^20 */
     int32_t y;
-    __asm__("smmulr %0, %1, %2" : "=r"(y) : "r"(v << 21), "r"(c->mult));
+    __asm__("smmulr %0, %1, %2" : "=r"(y) : "r"(v * (1 << 21)), "r"(c->mult));
 #else
     const int32_t y = v * c->mh + ((v * c->ml + (1 << 10)) >> 11);
 #endif
     return (y + c->half + ((y >> 31) & c->neg_mask)) >> c->e;
 }
+
+#if defined(OFA_ARM_DSP) && !defined(OFA_NO_ASM)
+#define OFA_ADD_ASM 1
+/*
+ * DSP cores: ofa_srdhm(a, m) for |a| < 2^30 and m >= 0 is SMMULR(2a, m) =
+ * floor((2a m + 2^31) / 2^32) = floor((a m + 2^30) / 2^31), one instruction.
+ */
+OFA_INLINE int32_t ofa_smmulr(int32_t a2, int32_t m)
+{
+    int32_t y;
+    __asm__("smmulr %0, %1, %2" : "=r"(y) : "r"(a2), "r"(m));
+    return y;
+}
+
+OFA_INLINE int32_t ofa_srdhm_small(int32_t a, int32_t m)
+{
+    return ofa_smmulr(a * 2, m);
+}
+
+/* ofa_rdivpot(y, e) for e in [1, 31]: ofa_requant.h's ADD/ASRS/ADC form */
+OFA_INLINE int32_t ofa_rdivpot_pos(int32_t y, int32_t e)
+{
+    int32_t r;
+    __asm__("add %0, %1, %1, asr #31\n\t"
+            "asrs %0, %0, %2\n\t"
+            "adc %0, %0, #0"
+            : "=&r"(r)
+            : "r"(y), "r"(e)
+            : "cc");
+    return r;
+}
+#endif
 
 #endif /* OFA_ADD_H */
