@@ -16,7 +16,12 @@ It prints seconds per epoch per phase (from metrics.json), training images per s
 process's whole wall time. With ``--profile`` it first prints where one expand-2 step spends its
 time (torch profiler, this code, ``--space``).
 
+With ``--compare REV`` the rows are instead the code at REV and this code, both on ``--space``,
+alternated ``--repeats`` times (the machine's load drifts; alternating keeps the comparison fair),
+at ``--batch`` images per step.
+
 Run: .venv/bin/python benchmarks/train_speed.py [--images 640] [--baseline 9ca2bea] [--profile]
+     .venv/bin/python benchmarks/train_speed.py --compare b1b9f36 [--repeats 2] [--batch 32]
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEDULE = """name: speed
-batch_size: 32
+batch_size: @BATCH@
 subnets_per_step: 3
 kd_ratio: 1.0
 bn_calib_samples: 200
@@ -67,7 +72,8 @@ def train_count(data: Path, baseline: bool) -> int:
     return int(sum(n - max(1, round(n * 0.2)) for n in np.bincount(y)))
 
 
-def run_train(label: str, code: Path, space: str, data: Path, schedule: Path, out: Path, omp: str | None) -> dict:
+def run_train(label: str, code: Path, space: str, data: Path, schedule: Path, out: Path, omp: str | None,
+              batch: int = 32, old_split: bool = False) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     env["PYTHONPATH"] = str(code)
     if omp:
@@ -80,7 +86,7 @@ def run_train(label: str, code: Path, space: str, data: Path, schedule: Path, ou
     if proc.returncode != 0:
         raise SystemExit(f"{label}: training failed:\n{proc.stderr[-2000:]}")
     m = json.loads((out / "metrics.json").read_text())
-    steps = train_count(data, code != ROOT) // 32
+    steps = train_count(data, old_split) // batch
     return {"label": label, "space": space, "wall_s": wall, "epochs": m["epochs"], "steps": steps}
 
 
@@ -160,7 +166,10 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=640, help="training images per epoch")
     ap.add_argument("--baseline", default="9ca2bea", help="git revision of the code before the speed-up")
     ap.add_argument("--profile", action="store_true", help="first profile one expand-2 step")
-    ap.add_argument("--space", default="mcu-28", help="space to profile")
+    ap.add_argument("--space", default="mcu-28", help="space to profile (and of --compare)")
+    ap.add_argument("--compare", metavar="REV", help="rows: the code at REV vs this code, on --space")
+    ap.add_argument("--repeats", type=int, default=2, help="with --compare: alternated runs of each")
+    ap.add_argument("--batch", type=int, default=32, help="images per step")
     args = ap.parse_args()
     if args.profile:
         profile_step(args.space, args.images)
@@ -170,22 +179,28 @@ def main() -> None:
         tmp_path = Path(tmp)
         base = tmp_path / "baseline"
         base.mkdir()
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline, "ofa_mcu"], capture_output=True,
+        baseline = args.compare or args.baseline
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", baseline, "ofa_mcu"], capture_output=True,
                                  check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
         data, sched = tmp_path / "fashion.npz", tmp_path / "speed.yaml"
         write_subset(data, args.images)
-        sched.write_text(SCHEDULE)
-        runs = [("before", base, "mcu-32", None), ("before, passive OpenMP", base, "mcu-32", "PASSIVE"),
-                ("after, mcu-32", ROOT, "mcu-32", None), ("after, mcu-28", ROOT, "mcu-28", None)]
+        sched.write_text(SCHEDULE.replace("@BATCH@", str(args.batch)))
+        if args.compare:
+            runs = [(f"{label} #{k + 1}", code, args.space, None) for k in range(args.repeats)
+                    for label, code in ((args.compare, base), ("this code", ROOT))]
+        else:
+            runs = [("before", base, "mcu-32", None), ("before, passive OpenMP", base, "mcu-32", "PASSIVE"),
+                    ("after, mcu-32", ROOT, "mcu-32", None), ("after, mcu-28", ROOT, "mcu-28", None)]
         results = []
         for i, (label, code, space, omp) in enumerate(runs):
             print(f"running {label} ...", flush=True)
-            results.append(run_train(label, code, space, data, sched, tmp_path / f"run{i}", omp))
+            results.append(run_train(label, code, space, data, sched, tmp_path / f"run{i}", omp, args.batch,
+                                     old_split=code != ROOT and not args.compare))
     rows = []
 
     def img_s(r: dict, e: dict) -> float:
-        return 32 * r["steps"] / e["time_s"]
+        return args.batch * r["steps"] / e["time_s"]
 
     base = {e["phase"]: img_s(results[0], e) for e in results[0]["epochs"]}
     for r in results:
@@ -196,8 +211,8 @@ def main() -> None:
         cells.append(f"{r['wall_s']:.0f} s")
         rows.append(cells)
     print(render(["code", "space", "full epoch", "expand-2 epoch", "process wall"], rows,
-                 title=f"training speed, Fashion-MNIST, batch 32 (the baseline's split trains on more images: compare img/s), "
-                       f"{os.cpu_count()} CPUs (baseline {args.baseline})"))
+                 title=f"training speed, Fashion-MNIST, batch {args.batch} (the baseline's split may train on more images: "
+                       f"compare img/s), {os.cpu_count()} CPUs (baseline {baseline})"))
 
 
 if __name__ == "__main__":
