@@ -20,7 +20,13 @@ With ``--compare REV`` the rows are instead the code at REV and this code, both 
 alternated ``--repeats`` times (the machine's load drifts; alternating keeps the comparison fair),
 at ``--batch`` images per step.
 
+With ``--layouts`` it first times one expand-2 step (3 subnets + the teacher, forward and
+backward) in this process with the supernet's weights in PyTorch's default NCHW layout and in
+channels-last, alternated ``--repeats`` times per batch size: a comparison of the two layouts alone,
+less exposed to the load drift of a shared machine than whole processes.
+
 Run: .venv/bin/python benchmarks/train_speed.py [--images 640] [--baseline 9ca2bea] [--profile]
+     .venv/bin/python benchmarks/train_speed.py --layouts --repeats 3 --compare b1b9f36
      .venv/bin/python benchmarks/train_speed.py --compare b1b9f36 [--repeats 2] [--batch 32]
 """
 
@@ -161,6 +167,64 @@ def profile_step(space_name: str, images: int) -> None:
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12), flush=True)
 
 
+def _expand2_step(net, teacher, space, x, y, rng) -> None:
+    """Forward and backward of one expand-2 step: 3 subnets, each learning from the teacher."""
+    import torch
+    import torch.nn.functional as F
+
+    from ofa_mcu.data import resize
+    from ofa_mcu.train.schedule import Phase
+    from ofa_mcu.train.trainer import _step_subnets, soft_cross_entropy
+
+    targets: dict[int, torch.Tensor] = {}
+    for cfg in _step_subnets(Phase(kind="expand-2", epochs=1, lr=0.05), space, 3, rng):
+        xb = resize(x, cfg.resolution)
+        net.set_active(cfg)
+        logits = net(xb)
+        if cfg.resolution not in targets:
+            with torch.no_grad():
+                targets[cfg.resolution] = teacher(xb)
+        (F.cross_entropy(logits, y) + soft_cross_entropy(logits, targets[cfg.resolution])).backward()
+
+
+def layout_steps(space_name: str, batches: list[int], repeats: int, steps: int = 6) -> None:
+    """Images/s of one expand-2 step, NCHW vs channels-last weights, alternated in this process."""
+    import random
+
+    import torch
+
+    from ofa_mcu.config import SubnetConfig
+    from ofa_mcu.space import load_space
+    from ofa_mcu.supernet import Supernet
+    from ofa_mcu.table import render
+
+    space = load_space(space_name).for_task(classes=10, in_channels=1)
+    rows = []
+    for batch in batches:
+        speed: dict[str, list[float]] = {"NCHW": [], "channels-last": []}
+        for _ in range(repeats):
+            for layout in speed:
+                torch.manual_seed(0)
+                net, teacher = Supernet(space), Supernet(space)  # channels-last as built
+                if layout == "NCHW":
+                    net, teacher = (m.to(memory_format=torch.contiguous_format) for m in (net, teacher))
+                teacher.set_active(SubnetConfig.max(space))
+                x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+                rng = random.Random(0)
+
+                for i in range(steps + 1):  # the first step warms up
+                    if i == 1:
+                        t0 = time.perf_counter()
+                    _expand2_step(net, teacher, space, x, y, rng)
+                speed[layout].append(batch * steps / (time.perf_counter() - t0))
+        a, b = (sorted(v)[len(v) // 2] for v in speed.values())
+        rows.append((batch, " ".join(f"{v:.0f}" for v in speed["NCHW"]),
+                     " ".join(f"{v:.0f}" for v in speed["channels-last"]), f"x{b / a:.2f}"))
+    print(render(["batch", "NCHW img/s", "channels-last img/s", "median ratio"], rows,
+                 title=f"one expand-2 step of {space_name} (3 subnets + teacher), {torch.get_num_threads()} threads, "
+                       f"{repeats} alternated repeats"), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=640, help="training images per epoch")
@@ -170,7 +234,10 @@ def main() -> None:
     ap.add_argument("--compare", metavar="REV", help="rows: the code at REV vs this code, on --space")
     ap.add_argument("--repeats", type=int, default=2, help="with --compare: alternated runs of each")
     ap.add_argument("--batch", type=int, default=32, help="images per step")
+    ap.add_argument("--layouts", action="store_true", help="first compare NCHW and channels-last steps in-process")
     args = ap.parse_args()
+    if args.layouts:
+        layout_steps(args.space, [32, 64, 128], args.repeats)
     if args.profile:
         profile_step(args.space, args.images)
     from ofa_mcu.table import render
