@@ -23,6 +23,13 @@
  *   ofa-mem%         m-ofa-mem-[arena_used=..,arena_bytes=..,stack_used=..,stack_bytes=..,
  *                    static_ram=..]
  *   ofa-out%         m-ofa-out-[q0,q1,...]  (raw int8 output of the last inference)
+ *   ofa-mode%        m-ofa-mode-[index=i,count=K,name=..,input_shape=1xHxWxC,input_bytes=..,
+ *                    output_bytes=..,arena_bytes=..]  (the selected operating mode)
+ *   ofa-mode N%      switch to mode N (between inferences; allocates nothing), then the same
+ *                    reply for mode N; the loaded input and the last results are dropped (the
+ *                    new mode may take another input size: `db load` again). A firmware with
+ *                    one model has one mode, 0 (no input_shape). ofa-info also reports
+ *                    modes=K,mode=i.
  * Cycle figures are bsp_cycles() ticks (core cycles; under QEMU -icount, virtual time at the
  * board clock). The start-up banner is m-timestamp-mode-performance, m-init-done, m-ready; a
  * build for the MLPerf Tiny energy mode (bsp_energy_mode()) says m-timestamp-mode-energy and
@@ -64,6 +71,10 @@ typedef struct {
 } layer_record_t;
 
 static const runner_model_t *s_model;
+
+/* Operating modes: NULL for a firmware with one model (then one mode, 0). */
+static const runner_modes_t *s_modes;
+static uint32_t s_mode;
 
 /* Command line being received. */
 static char s_cmd[RUNNER_CMD_BYTES + 1];
@@ -542,6 +553,8 @@ static void cmd_info(void)
     out_kv("arena_bytes", m->arena_bytes, 0);
     out_kv("max_layers", RUNNER_MAX_LAYERS, 0);
     out_kv("max_runs", RUNNER_MAX_RUNS, 0);
+    out_kv("modes", s_modes != NULL ? s_modes->count : 1u, 0);
+    out_kv("mode", s_mode, 0);
     out_kv("version", 1u, 0);
     out("]" NL);
 }
@@ -616,6 +629,67 @@ static void cmd_out(void)
     out("]" NL);
 }
 
+static void print_mode(void)
+{
+    const runner_model_t *m = s_model;
+    out("m-ofa-mode-[");
+    out_kv("index", s_mode, 1);
+    out_kv("count", s_modes != NULL ? s_modes->count : 1u, 0);
+    out(",name=");
+    out_field(s_modes != NULL ? s_modes->modes[s_mode].name : m->name);
+    if (s_modes != NULL && s_modes->modes[s_mode].input_shape != NULL) {
+        out(",input_shape=");
+        out_field(s_modes->modes[s_mode].input_shape);
+    }
+    out_kv("input_bytes", m->input_bytes, 0);
+    out_kv("output_bytes", m->output_bytes, 0);
+    out_kv("arena_bytes", m->arena_bytes, 0);
+    out("]" NL);
+}
+
+/* ofa-mode [N]: report the selected mode, or switch to mode N first. */
+static void cmd_mode(char **cursor)
+{
+    char *tok = next_token(cursor);
+    uint32_t count = s_modes != NULL ? s_modes->count : 1u;
+    if (tok != NULL) {
+        int32_t n = parse_u31(tok);
+        if (n < 0 || (uint32_t)n >= count) {
+            out("e-[Mode ");
+            out_field(tok);
+            out(" does not exist: the firmware has ");
+            out_u32(count);
+            out(" mode(s), 0..");
+            out_u32(count - 1u);
+            out("]" NL);
+            return;
+        }
+        if (s_modes != NULL) {
+            int rc = s_modes->select != NULL ? s_modes->select((uint32_t)n) : 0;
+            if (rc != 0) {
+                out("e-[Switching to mode ");
+                out_u32((uint32_t)n);
+                out(" failed with status ");
+                out_i32(rc);
+                out("]" NL);
+                return;
+            }
+            s_model = s_modes->modes[n].model;
+        }
+        s_mode = (uint32_t)n;
+        /* the new mode may take another input size: nothing loaded or computed carries over */
+        s_loading = 0;
+        s_load_size = 0;
+        s_load_pos = 0;
+        s_have_output = 0;
+        s_runs = 0;
+        s_recorded = 0;
+        s_layer_count = 0;
+        s_layer_dropped = 0;
+    }
+    print_mode();
+}
+
 static void dispatch(char *line)
 {
     char *cursor = line;
@@ -646,12 +720,21 @@ static void dispatch(char *line)
         cmd_mem();
     } else if (streq(cmd, "ofa-out")) {
         cmd_out();
+    } else if (streq(cmd, "ofa-mode")) {
+        cmd_mode(&cursor);
     } else {
         out("e-[Unknown command: ");
         out_field(cmd);
         out("]" NL);
     }
     out("m-ready" NL);
+}
+
+void runner_main_modes(const runner_modes_t *modes)
+{
+    s_modes = modes;
+    s_mode = 0;
+    runner_main(modes->modes[0].model);
 }
 
 void runner_main(const runner_model_t *model)

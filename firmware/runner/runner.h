@@ -9,7 +9,11 @@
  *
  * Commands (end with '%', reply ends with "m-ready"): name, profile, db load N, db <hex>,
  * db print, infer N W, results, and the extensions ofa-info, ofa-cycles, ofa-layers, ofa-mem,
- * ofa-out (see runner.c and DESIGN.md).
+ * ofa-out, ofa-mode (see runner.c and DESIGN.md).
+ *
+ * A firmware with several operating modes (subnets switchable at run time, one shared arena)
+ * fills one runner_model_t per mode and calls runner_main_modes(): `ofa-mode N%` switches the
+ * application's model (runner_modes_t.select) and the runner's view of it between inferences.
  */
 #ifndef OFA_RUNNER_H
 #define OFA_RUNNER_H
@@ -39,8 +43,24 @@ typedef struct runner_model {
     uint32_t (*arena_used)(void);  /* arena bytes actually used, or NULL (then arena_bytes) */
 } runner_model_t;
 
+/* One operating mode of a multi-mode firmware. */
+typedef struct runner_mode {
+    const char *name;          /* mode name (ofa-mode replies) */
+    const char *input_shape;   /* the input tensor's shape, e.g. "1x16x16x1" (NHWC) */
+    const runner_model_t *model;
+} runner_mode_t;
+
+typedef struct runner_modes {
+    uint32_t count;              /* number of modes (>= 1) */
+    const runner_mode_t *modes;  /* count entries; modes[0] is selected at start-up */
+    int (*select)(uint32_t index); /* the application's switch (ofa_model_select): 0 = switched */
+} runner_modes_t;
+
 /* Serve the protocol forever on the BSP UART (calls bsp_init() if needed). */
 void runner_main(const runner_model_t *model) __attribute__((noreturn));
+
+/* The same for a firmware with several modes (starts in mode 0; `ofa-mode N%` switches). */
+void runner_main_modes(const runner_modes_t *modes) __attribute__((noreturn));
 
 /*
  * Profiling hooks, called by the model inside invoke() around each layer (not nested). `kind`

@@ -88,6 +88,55 @@ def format_library(info: dict, folder: str) -> str:
     return "\n".join(lines)
 
 
+def format_modes(info: dict, project: str, notes: list[str]) -> str:
+    """The human summary of a multi-mode firmware project."""
+    from ofa_mcu.table import render as render_table
+
+    p = info["predicted"]
+    lines = [f"compiled {info['model']} for {info['board']} ({info['core']}), runtime {info['runtime']}: "
+             f"{len(info['modes'])} modes in one firmware: {project}"]
+    rows = []
+    for m in info["modes"]:
+        mp, acc = m["predicted"], m.get("accuracy") or {}
+        rows.append([str(m["index"]), m["name"], m["subnet_hash"], str(m["resolution"]),
+                     f"{100 * acc['int8']:.2f}%" if acc.get("int8") is not None else "-",
+                     fmt_bytes(mp["arena_bytes"]), fmt_bytes(mp["model_flash_bytes"]),
+                     f"{mp['latency_ms']:,.1f} ms" if mp.get("latency_ms") is not None else "-",
+                     f"{m['energy_uj_estimate']:.1f} uJ" if m.get("energy_uj_estimate") is not None else "-"])
+    lines.append(render_table(["mode", "name", "subnet", "res", "int8 test", "arena", "model flash",
+                               "latency (est.)", "energy (est.)"], rows))
+    sh = info.get("flash_sharing") or {}
+    lines.append(f"shared arena {p['arena_bytes']:,} B (the largest mode's); flash {p['flash_bytes']:,} B = code "
+                 f"{p['code_bytes']:,} + models {p['model_flash_bytes_separate']:,} - {p['shared_weight_bytes_saved']:,} "
+                 f"int8 weight bytes stored once ({sh.get('saved_pct', 0):.1f}% of {sh.get('weight_bytes_separate', 0):,})")
+    for line in (_budget("SRAM", p.get("sram_budget")), _budget("flash", p.get("flash_budget"))):
+        if line:
+            lines.append(line)
+    lines += [f"note: {n}" for n in notes]
+    lines.append("C API: ofa_model_count(), ofa_model_select(i), ofa_model_mode(i) (model/model.h); serial: ofa-mode N%")
+    nxt = f"next: ofa-mcu build {project}"
+    nxt += f"  |  ofa-mcu emulate {project} --profile" if info.get("emulated") else f"  then  ofa-mcu flash {project}"
+    lines.append(nxt)
+    return "\n".join(lines)
+
+
+def _mode_choices(checkpoint: str, board: str, subnet_files: tuple[str, ...], search_dir: str | None):
+    """(modes, search.json text) for several --subnet or a --search result with modes; None for one subnet."""
+    from ofa_mcu.firmware.modes import ModeChoice, modes_from_search
+
+    if len(subnet_files) < 2 and search_dir is None:
+        return None
+    from ofa_mcu.checkpoint import load_checkpoint, resolve_path
+    from ofa_mcu.config import SubnetConfig
+
+    space = load_checkpoint(resolve_path(checkpoint)).space
+    if len(subnet_files) >= 2:
+        return [ModeChoice(f"mode{k}", SubnetConfig.load(f).validate(space, source=f))
+                for k, f in enumerate(subnet_files)], None
+    assert search_dir is not None
+    return modes_from_search(search_dir, board, space)
+
+
 @click.command(name="compile")
 @click.option("--checkpoint", type=click.Path(), default=None,
               help="Supernet checkpoint (a file or a training folder with checkpoint.pt).")
@@ -96,11 +145,13 @@ def format_library(info: dict, folder: str) -> str:
                    "graph; a float QUANTIZE at the input and DEQUANTIZE at the output are left off).")
 @click.option("--target", "target", required=True,
               help="Board name (see `ofa-mcu boards`) or board YAML path.")
-@click.option("--subnet", "subnet_file", type=click.Path(dir_okay=False), default=None,
-              help="Subnet JSON to deploy (from `space sample` or a search result).")
+@click.option("--subnet", "subnet_files", type=click.Path(dir_okay=False), multiple=True,
+              help="Subnet JSON to deploy (from `space sample` or a search result). Repeat it for one firmware "
+                   "with several operating modes switchable at run time (mode 0 = the first; native runtime).")
 @click.option("--search", "search_dir", type=click.Path(), default=None,
-              help="Search output folder: its search.json gives the board's subnet; if the folder has no "
-                   "search.json yet, the search runs there first.")
+              help="Search output folder: its search.json gives the board's subnet (all its modes, in one "
+                   "firmware, for a `search --modes K` result); if the folder has no search.json yet, the "
+                   "search runs there first.")
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True,
               help="Folder to write: the firmware project, or the library with --format (replaced if it is a "
                    "previous one of the same kind).")
@@ -130,7 +181,7 @@ def format_library(info: dict, folder: str) -> str:
                    "predicted arena includes their scratch (default: the board YAML's runtime.tflm.kernels).")
 @seed_option
 @json_option
-def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_file: str | None,
+def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_files: tuple[str, ...],
                 search_dir: str | None, out: str, runtime: str | None, output_format: str, calibration_samples: int,
                 test_images: int | None, energy_mode: bool, model_name: str | None, kernels: str | None, seed: int,
                 as_json: bool) -> None:
@@ -154,9 +205,10 @@ def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_
     """
     if (checkpoint is None) == (tflite is None):
         raise click.UsageError("give exactly one of --checkpoint CKPT or --tflite MODEL")
-    if tflite is not None and (subnet_file is not None or search_dir is not None):
+    subnet_file = subnet_files[0] if len(subnet_files) == 1 else None
+    if tflite is not None and (subnet_files or search_dir is not None):
         raise click.UsageError("--subnet and --search go with --checkpoint, not with --tflite")
-    if subnet_file is not None and search_dir is not None:
+    if subnet_files and search_dir is not None:
         raise click.UsageError("give at most one of --subnet FILE or --search DIR")
     from ofa_mcu.atomic import check_writable
     from ofa_mcu.boards import load_board
@@ -184,7 +236,18 @@ def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_
     if kernels is not None:
         board = board.with_kernels(rt, get_runtime(rt).check_kernels(kernels, board))
     progress = None if as_json else (lambda msg: click.echo(f"compile: {msg}", err=True))
-    if tflite is not None:
+    modes = _mode_choices(checkpoint, board.name, subnet_files, search_dir) if checkpoint is not None else None
+    if modes is not None and output_format != PROJECT_FORMAT:
+        raise click.UsageError("several modes go into a firmware project: --format project")
+    if modes is not None:
+        from ofa_mcu.firmware.modes import compile_modes
+
+        assert checkpoint is not None
+        choices, search_text = modes
+        res = compile_modes(checkpoint, board, out, rt, choices=choices, search_text=search_text,
+                            calibration_samples=calibration_samples, seed=seed, test_images=test_images,
+                            progress=progress, energy_mode=energy_mode, model_name=model_name)
+    elif tflite is not None:
         res = compile_tflite(tflite, board, out, rt, progress=progress, output_format=output_format,
                              energy_mode=energy_mode, model_name=model_name)
     else:
@@ -195,6 +258,8 @@ def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_
                               energy_mode=energy_mode, model_name=model_name)
     if as_json:
         echo_json(res.to_json())
+    elif modes is not None:
+        click.echo(format_modes(res.info, str(res.project_dir), res.notes))
     elif output_format != PROJECT_FORMAT:
         click.echo(format_library(res.info, str(res.project_dir)))
     else:

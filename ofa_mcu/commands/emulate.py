@@ -12,7 +12,7 @@ import click
 from ofa_mcu.commands.build import project_board, project_setup, tree_options
 from ofa_mcu.commands.options import echo_json, json_option
 from ofa_mcu.commands.profile import format_profile, load_inputs, measure_options
-from ofa_mcu.errors import UserError
+from ofa_mcu.errors import UserError, WorkFailed
 from ofa_mcu.profiler import attach_project, check_lut, model_sizes, profile_json, update_lut
 from ofa_mcu.runtimes import default_runtime
 
@@ -37,6 +37,9 @@ def emulated_project(project: Path, board_name: str | None, say: Any) -> tuple[P
                         f"{', '.join(emulated)}")
     if own is not None and board.name == own.name and info.get("emulated"):
         return project, board
+    if (read_compile_info(project) or {}).get("modes"):
+        raise UserError(f"{project}: a firmware with operating modes runs on its own board ({info.get('board')}); "
+                        f"compile the modes for {board.name} instead (ofa-mcu compile --target {board.name} ...)")
     model = project / MODEL_FILE
     if not model.is_file():
         raise UserError(f"{project}: no {MODEL_FILE} to re-render for {board.name}")
@@ -52,6 +55,28 @@ def emulated_project(project: Path, board_name: str | None, say: Any) -> tuple[P
     read_json_metadata(data, origin=str(model))
     path, _, _ = render_model_project(data, board, out, runtime, report=report)
     return path, board
+
+
+def format_modes_profile(res: dict[str, Any]) -> str:
+    """Per mode: latency, SRAM, flash, accuracy and the check against the host TFLM."""
+    from ofa_mcu.table import fmt_bytes
+    from ofa_mcu.table import render as render_table
+
+    rows = []
+    for d in res["modes"]:
+        m, mem, pred, chk = d.get("mode") or {}, d.get("memory") or {}, d.get("predicted") or {}, d["check"]
+        acc = (d.get("accuracy") or {}).get("int8")
+        lat = d.get("latency_instructions") or {}
+        rows.append([str(m.get("index")), str(m.get("name")), str(m.get("input_shape")),
+                     f"{lat.get('mean', 0):,.0f}" if lat else "-", f"{d['latency_ms'].get('mean', 0):,.3f}",
+                     fmt_bytes(mem.get("arena_used", 0)), fmt_bytes(pred.get("model_flash_bytes") or 0),
+                     f"{100 * acc:.2f}%" if acc is not None else "-",
+                     f"{d.get('energy_uj_estimate'):.1f}" if d.get("energy_uj_estimate") is not None else "-",
+                     "yes" if chk["match"] else f"NO ({chk['mismatches']} of {chk['inputs']})"])
+    head = ["mode", "name", "input", "instructions", "ms (est.)", "arena used", "model flash", "int8 test", "uJ (est.)",
+            "== host TFLM"]
+    order = " -> ".join(str(k) for k in res["order"])
+    return render_table(head, rows) + f"\nmodes switched over serial (ofa-mode N%) in the order {order}"
 
 
 @click.command()
@@ -93,6 +118,21 @@ def emulate(fwdir: str, board_name: str | None, do_profile: bool, runs: int, war
     if built.record:
         say(f"built with {built.kernels} kernels, TFLM library {built.record.get('library', '?')}")
     limit = qemu_timeout if qemu_timeout is not None else (600.0 if do_profile else None)
+    if do_profile and (read_compile_info(project) or {}).get("modes"):
+        from ofa_mcu.emulation import profile_modes
+
+        compiled = read_compile_info(project) or {}
+        with run_qemu(built.elf, board, timeout_s=limit) as session:
+            say(f"QEMU {board.qemu.machine} running, UART on {session.url}; profiling {len(compiled['modes'])} modes")
+            res = profile_modes(session.url, project, compiled, data, runs=runs, warmup=warmup, timeout_s=timeout_s,
+                                built_kernels=built.kernels, progress=None if as_json else say)
+        if as_json:
+            echo_json({**res, "project": str(project), "elf": str(built.elf)})
+        else:
+            click.echo(format_modes_profile(res))
+        if not res["match"]:
+            raise WorkFailed("the device's outputs differ from the host TFLM for at least one mode (see above)")
+        return
     if do_profile:
         compiled = read_compile_info(project)
         with run_qemu(built.elf, board, timeout_s=limit) as session:

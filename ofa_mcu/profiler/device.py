@@ -18,6 +18,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from ofa_mcu.errors import UserError, WorkFailed
 
@@ -431,6 +432,25 @@ class Device:
         if any(not -128 <= v <= 127 for v in values):
             raise WorkFailed(f"ofa-out reply from {self.port} holds values outside int8")
         return values
+
+    def mode(self, index: int | None = None) -> dict[str, Any]:
+        """``ofa-mode [N]``: switch to operating mode N first if given; the selected mode's
+        description (index, count, name, input_shape, input_bytes, output_bytes, arena_bytes).
+        A firmware without modes (older than the command) is a ``WorkFailed`` naming it."""
+        cmd = "ofa-mode" if index is None else f"ofa-mode {int(index)}"
+        lines = self.command(cmd, check=False)
+        errors = [ln for ln in lines if ln.startswith("e-")]
+        if errors:
+            raise WorkFailed(f"device on {self.port} refused '{cmd}': {errors[0]}")
+        for ln in lines:
+            m = _LIST_RE.match(ln)
+            if m and m.group(1) == "ofa-mode":
+                kv = _kv(m.group(2))
+                out: dict[str, Any] = {k: (int(v) if v.isdigit() else v) for k, v in kv.items()}
+                if not isinstance(out.get("index"), int) or not isinstance(out.get("count"), int):
+                    break
+                return out
+        raise WorkFailed(f"unreadable reply to '{cmd}' from {self.port}: {lines[:3]}")
 
     def memory(self) -> dict[str, int]:
         """``ofa-mem``: arena_used, arena_bytes, stack_used, stack_bytes, static_ram."""

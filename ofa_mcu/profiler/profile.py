@@ -75,6 +75,9 @@ class ProfileResult:
     layers_dropped: int = 0
     memory: dict[str, int] = field(default_factory=dict)
     kernels: str | None = None
+    #: the operating mode profiled (``ofa-mode`` reply: index, count, name, input_shape, ...) of a
+    #: multi-mode firmware; None when no mode was asked for
+    mode: dict[str, Any] | None = None
 
     @property
     def layer_cycles_sum(self) -> int:
@@ -111,6 +114,8 @@ class ProfileResult:
         data["layers"] = layers
         if self.latency_instructions is None:
             data.pop("latency_instructions")
+        if self.mode is None:
+            data.pop("mode")
         return data
 
 
@@ -159,6 +164,7 @@ def profile(
     layer_macs: Mapping[int, int] | Sequence[int] | None = None,
     progress: Callable[[str], None] | None = None,
     expect_sizes: Mapping[str, int] | None = None,
+    mode: int | None = None,
 ) -> ProfileResult:
     """Measure a device on ``port``: for each input, ``db load``, ``infer runs warmup`` and the
     extension replies; return outputs, latency statistics, per-layer ticks and memory figures.
@@ -167,6 +173,7 @@ def profile(
     numpy array of shape (N, ...) already in the model's input quantization. ``timeout_s``
     bounds every command; ``infer`` is bounded by ``infer_timeout_s`` or, by default, by a
     calibration run (one inference, at most 12 x ``timeout_s``) scaled to runs + warmup.
+    ``mode``: switch a multi-mode firmware to this operating mode first (``ofa-mode N``).
     """
     if runs <= 0 or warmup < 0:
         raise UserError(f"runs must be > 0 and warmup >= 0, got runs={runs} warmup={warmup}")
@@ -174,6 +181,7 @@ def profile(
     data = _as_inputs(inputs)
     with Device(port, baud=baud, timeout_s=timeout_s) as dev:
         dev.sync()
+        mode_info = dev.mode(mode) if mode is not None else None
         info = dev.info()
         check_sizes(info, port, expect_sizes)
         if not data:
@@ -247,7 +255,7 @@ def profile(
         count_unit="instructions" if emulated else "cycles", runs=runs, warmup=warmup, outputs=outputs,
         results=results, latency_ms=ms_stats, latency_cycles=cycles_stats, latency_instructions=instr_stats,
         lap_ms_per_run=laps, layers=layers, layers_dropped=dropped, memory=memory,
-        kernels=_fixed_kernels(info.runtime),
+        kernels=_fixed_kernels(info.runtime), mode=mode_info,
     )
     if layer_macs is not None:
         result.attach_macs(layer_macs)

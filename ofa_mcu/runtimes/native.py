@@ -16,6 +16,7 @@ from ofa_mcu.errors import WorkFailed
 from ofa_mcu.native.codegen import generate_native
 from ofa_mcu.native.library import library_files
 from ofa_mcu.native.lowering import SUPPORTED_OPS, check_supported
+from ofa_mcu.native.modes import generate_modes
 from ofa_mcu.planner import plan_native
 from ofa_mcu.runtimes.registry import (
     FlashModel,
@@ -84,6 +85,25 @@ def _sources(model: bytes, board: Any, req: ModelRequest) -> ModelSources:
     return ModelSources(dict(native.sources), extra_context, layers, info, native)
 
 
+def _modes(models: list[bytes], board: Any, reqs: list[ModelRequest], name: str) -> ModelSources:
+    say = reqs[0].say if reqs else (lambda _m: None)
+    say(f"generating {len(models)} native C models sharing one arena (identical int8 weights stored once)")
+    made = generate_modes(models, name=name, names=[r.name for r in reqs])
+    for req, m in zip(reqs, made.models):
+        if "arena_bytes" in req.predicted and m.arena_bytes != req.predicted["arena_bytes"]:
+            raise WorkFailed(f"mode {req.name}: generated arena {m.arena_bytes} B differs from the predicted "
+                             f"{req.predicted['arena_bytes']} B")
+        req.predicted.setdefault("arena_bytes", m.arena_bytes)
+        req.predicted["input_store_bytes"] = m.input_bytes
+    layers = [[{"index": layer.index, "name": layer.name, "kind": layer.kind, "tflite_op": layer.opcode,
+                "macs": layer.macs, "in_shape": layer.in_shape, "out_shape": layer.out_shape} for layer in m.layers]
+              for m in made.models]
+    info = {"native": {"arena_bytes": made.arena_bytes, "input_store_bytes": made.context["input_max_bytes"],
+                       "modes": [{k: v for k, v in m.to_dict().items() if k != "layers"} for m in made.models]},
+            "flash_sharing": made.sharing(), "mode_layers": layers}
+    return ModelSources(dict(made.sources), {}, layers[0], info, made)
+
+
 def _library(model: bytes, board: Any, req: ModelRequest) -> LibrarySources:
     req.say("generating the native C model and picking the kernels it calls")
     files, api, native = library_files(model, name=req.name, origin=req.origin)
@@ -108,6 +128,7 @@ def native() -> Runtime:
         source_trees=((), ()),
         model_sources=_sources,
         library_sources=_library,
+        modes_sources=_modes,
         template_dir="native",
         default_on_emulated=True,
         measures_tflm_arena=False,

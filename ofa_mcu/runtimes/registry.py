@@ -138,6 +138,10 @@ class Runtime:
     library_sources: Callable[[bytes, Any, ModelRequest], LibrarySources] | None = None
     #: the kernel sets ``--kernels`` may choose (empty: only ``fixed_kernels``)
     kernel_sets: tuple[str, ...] = ()
+    #: (the modes' .tflite bytes, board, one request per mode, firmware name) -> the model sources of
+    #: ONE firmware running them as operating modes (one shared arena, ``ofa_model_select``);
+    #: None: this runtime has no multi-mode firmware
+    modes_sources: Callable[[list[bytes], Any, list[ModelRequest], str], ModelSources] | None = None
     #: (kernels, shared library cache folder or None) -> the CMake definitions ``build`` passes to
     #: this runtime's projects (TFLM: the kernels to compile and where compiled TFLM is cached)
     build_defines: Callable[[str, Path | None], dict[str, str]] | None = None

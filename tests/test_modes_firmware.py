@@ -1,0 +1,204 @@
+"""One firmware, several subnets switchable at run time (native runtime), end to end in QEMU.
+
+Three subnets of the e2e test's tiny checkpoint (the smallest at resolution 12; the largest and
+the largest with a narrower last block, both at 16) are compiled with `ofa-mcu compile --subnet
+x3` for qemu-mps2-an386, built with -Wall -Wextra -Werror and run in QEMU. Checked:
+
+- switched back and forth over serial (`ofa-mode N%`), every mode's raw int8 outputs for digits
+  images and random inputs of ITS resolution equal host TFLM (`tflite_micro`) running that mode's
+  own .tflite; a mode revisited gives the same outputs; the MLPerf Tiny replies are unchanged;
+- one arena of the largest mode's need, and each mode's measured arena within its own plan;
+- identical int8 weights are stored once (model_shared.c), each shared array is read by two modes,
+  and the flash figure counts it; generation is deterministic;
+- `ofa-mcu emulate --profile` gives per-mode latency, SRAM, flash and accuracy and its check;
+- refusals are one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from helpers import run_cli
+from test_e2e import _host_tflm, _locked, work  # noqa: F401 - work: the shared checkpoint fixture
+
+from ofa_mcu.config import SubnetConfig
+
+pytestmark = pytest.mark.slow
+BOARD = "qemu-mps2-an386"
+
+
+def _subnets(space) -> list[SubnetConfig]:
+    big = SubnetConfig.max(space)
+    d = big.to_dict()
+    d["stages"][-1][-1]["expand"] = min(space.expands)  # narrower last block: its expand conv is a prefix
+    return [SubnetConfig.min(space), SubnetConfig.from_dict(d).validate(space), big]
+
+
+@pytest.fixture(scope="session")
+def modes_fw(work: dict[str, Any]) -> Path:  # noqa: F811
+    root = work["root"]
+    fw = root / "fw-modes"
+    with _locked(fw):
+        if not (root / "modes.done").is_file():
+            files = []
+            for k, cfg in enumerate(_subnets(work["space"])):
+                files += ["--subnet", str(root / f"mode{k}.json")]
+                (root / f"mode{k}.json").write_text(cfg.to_json())
+            proc = run_cli("compile", "--checkpoint", str(work["ckpt"]), "--target", BOARD, *files,
+                           "--test-images", "100", "--out", str(fw), check=True)
+            assert "3 modes in one firmware" in proc.stdout and "int8 weight bytes stored once" in proc.stdout
+            run_cli("build", str(fw), check=True)
+            (root / "modes.done").write_text("ok\n")
+    return fw
+
+
+def test_project_has_every_mode_one_arena_and_shared_weights(work: dict[str, Any], modes_fw: Path) -> None:  # noqa: F811
+    from ofa_mcu.analysis import analyze
+    from ofa_mcu.boards import load_board
+
+    info = json.loads((modes_fw / "compile.json").read_text())
+    modes = info["modes"]
+    cfgs = _subnets(work["space"])
+    assert [m["subnet_hash"] for m in modes] == [c.stable_hash() for c in cfgs]
+    assert [m["resolution"] for m in modes] == [12, 16, 16] and [m["name"] for m in modes] == ["mode0", "mode1", "mode2"]
+    board = load_board(BOARD)
+    arenas = [analyze(work["space"], c, board, "native").plan.peak_bytes for c in cfgs]
+    assert [m["predicted"]["arena_bytes"] for m in modes] == arenas
+    assert info["predicted"]["arena_bytes"] == max(arenas)
+    header = (modes_fw / "model" / "model.h").read_text()
+    assert f"#define OFA_MODEL_ARENA_BYTES {max(arenas)}u" in header and "#define OFA_MODEL_MODES 3u" in header
+    for k in range(3):
+        assert (modes_fw / f"mode{k}.tflite").read_bytes() == (modes_fw / "model" / ".." / f"mode{k}.tflite").read_bytes()
+        assert f"int ofa_mode{k}_invoke(void)" in (modes_fw / "model" / f"mode{k}.c").read_text()
+    assert (modes_fw / "model.tflite").read_bytes() == (modes_fw / "mode0.tflite").read_bytes()
+
+    # weights stored once: every shared array is read by at least two modes, and flash counts it
+    sh = info["flash_sharing"]
+    assert 0 < sh["saved_bytes"] < sh["weight_bytes_separate"]
+    assert sh["weight_bytes_stored"] == sh["weight_bytes_separate"] - sh["saved_bytes"]
+    shared_c = (modes_fw / "model" / "model_shared.c").read_text()
+    names = re.findall(r"^const int8_t (ofa_shared_\d+)\[(\d+)\]", shared_c, re.M)
+    assert len(names) == sh["shared_arrays"] > 0
+    for name, _ in names:
+        users = [k for k in range(3) if re.search(rf"\b{name}\b", (modes_fw / "model" / f"mode{k}.c").read_text())]
+        assert len(users) >= 2, (name, users)
+    p = info["predicted"]
+    assert p["flash_bytes"] == p["code_bytes"] + p["model_flash_bytes_separate"] - sh["saved_bytes"]
+    assert p["flash_bytes"] < p["flash_bytes_as_separate_firmwares"]
+
+
+def test_generation_is_deterministic_and_sharing_keeps_every_byte(modes_fw: Path) -> None:
+    from ofa_mcu.native.modes import generate_modes
+
+    models = [(modes_fw / f"mode{k}.tflite").read_bytes() for k in range(3)]
+    a = generate_modes(models, name="m")
+    b = generate_modes(models, name="m")
+    assert a.sources == b.sources
+    # every layer's weights, as the generated C points to them, are the model's own bytes
+    shared = {s.name: s.data for s in a.shared}
+    unshared = generate_modes(models, name="m", share=False)
+    assert not unshared.shared and unshared.weight_bytes_stored == unshared.weight_bytes_separate
+    for ma, mu in zip(a.models, unshared.models):
+        own = {x["name"]: x["data"] for x in mu.context["arrays"]}
+        for pa in ma.context["params"]:
+            for field, value in pa["fields"]:
+                if isinstance(value, str) and value.startswith("ofa_shared_"):
+                    base, _, off = value.partition(" + ")
+                    ref = own[f"{pa['var']}_{field}"]
+                    got = shared[base][int(off or 0): int(off or 0) + ref.size]
+                    assert np.array_equal(got, np.asarray(ref, np.int8).ravel()), (pa["var"], field)
+
+
+def test_modes_switch_back_and_forth_bit_exact_in_qemu(modes_fw: Path) -> None:
+    from ofa_mcu.boards import load_board
+    from ofa_mcu.profiler.device import Device
+    from ofa_mcu.qemu import run_qemu
+
+    info = json.loads((modes_fw / "compile.json").read_text())
+    models = [(modes_fw / m["model_file"]).read_bytes() for m in info["modes"]]
+    xs = {k: _inputs_for(modes_fw, m) for k, m in enumerate(info["modes"])}
+    seen: dict[int, list[list[int]]] = {}
+    with _locked(modes_fw), run_qemu(modes_fw / "build" / "firmware.elf", load_board(BOARD), timeout_s=300) as s, \
+            Device(s.url) as dev:
+        dev.sync()
+        assert dev.mode()["index"] == 0 and dev.mode()["count"] == 3  # starts in mode 0
+        assert "modes=3,mode=0" in dev.command("ofa-info")[0]
+        for k in (2, 0, 1, 2, 1, 0):
+            m = dev.mode(k)
+            shape = info["modes"][k]["input"]["shape"]
+            assert (m["index"], m["name"], m["input_shape"], m["input_bytes"]) == \
+                (k, f"mode{k}", "x".join(map(str, shape)), int(np.prod(shape)))
+            assert any(ln.startswith("e-[No inference") for ln in dev.command("ofa-out", check=False))
+            outs = []
+            for x in xs[k]:
+                dev.load(x.tobytes())
+                reply = dev.infer(1, 0, timeout_s=60)
+                assert len(reply.results) == 10  # m-results-[...] as before: the MLPerf Tiny replies
+                outs.append(dev.outputs())
+            assert outs == _host_tflm(models[k], xs[k]), f"mode {k}"
+            assert seen.setdefault(k, outs) == outs
+            mem = dev.memory()
+            assert mem["arena_bytes"] == info["predicted"]["arena_bytes"]
+            assert 0 < mem["arena_used"] <= info["modes"][k]["predicted"]["arena_bytes"]
+        # another resolution: the old mode's input size is refused after a switch
+        dev.mode(0)
+        assert any("exceeds maximum of 144" in ln
+                   for ln in dev.command(f"db load {xs[2][0].size}", check=False))
+        assert "does not exist" in dev.command("ofa-mode 3", check=False)[0]
+        assert dev.command("name")[0] == f"m-name-dut-[{info['model']}]"
+
+
+def _inputs_for(fw: Path, mode: dict[str, Any]) -> np.ndarray:
+    """Two digits images in the mode's own input quantization and resolution, and one random input."""
+    import torch
+
+    from ofa_mcu.data import load_source, resize
+
+    q = json.loads((fw / f"export-mode{mode['index']}.json").read_text())["input"]
+    _, h, w, c = q["shape"]
+    img = resize(torch.from_numpy(load_source("digits", 0).val_x[:2]), h).numpy().transpose(0, 2, 3, 1)
+    xq = np.clip(np.round(img / q["scale"]) + q["zero_point"], -128, 127).astype(np.int8)
+    rnd = np.random.default_rng(mode["index"]).integers(-128, 128, (1, h, w, c)).astype(np.int8)
+    return np.concatenate([xq, rnd])
+
+
+def test_emulate_profile_gives_every_mode(modes_fw: Path) -> None:
+    with _locked(modes_fw):
+        proc = run_cli("emulate", str(modes_fw), "--profile", "--runs", "1", "--warmup", "0", "--json")
+        text = run_cli("emulate", str(modes_fw), "--profile", "--runs", "1", "--warmup", "0")
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    info = json.loads((modes_fw / "compile.json").read_text())
+    assert d["match"] is True and d["order"] == [0, 1, 2, 0] and len(d["modes"]) == 3
+    for k, m in enumerate(d["modes"]):
+        assert m["mode"]["index"] == k and m["check"]["match"]
+        assert m["latency_instructions"]["mean"] > 0 and m["memory"]["arena_used"] > 0
+        assert m["predicted"]["model_flash_bytes"] == info["modes"][k]["predicted"]["model_flash_bytes"]
+        assert m["accuracy"]["int8"] == info["modes"][k]["accuracy"]["int8"]
+        assert [x["index"] for x in m["layers"]] == [x["index"] for x in info["modes"][k]["layers"]]
+    assert d["modes"][0]["check"]["revisits"] == 1 and d["modes"][0]["check"]["revisits_same"] is True
+    lat = [m["latency_instructions"]["mean"] for m in d["modes"]]
+    assert lat[0] < lat[1] < lat[2]  # the smallest subnet at the lower resolution is the fastest
+    assert text.returncode == 0 and "mode2" in text.stdout and "0 -> 1 -> 2 -> 0" in text.stdout
+
+
+def test_mode_refusals_are_one_line(work: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
+    root = work["root"]
+    a = root / "mode0.json"
+    a.write_text(SubnetConfig.min(work["space"]).to_json())
+    b = tmp_path / "b.json"
+    b.write_text(SubnetConfig.max(work["space"]).to_json())
+    base = ["compile", "--checkpoint", str(work["ckpt"]), "--target", BOARD]
+    for extra, needle in (
+        (["--subnet", str(a), "--subnet", str(a)], "the modes must be distinct subnets"),
+        (["--subnet", str(a), "--subnet", str(b), "--runtime", "tflm"], "has no multi-mode firmware yet"),
+        (["--subnet", str(a), "--subnet", str(b), "--format", "library"], "several modes go into a firmware project"),
+    ):
+        proc = run_cli(*base, *extra, "--out", str(tmp_path / "fw"))
+        assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and not (tmp_path / "fw").exists()
