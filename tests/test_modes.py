@@ -111,3 +111,67 @@ def test_weight_sharing_on_real_exports(trained):
     # the same model twice: the second copy is entirely shared
     twice = weight_sharing([graphs[1], graphs[1]])
     assert twice["models"][1]["bytes_already_stored"] == twice["models"][1]["weight_bytes"] == small_bytes
+
+
+def test_family_search_skips_a_board_that_cannot_hold_the_modes(trained, tmp_path):
+    """A board whose flash holds one subnet but never three: the family search goes on, that board
+    keeps its single subnet and says in one line why it has no modes."""
+    import yaml
+
+    from ofa_mcu.analysis import analyze
+    from ofa_mcu.boards import load_board
+    from ofa_mcu.checkpoint import load_checkpoint
+    from ofa_mcu.config import SubnetConfig
+    from ofa_mcu.resources import targets_dir
+
+    space = load_checkpoint(trained[0]).space
+    board = load_board("qemu-netduinoplus2")
+    smallest = analyze(space, SubnetConfig.min(space), board, "native").model_flash_bytes
+    doc = yaml.safe_load((targets_dir() / "qemu-netduinoplus2.yaml").read_text())
+    doc["name"] = "tight-netduino"
+    doc["runtime"]["tflm"]["code_bytes"] = board.runtime["native"].code_bytes  # the YAML checks every runtime fits
+    usable = int(2.2 * smallest)  # one model fits, three distinct ones never do
+    doc["memory"]["reserve_flash_bytes"] = board.memory.flash.size - board.runtime["native"].code_bytes - usable
+    tight = tmp_path / "tight-netduino.yaml"
+    tight.write_text(yaml.safe_dump(doc))
+    proc = run_cli("search", "--checkpoint", str(trained[0]), "--target", "qemu-netduinoplus2", "--target", str(tight),
+                   "--runtime", "native", "--modes", "3", "--predictor-samples", "20", "--out", str(tmp_path / "s"))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "s" / "search.json").read_text())
+    t = result["boards"]["tight-netduino"]
+    assert "modes" not in t and t["subnet_hash"] and t["flash_bytes"] <= t["limits"]["flash_bytes"]
+    assert result["boards"]["qemu-netduinoplus2"]["modes"]["count"] == 3
+    assert "tight-netduino: no modes (tight-netduino: " in proc.stdout
+    note = [ln for ln in proc.stderr.splitlines() + proc.stdout.splitlines() if ln.startswith("note: tight-netduino")]
+    assert len(note) == 1 and "gets no modes" in note[0]
+    # a single board that cannot hold them is still a one-line refusal
+    proc = run_cli("search", "--checkpoint", str(trained[0]), "--target", str(tight), "--runtime", "native",
+                   "--modes", "3", "--predictor-samples", "20", "--out", str(tmp_path / "s1"))
+    assert proc.returncode == 2 and "tight-netduino: " in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_accuracy_cache_keeps_every_split(tmp_path):
+    """A search on another split no longer throws away what an earlier one measured (the modes
+    search re-measured everything after a demo search on a validation subset)."""
+    from ofa_mcu.config import SubnetConfig
+    from ofa_mcu.search.predictor import CACHE_NAME, AccuracyCache, file_hash
+    from ofa_mcu.space import load_space
+
+    ck = tmp_path / "checkpoint.pt"
+    ck.write_bytes(b"a checkpoint")
+    space = load_space("mcu-28")
+    a, b = SubnetConfig.min(space), SubnetConfig.max(space)
+    sub = AccuracyCache(ck, "validation:500")
+    sub.put(a, 0.5)
+    sub.save()
+    full = AccuracyCache(ck, "validation")
+    assert full.get(a) is None and full.other_splits() == {"validation:500": 1}
+    full.put(b, 0.75)
+    full.save()
+    assert AccuracyCache(ck, "validation:500").get(a) == 0.5 and AccuracyCache(ck, "validation").get(b) == 0.75
+    # the one-split file of earlier versions is read; another checkpoint's entries are not
+    (tmp_path / CACHE_NAME).write_text(json.dumps({"checkpoint": file_hash(ck) + "/validation:500",
+                                                   "entries": {a.stable_hash(): {"subnet": a.to_dict(), "acc": 0.25}}}))
+    assert AccuracyCache(ck, "validation:500").get(a) == 0.25
+    ck.write_bytes(b"another checkpoint")
+    assert AccuracyCache(ck, "validation:500").get(a) is None

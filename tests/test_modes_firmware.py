@@ -202,3 +202,39 @@ def test_mode_refusals_are_one_line(work: dict[str, Any], tmp_path: Path) -> Non
         proc = run_cli(*base, *extra, "--out", str(tmp_path / "fw"))
         assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr and not (tmp_path / "fw").exists()
+
+
+def test_report_shows_the_modes(modes_fw: Path, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "out"
+    shutil.copytree(modes_fw, root / "fw", ignore=shutil.ignore_patterns("build", "emulate"))
+    with _locked(modes_fw):
+        proc = run_cli("emulate", str(modes_fw), "--profile", "--runs", "1", "--warmup", "0", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (root / "fw" / "profile.json").write_text(proc.stdout)
+    # a search result with the same modes: the report's Pareto plot marks them
+    info = json.loads((modes_fw / "compile.json").read_text())
+    entries = [{"name": m["name"], "mode": m["index"], "subnet": m["subnet"], "subnet_hash": m["subnet_hash"],
+                "measured_acc": 0.5 + 0.1 * m["index"], "predicted_acc": 0.5, "peak_sram_bytes": m["predicted"]["sram_bytes"],
+                "flash_bytes": m["predicted"]["flash_bytes"], "model_flash_bytes": m["predicted"]["model_flash_bytes"],
+                "latency_ms": m["predicted"]["latency_ms"]} for m in info["modes"]]
+    best = {k: entries[-1][k] for k in ("subnet", "subnet_hash", "measured_acc", "predicted_acc", "peak_sram_bytes",
+                                         "flash_bytes", "latency_ms")}
+    (root / "search").mkdir()
+    (root / "search" / "search.json").write_text(json.dumps({"space": "tiny", "boards": {BOARD: {
+        **best, "runtime": "native", "evaluations": 3, "limits": {"sram_bytes": 4_000_000, "flash_bytes": 4_000_000},
+        "pareto": entries, "candidates": entries, "modes": {"count": 3, "entries": entries}}}}))
+    proc = run_cli("report", str(root))
+    assert proc.returncode == 0, proc.stderr
+    html = (root / "report.html").read_text()
+    table = html[html.index("Operating modes: 3 subnets in one firmware"):]
+    table = table[:table.index("</table>")]
+    assert table.count("measured</span>") == 3 and table.count("<td>yes</td>") == 3
+    for m in info["modes"]:
+        assert m["subnet_hash"] in table
+    from ofa_mcu.report.data import gather
+    from ofa_mcu.report.figures import pareto
+
+    br = next(b for b in gather(root).boards if b.name == BOARD)
+    assert [m["acc_val"] for m in br.modes()] == [0.5, 0.6, 0.7] and pareto(br) is not None

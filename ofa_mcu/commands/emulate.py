@@ -67,13 +67,15 @@ def format_modes_profile(res: dict[str, Any]) -> str:
         m, mem, pred, chk = d.get("mode") or {}, d.get("memory") or {}, d.get("predicted") or {}, d["check"]
         acc = (d.get("accuracy") or {}).get("int8")
         lat = d.get("latency_instructions") or {}
+        clock = d.get("clock_hz") or 0
+        ms = f"{1000.0 * lat['mean'] / clock:,.2f}" if lat.get("mean") and clock else "-"  # 1 instruction per cycle
         rows.append([str(m.get("index")), str(m.get("name")), str(m.get("input_shape")),
-                     f"{lat.get('mean', 0):,.0f}" if lat else "-", f"{d['latency_ms'].get('mean', 0):,.3f}",
+                     f"{lat.get('mean', 0):,.0f}" if lat else "-", ms,
                      fmt_bytes(mem.get("arena_used", 0)), fmt_bytes(pred.get("model_flash_bytes") or 0),
                      f"{100 * acc:.2f}%" if acc is not None else "-",
                      f"{d.get('energy_uj_estimate'):.1f}" if d.get("energy_uj_estimate") is not None else "-",
                      "yes" if chk["match"] else f"NO ({chk['mismatches']} of {chk['inputs']})"])
-    head = ["mode", "name", "input", "instructions", "ms (est.)", "arena used", "model flash", "int8 test", "uJ (est.)",
+    head = ["mode", "name", "input", "instructions", "ms at clock (est.)", "arena used", "model flash", "int8 test", "uJ (est.)",
             "== host TFLM"]
     order = " -> ".join(str(k) for k in res["order"])
     return render_table(head, rows) + f"\nmodes switched over serial (ofa-mode N%) in the order {order}"

@@ -79,7 +79,7 @@ def search(checkpoint: str, targets: tuple[str, ...], runtime: str, sram_kb: flo
         echo_json(result)
         return
     click.echo(format_search(result))
-    if any(b.get("modes") for b in result["boards"].values()):
+    if any(b.get("modes") or b.get("modes_skipped") for b in result["boards"].values()):
         click.echo(format_modes(result))
     click.echo(f"wrote {Path(out) / 'search.json'}")
 
@@ -123,6 +123,8 @@ def format_modes(result: dict) -> str:
     out = []
     for name, b in result["boards"].items():
         m = b.get("modes")
+        if b.get("modes_skipped"):
+            out.append(f"{name}: no modes ({b['modes_skipped']})")
         if not m:
             continue
         rows = [(e["name"], e["subnet_hash"], e["subnet"]["resolution"], f"{100 * e['test_acc']:.1f}%",

@@ -63,7 +63,9 @@ def modes_from_search(search_dir: str | os.PathLike, board: str, space: SearchSp
     if not path.is_file():
         return None
     text = read_text(path)
-    entry = parse_json(text, str(path)).get("boards", {}).get(board)
+    data = parse_json(text, str(path))
+    boards = data.get("boards") if isinstance(data, dict) else None
+    entry = boards.get(board) if isinstance(boards, dict) else None  # a malformed file: the one-subnet path names it
     modes = entry.get("modes") if isinstance(entry, dict) else None
     if not isinstance(modes, dict):
         return None

@@ -108,6 +108,48 @@ class BoardReport:
     latency_layers: list[LayerLatency] = field(default_factory=list)
     predicted: dict[str, Any] = field(default_factory=dict)  # analysis figures (SRAM, flash, MACs)
 
+    # ---- operating modes (one firmware, several subnets) ------------------------------------
+    def modes(self) -> list[dict[str, Any]]:
+        """One row per operating mode: from the compiled multi-mode project (``compile.json``'s
+        ``modes``, with ``profile.json``'s measured latency and arena when profiled), else from
+        the search (``search --modes K``). Keys: index, name, subnet_hash, resolution, int8 and
+        validation accuracy, latency_ms with latency_source (measured / predicted), sram_bytes
+        (measured arena used, or the predicted SRAM), model_flash_bytes, energy_uj, match."""
+        compiled = (self.compile or {}).get("modes") or []
+        searched = ((self.search or {}).get("modes") or {}).get("entries") or []
+        by_hash = {e.get("subnet_hash"): e for e in searched if isinstance(e, dict)}
+        measured = {int((m.get("mode") or {}).get("index", -1)): m for m in (self.profile or {}).get("modes") or []
+                    if isinstance(m, dict)}
+        rows: list[dict[str, Any]] = []
+        for m in compiled:
+            p, e, prof = m.get("predicted") or {}, by_hash.get(m.get("subnet_hash")) or {}, measured.get(m["index"])
+            row = {"index": m["index"], "name": m.get("name"), "subnet_hash": m.get("subnet_hash"),
+                   "resolution": m.get("resolution"), "acc_int8": (m.get("accuracy") or {}).get("int8"),
+                   "acc_val": e.get("measured_acc"), "peak_sram_bytes": p.get("sram_bytes"),
+                   "model_flash_bytes": p.get("model_flash_bytes"), "latency_ms": p.get("latency_ms"),
+                   "latency_source": "predicted", "sram_bytes": p.get("sram_bytes"), "sram_source": "predicted",
+                   "energy_uj": m.get("energy_uj_estimate"), "match": None}
+            if prof:
+                lat = prof.get("latency_instructions") if prof.get("emulated") else prof.get("latency_cycles")
+                clock = prof.get("clock_hz") or (self.board.clock_hz if self.board else None)
+                if lat and lat.get("mean") and clock:
+                    row["latency_ms"], row["latency_source"] = 1000.0 * float(lat["mean"]) / clock, "measured"
+                mem = prof.get("memory") or {}
+                if mem.get("arena_used"):
+                    row["sram_bytes"], row["sram_source"] = int(mem["arena_used"]), "measured (arena used)"
+                row["match"] = (prof.get("check") or {}).get("match")
+            rows.append(row)
+        if not rows:
+            for i, e in enumerate(searched):
+                rows.append({"index": e.get("mode", i), "name": e.get("name"), "subnet_hash": e.get("subnet_hash"),
+                             "resolution": (e.get("subnet") or {}).get("resolution"), "acc_int8": None,
+                             "acc_val": e.get("measured_acc"), "acc_test": e.get("test_acc"),
+                             "peak_sram_bytes": e.get("peak_sram_bytes"), "model_flash_bytes": e.get("model_flash_bytes"),
+                             "latency_ms": e.get("latency_ms"), "latency_source": "predicted",
+                             "sram_bytes": e.get("peak_sram_bytes"), "sram_source": "predicted",
+                             "energy_uj": e.get("energy_uj"), "match": None})
+        return rows
+
     # ---- the figures of the family table --------------------------------------------------
     @property
     def deployed(self) -> bool:

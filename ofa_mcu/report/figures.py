@@ -207,6 +207,18 @@ def pareto(br: BoardReport) -> str | None:
         acc = s.get("measured_acc") if s.get("measured_acc") is not None else s.get("predicted_acc")
         ax.scatter([s["peak_sram_bytes"] / KB], [100 * acc], marker="*", s=260, color=ORANGE, edgecolors="black",
                    zorder=5, label=f"chosen: {100 * acc:.1f}% at {s['peak_sram_bytes'] / KB:.1f} KB")
+        modes = [m for m in br.modes() if m.get("peak_sram_bytes") is not None]
+        key = "acc_val" if modes and all(m.get("acc_val") is not None for m in modes) else "acc_int8"
+        modes = [m for m in modes if m.get(key) is not None]
+        if modes:
+            xs = [m["peak_sram_bytes"] / KB for m in modes]
+            ys = [100 * m[key] for m in modes]
+            what = "validation, measured" if key == "acc_val" else "INT8 test accuracy"
+            ax.plot(xs, ys, "s--", ms=9, color=GREEN, mfc="white", mew=2, lw=1, zorder=6,
+                    label=f"{len(modes)} operating modes of one firmware ({what})")
+            for m, x, y in zip(modes, xs, ys):
+                ax.annotate(str(m.get("name") or m["index"]), (x, y), textcoords="offset points", xytext=(6, -12),
+                            fontsize=8, color=GREEN)
         ax.set_xlabel(f"peak SRAM ({s.get('runtime') or br.runtime} runtime), KB")
         ax.set_ylabel("top-1 validation accuracy, %")
         ax.set_title(f"{br.name}: accuracy vs SRAM")

@@ -152,6 +152,22 @@ def _finalists(br: BoardReport) -> list[dict[str, Any]]:
     return out
 
 
+def _modes(br: BoardReport) -> list[dict[str, Any]]:
+    """The operating modes as table cells (``BoardReport.modes``)."""
+    out = []
+    for m in br.modes():
+        acc = m.get("acc_int8") if m.get("acc_int8") is not None else m.get("acc_test")
+        out.append({"index": m["index"], "name": m.get("name") or "-", "hash": m.get("subnet_hash") or "?",
+                    "res": m.get("resolution") or "-", "acc": _pct(acc), "val": _pct(m.get("acc_val")),
+                    "latency": _ms(m.get("latency_ms")), "latency_source": m["latency_source"],
+                    "sram": "-" if m.get("sram_bytes") is None else f"{m['sram_bytes'] / 1024:.1f}",
+                    "sram_source": m["sram_source"],
+                    "flash": "-" if m.get("model_flash_bytes") is None else f"{m['model_flash_bytes'] / 1024:.1f}",
+                    "energy": "-" if m.get("energy_uj") is None else f"{m['energy_uj']:.1f}",
+                    "match": m.get("match")})
+    return out
+
+
 def _board_context(br: BoardReport) -> dict[str, Any]:
     b = br.board
     s = br.search or {}
@@ -176,6 +192,7 @@ def _board_context(br: BoardReport) -> dict[str, Any]:
         "fig_latency": figures.latency_per_layer(br),
         "fig_pareto": figures.pareto(br),
         "finalists": _finalists(br),
+        "modes": _modes(br),
         "measured": br.measured_latency_ms is not None,
         "check": check,
         "project": str(br.project_dir) if br.project_dir else None,

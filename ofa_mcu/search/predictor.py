@@ -112,22 +112,37 @@ def file_hash(path: Path) -> str:
 
 
 class AccuracyCache:
-    """Measured accuracies of subnets of one checkpoint, stored beside it."""
+    """Measured accuracies of subnets of one checkpoint, stored beside it, per split measured on.
+
+    The file keeps every split's entries (``{"checkpoint": HASH, "splits": {SPLIT: entries}}``), so
+    a search on another split (``--val-images``) never throws away what an earlier one measured;
+    the single-split format of earlier versions is read as its one split. Entries of another
+    checkpoint are dropped, never trusted.
+    """
 
     def __init__(self, checkpoint: Path, split: str = "validation") -> None:
         self.path = checkpoint.parent / CACHE_NAME
-        self.key = file_hash(checkpoint) + "/" + split  # what was measured on: never mixed
-        self.entries: dict[str, dict] = {}
+        self.checkpoint = file_hash(checkpoint)
+        self.split = split
+        self.key = self.checkpoint + "/" + split  # what was measured on: never mixed
+        self.splits: dict[str, dict[str, dict]] = {}
         if self.path.exists():
             from ofa_mcu.errors import UserError
             from ofa_mcu.userfiles import read_json
 
             try:
                 data = read_json(self.path)
-                if data.get("checkpoint") == self.key:
-                    self.entries = dict(data["entries"])
-            except (UserError, KeyError, TypeError, ValueError):
-                self.entries = {}  # a damaged cache is rebuilt, never trusted
+                if "splits" in data and data.get("checkpoint") == self.checkpoint:
+                    self.splits = {str(k): dict(v) for k, v in dict(data["splits"]).items()}
+                elif str(data.get("checkpoint", "")).startswith(self.checkpoint + "/"):  # the one-split format
+                    self.splits = {str(data["checkpoint"]).split("/", 1)[1]: dict(data["entries"])}
+            except (UserError, KeyError, TypeError, ValueError, AttributeError):
+                self.splits = {}  # a damaged cache is rebuilt, never trusted
+        self.entries: dict[str, dict] = self.splits.setdefault(split, {})
+
+    def other_splits(self) -> dict[str, int]:
+        """Splits other than this one with entries in the file, and how many subnets each holds."""
+        return {k: len(v) for k, v in sorted(self.splits.items()) if k != self.split and v}
 
     def get(self, cfg: SubnetConfig) -> float | None:
         e = self.entries.get(cfg.stable_hash())
@@ -137,7 +152,7 @@ class AccuracyCache:
         self.entries[cfg.stable_hash()] = {"subnet": cfg.to_dict(), "acc": acc}
 
     def save(self) -> None:
-        write_json(self.path, {"checkpoint": self.key, "entries": self.entries})
+        write_json(self.path, {"checkpoint": self.checkpoint, "splits": self.splits})
 
 
 def measure(cfgs: Sequence[SubnetConfig], evaluate: Callable[[SubnetConfig], float], cache: AccuracyCache,

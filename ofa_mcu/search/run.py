@@ -235,6 +235,12 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
 
     cache = AccuracyCache(ckpt.path, split="validation" if opts.val_images is None else f"validation:{len(val_y)}")
     train_cfgs = training_set(space, opts.predictor_samples, opts.seed)
+    missing = sum(cache.get(c) is None for c in train_cfgs)
+    others = cache.other_splits()
+    if missing and others:
+        log(f"note: {missing} of {len(train_cfgs)} subnets are not measured yet on {cache.split}; the accuracy "
+            "cache holds measurements on " + ", ".join(f"{k} ({n} subnets)" for k, n in others.items())
+            + " (--val-images N reuses validation:N)")
     t0 = time.time()
     bar = _bar(len(train_cfgs), "measuring subnets", opts.quiet)
     accs = measure(train_cfgs, evaluate_cfg, cache, progress=bar.update if bar else None)
@@ -285,8 +291,15 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
             "evaluations": evo.evaluated, "search_s": round(time.time() - t_board, 2),
         }
         if opts.modes > 1 or opts.mode_latency_ms:
-            result["boards"][con.board.name]["modes"] = choose_modes(
-                con, points, opts, lambda cs: measure(cs, evaluate_cfg, cache), test_accuracy)
+            try:
+                result["boards"][con.board.name]["modes"] = choose_modes(
+                    con, points, opts, lambda cs: measure(cs, evaluate_cfg, cache), test_accuracy)
+            except UserError as e:
+                if len(cons) == 1:
+                    raise
+                # one board of a family cannot hold the modes: it keeps its single subnet, the others go on
+                result["boards"][con.board.name]["modes_skipped"] = str(e)
+                log(f"note: {e}; {con.board.name} gets no modes (its single subnet stands)")
         plot_pareto(opts.out / f"pareto-{con.board.name}.png", con, points, front, best, measured[best_i])
         log(f"{con.board.name}: {100 * chosen['test_acc']:.1f}% test accuracy (chosen on validation: "
             f"{100 * measured[best_i]:.1f}%), {con.cost(best).peak_sram / 1024:.1f} of "
