@@ -293,7 +293,7 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
         if opts.modes > 1 or opts.mode_latency_ms:
             try:
                 result["boards"][con.board.name]["modes"] = choose_modes(
-                    con, points, opts, lambda cs: measure(cs, evaluate_cfg, cache), test_accuracy)
+                    con, points, opts, lambda cs: measure(cs, evaluate_cfg, cache), test_accuracy, cache.get)
             except UserError as e:
                 if len(cons) == 1:
                     raise
@@ -311,19 +311,37 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
 
 def choose_modes(con: Constraints, points: list[tuple[SubnetConfig, float, Cost]], opts: SearchOptions,
                  measure_val: Callable[[list[SubnetConfig]], list[float]],
-                 test_accuracy: Callable[[SubnetConfig], float]) -> dict[str, Any]:
+                 test_accuracy: Callable[[SubnetConfig], float],
+                 known: Callable[[SubnetConfig], float | None] = lambda _c: None) -> dict[str, Any]:
     """K operating modes that fit ``con``'s board together (:func:`ofa_mcu.search.modes.select_modes`
-    on the predicted accuracy of the feasible candidates), measured on the validation split and
-    reported with their test accuracy; one shared arena, flash for every mode's model plus the code."""
+    on the accuracy of the feasible candidates: the validation accuracy where measured (``known``),
+    else the predictor's), reported with their test accuracy; one shared arena, flash for every
+    mode's model plus the code. The picks are measured and the choice made again until every
+    pick's accuracy is a measured one (a weak predictor cannot put a dominated subnet in a mode)."""
     code = con.board.runtime[con.runtime].code_bytes
-    cands = [Candidate(cfg, acc, cost.latency_ms, cost.flash - code, cost.peak_sram) for cfg, acc, cost in points]
     k = len(opts.mode_latency_ms) if opts.mode_latency_ms and opts.modes <= 1 else opts.modes
-    picked = select_modes(cands, k, flash_limit=con.flash_limit, code_bytes=code, tiers_ms=opts.mode_latency_ms,
-                          board=con.board.name)
+    measured: dict[SubnetConfig, float] = {}
+
+    def acc_of(cfg: SubnetConfig, predicted: float) -> float:
+        if cfg in measured:
+            return measured[cfg]
+        got = known(cfg)
+        return predicted if got is None else got
+
+    for _ in range(2 * k + 2):
+        cands = [Candidate(cfg, acc_of(cfg, acc), cost.latency_ms, cost.flash - code, cost.peak_sram)
+                 for cfg, acc, cost in points]
+        picked = select_modes(cands, k, flash_limit=con.flash_limit, code_bytes=code, tiers_ms=opts.mode_latency_ms,
+                              board=con.board.name)
+        fresh = [m.key for m in picked if m.key not in measured]
+        if not fresh:
+            break
+        measured.update(zip(fresh, measure_val(fresh)))
     val = measure_val([m.key for m in picked])
+    preds = {cfg: acc for cfg, acc, _ in points}
     entries = []
     for i, (m, acc) in enumerate(zip(picked, val)):
-        e = _entry(m.key, m.accuracy, acc, con.cost(m.key), con)
+        e = _entry(m.key, preds.get(m.key, m.accuracy), acc, con.cost(m.key), con)
         e.update({"mode": i, "name": f"mode{i}", "model_flash_bytes": m.model_flash,
                   "test_acc": round(test_accuracy(m.key), 5)})
         entries.append(e)
@@ -332,7 +350,8 @@ def choose_modes(con: Constraints, points: list[tuple[SubnetConfig, float, Cost]
             "entries": entries, "shared_arena_bytes": max(m.peak_sram for m in picked),
             "code_bytes": code, "flash_bytes": code + sum(m.model_flash for m in picked),
             "flash_limit_bytes": con.flash_limit,
-            "note": "accuracy/latency Pareto front of the feasible candidates (predicted accuracy), fastest first; "
+            "note": "accuracy/latency Pareto front of the feasible candidates (validation accuracy where measured, "
+                    "else predicted; every mode measured), fastest first; "
                     "flash: every mode's model + the runtime code once; SRAM: one arena, the largest mode's"}
 
 
