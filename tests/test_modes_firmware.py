@@ -196,7 +196,7 @@ def test_mode_refusals_are_one_line(work: dict[str, Any], tmp_path: Path) -> Non
     base = ["compile", "--checkpoint", str(work["ckpt"]), "--target", BOARD]
     for extra, needle in (
         (["--subnet", str(a), "--subnet", str(a)], "the modes must be distinct subnets"),
-        (["--subnet", str(a), "--subnet", str(b), "--runtime", "tflm"], "has no multi-mode firmware yet"),
+        (["--subnet", str(a), "--subnet", str(b), "--search", str(tmp_path)], "give at most one of --subnet"),
         (["--subnet", str(a), "--subnet", str(b), "--format", "library"], "several modes go into a firmware project"),
     ):
         proc = run_cli(*base, *extra, "--out", str(tmp_path / "fw"))
@@ -238,3 +238,45 @@ def test_report_shows_the_modes(modes_fw: Path, tmp_path: Path) -> None:
 
     br = next(b for b in gather(root).boards if b.name == BOARD)
     assert [m["acc_val"] for m in br.modes()] == [0.5, 0.6, 0.7] and pareto(br) is not None
+
+
+@pytest.mark.tflm_tree
+def test_tflm_modes_firmware_in_qemu(work: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
+    """The same three modes on the tflm runtime (TFLM from $TFLM_DIR): one interpreter rebuilt in one
+    arena at every switch; each mode's outputs equal host TFLM on its own .tflite, switched back and
+    forth (the February 2023 tree's MEAN may round differently by 1: DESIGN.md)."""
+    import os
+
+    from ofa_mcu.boards import load_board
+    from ofa_mcu.profiler.device import Device
+    from ofa_mcu.qemu import run_qemu
+
+    tflm = os.environ.get("TFLM_DIR")
+    if not tflm:
+        pytest.skip("needs a TFLM source tree in $TFLM_DIR")
+    files = []
+    for k, cfg in enumerate(_subnets(work["space"])):
+        (tmp_path / f"m{k}.json").write_text(cfg.to_json())
+        files += ["--subnet", str(tmp_path / f"m{k}.json")]
+    fw = tmp_path / "fw"
+    run_cli("compile", "--checkpoint", str(work["ckpt"]), "--target", BOARD, "--runtime", "tflm", *files,
+            "--test-images", "20", "--out", str(fw), check=True)
+    assert "int ofa_model_select(uint32_t index);" in (fw / "model" / "model.h").read_text()
+    assert "#define OFA_MODEL_MODES 3u" in (fw / "model" / "model_config.h").read_text()
+    run_cli("build", str(fw), "--tflm-dir", tflm, check=True, timeout=3600)
+    info = json.loads((fw / "compile.json").read_text())
+    models = [(fw / m["model_file"]).read_bytes() for m in info["modes"]]
+    xs = {k: _inputs_for(fw, m) for k, m in enumerate(info["modes"])}
+    with run_qemu(fw / "build" / "firmware.elf", load_board(BOARD), timeout_s=600) as s, Device(s.url) as dev:
+        dev.sync()
+        for k in (0, 2, 1, 0, 2):
+            m = dev.mode(k)
+            assert (m["index"], m["input_bytes"]) == (k, xs[k][0].size)
+            for x in xs[k]:
+                dev.load(x.tobytes())
+                dev.infer(1, 0, timeout_s=60)
+                got, want = dev.outputs(), _host_tflm(models[k], x[None])[0]
+                assert max(abs(a - b) for a, b in zip(got, want)) <= 1, (k, got, want)
+            mem = dev.memory()
+            assert 0 < mem["arena_used"] <= mem["arena_bytes"] == info["firmware_arena_bytes"]["cmsis-nn"] or \
+                mem["arena_bytes"] == info["firmware_arena_bytes"]["reference"]

@@ -106,9 +106,13 @@ def format_modes(info: dict, project: str, notes: list[str]) -> str:
     lines.append(render_table(["mode", "name", "subnet", "res", "int8 test", "arena", "model flash",
                                "latency (est.)", "energy (est.)"], rows))
     sh = info.get("flash_sharing") or {}
+    if sh.get("weight_bytes_separate"):
+        shared = (f" - {p['shared_weight_bytes_saved']:,} int8 weight bytes stored once ({sh.get('saved_pct', 0):.1f}% "
+                  f"of {sh['weight_bytes_separate']:,})")
+    else:
+        shared = f" ({sh.get('rule', 'no weights shared')})"
     lines.append(f"shared arena {p['arena_bytes']:,} B (the largest mode's); flash {p['flash_bytes']:,} B = code "
-                 f"{p['code_bytes']:,} + models {p['model_flash_bytes_separate']:,} - {p['shared_weight_bytes_saved']:,} "
-                 f"int8 weight bytes stored once ({sh.get('saved_pct', 0):.1f}% of {sh.get('weight_bytes_separate', 0):,})")
+                 f"{p['code_bytes']:,} + models {p['model_flash_bytes_separate']:,}{shared}")
     for line in (_budget("SRAM", p.get("sram_budget")), _budget("flash", p.get("flash_budget"))):
         if line:
             lines.append(line)

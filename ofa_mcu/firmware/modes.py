@@ -3,9 +3,10 @@
 ``ofa-mcu compile --search DIR`` of a ``search --modes K`` result (``boards.NAME.modes``) or with
 several ``--subnet`` runs :func:`compile_modes`: every mode's subnet is exported to INT8 like a
 single subnet (BN recalibration, TensorFlow's converter, verification on TFLM, test accuracy),
-then the runtime renders all of them into one project (``Runtime.modes_sources``: the native
-runtime's ``ofa_mcu.native.modes``): one shared arena (the largest mode's), every model in flash
-(identical int8 weights stored once), ``ofa_model_select(i)`` and the serial ``ofa-mode N%``.
+then the runtime renders all of them into one project (``Runtime.modes_sources``:
+``ofa_mcu.native.modes``, ``ofa_mcu.tflm.modes``): one shared arena (the largest mode's), every
+model in flash (native: identical int8 weights stored once), ``ofa_model_select(i)`` and the
+serial ``ofa-mode N%``.
 
 The project holds ``mode<k>.tflite`` (each mode's own model, the reference its outputs are
 checked against), ``model.tflite`` (mode 0's, the mode the firmware starts in, for the tools that

@@ -183,6 +183,7 @@ def plan_modes(models: Sequence[bytes], *, name: str = "model", names: Sequence[
         "modes": modes_ctx,
         "arena_bytes": arena,
         "arena_paint": f"0x{ARENA_PAINT:02X}u",
+        "select_note": "never, for the native runtime: selecting sets an index",
         "input_max_bytes": max(m.input_bytes for m in planned),
         "output_max_bytes": max(m.output_bytes for m in planned),
         "shared": [{"name": s.name, "count": s.bytes, "data": s.data, "per_line": 20, "users": s.users}

@@ -118,6 +118,23 @@ def _sources(model: bytes, board: Any, req: ModelRequest) -> ModelSources:
     return ModelSources(dict(sources), dict(extra or {}), layers, info={"firmware_arena_bytes": reserved})
 
 
+def _modes(models: list[bytes], board: Any, reqs: list[ModelRequest], name: str) -> ModelSources:
+    from ofa_mcu.tflm.modes import modes_sources
+
+    say = reqs[0].say if reqs else (lambda _m: None)
+    say(f"generating the TFLM sources of {len(models)} modes sharing one tensor arena")
+    files, extra, described, arenas = modes_sources(models, board, [_meta(board, r) for r in reqs], name=name,
+                                                    names=[r.name for r in reqs])
+    layers = [[{"index": x.index, "name": x.name or f"op{x.index}", "kind": x.kind, "tflite_op": x.op,
+                "macs": x.macs} for x in m.layers] for m in described]
+    reserved = {"reference": max(a.bytes_reference for a in arenas), "cmsis-nn": max(a.bytes_cmsis_nn for a in arenas)}
+    info = {"firmware_arena_bytes": reserved, "mode_layers": layers,
+            "tflm_modes": [{"arena": a.to_dict(), "ops": [o["op"] for o in m.ops]} for m, a in zip(described, arenas)],
+            "flash_sharing": {"weight_bytes_separate": 0, "weight_bytes_stored": 0, "saved_bytes": 0, "saved_pct": 0.0,
+                              "rule": "none: TFLM reads every mode's flatbuffer in place (the native runtime shares)"}}
+    return ModelSources(dict(files), dict(extra), layers[0], info, described)
+
+
 def _library(model: bytes, board: Any, req: ModelRequest) -> LibrarySources:
     req.say("generating the TFLM model sources and the ofa_model API over the interpreter")
     files, api, described = library_files(model, board, _meta(board, req), name=req.name)
@@ -137,6 +154,7 @@ def tflm() -> Runtime:
         source_trees=SOURCE_TREES,
         model_sources=_sources,
         library_sources=_library,
+        modes_sources=_modes,
         template_dir="tflm",
         default_on_emulated=False,
         measures_tflm_arena=True,
