@@ -56,7 +56,7 @@ def mode_inputs(mode: dict[str, Any], given: np.ndarray | None) -> np.ndarray:
 
 
 def profile_modes(url: str, project: Path, compiled: dict[str, Any], inputs: np.ndarray | None, *, runs: int,
-                  warmup: int = 1, timeout_s: float = 10.0, built_kernels: str | None = None,
+                  warmup: int = 1, timeout_s: float = 10.0, baud: int = 115200, built_kernels: str | None = None,
                   order: list[int] | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Profile every operating mode of the multi-mode firmware on ``url`` (in ``order``, default
     0..K-1 and back to 0, switched with ``ofa-mode``), each checked bit for bit against its own ``.tflite`` on
@@ -71,7 +71,7 @@ def profile_modes(url: str, project: Path, compiled: dict[str, Any], inputs: np.
         xs = mode_inputs(m, inputs)
         if progress is not None:
             progress(f"mode {k} ({m['name']}): {len(xs)} input(s) of {'x'.join(map(str, xs.shape[1:]))}")
-        result = profile(url, xs, runs=runs, warmup=warmup, timeout_s=timeout_s, progress=progress, mode=k,
+        result = profile(url, xs, runs=runs, warmup=warmup, timeout_s=timeout_s, baud=baud, progress=progress, mode=k,
                          expect_sizes={"input_bytes": int(xs[0].size)})
         attach_project(result, {**compiled, "layers": m.get("layers") or []}, built_kernels)
         data = profile_json(result, None, None)

@@ -280,3 +280,20 @@ def test_tflm_modes_firmware_in_qemu(work: dict[str, Any], tmp_path: Path) -> No
             mem = dev.memory()
             assert 0 < mem["arena_used"] <= mem["arena_bytes"] == info["firmware_arena_bytes"]["cmsis-nn"] or \
                 mem["arena_bytes"] == info["firmware_arena_bytes"]["reference"]
+
+
+def test_profile_one_mode_or_all(modes_fw: Path) -> None:
+    info = json.loads((modes_fw / "compile.json").read_text())
+    with _locked(modes_fw):
+        one = run_cli("profile", "--port", f"qemu:{modes_fw}", "--mode", "2", "--runs", "1", "--warmup", "0", "--json")
+        every = run_cli("profile", "--port", f"qemu:{modes_fw}", "--runs", "1", "--warmup", "0", "--json")
+        bad = run_cli("profile", "--port", f"qemu:{modes_fw}", "--mode", "7")
+    assert one.returncode == 0, one.stderr
+    d = json.loads(one.stdout)
+    shape = info["modes"][2]["input"]["shape"]
+    x = np.frombuffer(bytes((i * 37 + 11) % 256 for i in range(int(np.prod(shape)))), np.int8).reshape(1, *shape[1:])
+    assert d["mode"]["index"] == 2 and d["outputs"] == _host_tflm((modes_fw / "mode2.tflite").read_bytes(), x)
+    assert [x["index"] for x in d["layers"]] == [x["index"] for x in info["modes"][2]["layers"]]
+    assert every.returncode == 0, every.stderr
+    assert [m["mode"]["index"] for m in json.loads(every.stdout)["modes"]] == [0, 1, 2]
+    assert bad.returncode == 2 and "--mode 7" in bad.stderr and "has 3 modes" in bad.stderr

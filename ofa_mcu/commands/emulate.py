@@ -11,7 +11,7 @@ import click
 
 from ofa_mcu.commands.build import project_board, project_setup, tree_options
 from ofa_mcu.commands.options import echo_json, json_option
-from ofa_mcu.commands.profile import format_profile, load_inputs, measure_options
+from ofa_mcu.commands.profile import format_modes_profile, format_profile, load_inputs, measure_options
 from ofa_mcu.errors import UserError, WorkFailed
 from ofa_mcu.profiler import attach_project, check_lut, model_sizes, profile_json, update_lut
 from ofa_mcu.runtimes import default_runtime
@@ -57,30 +57,6 @@ def emulated_project(project: Path, board_name: str | None, say: Any) -> tuple[P
     return path, board
 
 
-def format_modes_profile(res: dict[str, Any]) -> str:
-    """Per mode: latency, SRAM, flash, accuracy and the check against the host TFLM."""
-    from ofa_mcu.table import fmt_bytes
-    from ofa_mcu.table import render as render_table
-
-    rows = []
-    for d in res["modes"]:
-        m, mem, pred, chk = d.get("mode") or {}, d.get("memory") or {}, d.get("predicted") or {}, d["check"]
-        acc = (d.get("accuracy") or {}).get("int8")
-        lat = d.get("latency_instructions") or {}
-        clock = d.get("clock_hz") or 0
-        ms = f"{1000.0 * lat['mean'] / clock:,.2f}" if lat.get("mean") and clock else "-"  # 1 instruction per cycle
-        rows.append([str(m.get("index")), str(m.get("name")), str(m.get("input_shape")),
-                     f"{lat.get('mean', 0):,.0f}" if lat else "-", ms,
-                     fmt_bytes(mem.get("arena_used", 0)), fmt_bytes(pred.get("model_flash_bytes") or 0),
-                     f"{100 * acc:.2f}%" if acc is not None else "-",
-                     f"{d.get('energy_uj_estimate'):.1f}" if d.get("energy_uj_estimate") is not None else "-",
-                     "yes" if chk["match"] else f"NO ({chk['mismatches']} of {chk['inputs']})"])
-    head = ["mode", "name", "input", "instructions", "ms at clock (est.)", "arena used", "model flash", "int8 test", "uJ (est.)",
-            "== host TFLM"]
-    order = " -> ".join(str(k) for k in res["order"])
-    return render_table(head, rows) + f"\nmodes switched over serial (ofa-mode N%) in the order {order}"
-
-
 @click.command()
 @click.argument("fwdir", type=click.Path(file_okay=False, exists=True))
 @click.option("--board", "board_name", default=None,
@@ -121,6 +97,8 @@ def emulate(fwdir: str, board_name: str | None, do_profile: bool, runs: int, war
         say(f"built with {built.kernels} kernels, TFLM library {built.record.get('library', '?')}")
     limit = qemu_timeout if qemu_timeout is not None else (600.0 if do_profile else None)
     if do_profile and (read_compile_info(project) or {}).get("modes"):
+        if lut:
+            raise click.UsageError("--lut profiles one mode: use `ofa-mcu profile --mode N --lut ...`")
         from ofa_mcu.emulation import profile_modes
 
         compiled = read_compile_info(project) or {}

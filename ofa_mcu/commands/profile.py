@@ -7,6 +7,7 @@ The option set and the text report here are shared with `ofa-mcu emulate --profi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import click
 
 from ofa_mcu.commands.options import echo_json, json_option
-from ofa_mcu.errors import UserError
+from ofa_mcu.errors import UserError, WorkFailed
 from ofa_mcu.profiler import attach_project, check_lut, model_sizes, profile_json, update_lut
 from ofa_mcu.table import fmt_int, render
 
@@ -111,6 +112,30 @@ def format_profile(result: Any, lut_path: str | None = None, lut: dict[str, Any]
     return "\n".join(lines)
 
 
+def format_modes_profile(res: dict[str, Any]) -> str:
+    """Per mode: latency, SRAM, flash, accuracy and the check against the host TFLM."""
+    from ofa_mcu.table import fmt_bytes
+    from ofa_mcu.table import render as render_table
+
+    rows = []
+    for d in res["modes"]:
+        m, mem, pred, chk = d.get("mode") or {}, d.get("memory") or {}, d.get("predicted") or {}, d["check"]
+        acc = (d.get("accuracy") or {}).get("int8")
+        lat = d.get("latency_instructions") or {}
+        clock = d.get("clock_hz") or 0
+        ms = f"{1000.0 * lat['mean'] / clock:,.2f}" if lat.get("mean") and clock else "-"  # 1 instruction per cycle
+        rows.append([str(m.get("index")), str(m.get("name")), str(m.get("input_shape")),
+                     f"{lat.get('mean', 0):,.0f}" if lat else "-", ms,
+                     fmt_bytes(mem.get("arena_used", 0)), fmt_bytes(pred.get("model_flash_bytes") or 0),
+                     f"{100 * acc:.2f}%" if acc is not None else "-",
+                     f"{d.get('energy_uj_estimate'):.1f}" if d.get("energy_uj_estimate") is not None else "-",
+                     "yes" if chk["match"] else f"NO ({chk['mismatches']} of {chk['inputs']})"])
+    head = ["mode", "name", "input", "instructions", "ms at clock (est.)", "arena used", "model flash", "int8 test", "uJ (est.)",
+            "== host TFLM"]
+    order = " -> ".join(str(k) for k in res["order"])
+    return render_table(head, rows) + f"\nmodes switched over serial (ofa-mode N%) in the order {order}"
+
+
 @click.command()
 @click.option("--port", required=True,
               help="Serial device (/dev/ttyACM0), pyserial URL (socket://127.0.0.1:4444, rfc2217://...), or "
@@ -121,9 +146,12 @@ def format_profile(result: Any, lut_path: str | None = None, lut: dict[str, Any]
 @click.option("--project", "project", type=click.Path(file_okay=False), default=None,
               help="The compiled project running on the device (its compile.json gives per-layer MACs and op "
                    "kinds for --lut); implied by qemu:FWDIR.")
+@click.option("--mode", "mode", type=click.IntRange(min=0), default=None,
+              help="A firmware with operating modes: switch to mode N first (ofa-mode N%) and profile it alone. "
+                   "Without it, a project with modes (--project) has every mode profiled and checked.")
 @json_option
 def profile(port: str, baud: int, runs: int, warmup: int, inputs: str | None, lut: str | None, timeout_s: float,
-            project: str | None, as_json: bool) -> None:
+            project: str | None, mode: int | None, as_json: bool) -> None:
     """Profile a device: load inputs (db), run `infer N W`, read outputs, latency, per-layer cycles,
     arena and stack use.
 
@@ -144,12 +172,35 @@ def profile(port: str, baud: int, runs: int, warmup: int, inputs: str | None, lu
     compiled = read_compile_info(project) if project else None
     sizes = model_sizes(project)
     say = None if as_json else (lambda msg: click.echo(f"profile: {msg}", err=True))
+    built = read_build_record(Path(project) / "build").get("kernels") if project else None
+    modes = (compiled or {}).get("modes") or []
+    if modes and mode is None:
+        if lut:
+            raise click.UsageError("--lut profiles one mode: add --mode N")
+        from ofa_mcu.emulation import profile_modes
+
+        assert project is not None and compiled is not None
+        with open_port(port) as url:
+            res = profile_modes(url, Path(project), compiled, data, runs=runs, warmup=warmup, timeout_s=timeout_s,
+                                baud=baud, built_kernels=built, progress=say)
+        if as_json:
+            echo_json(res)
+        else:
+            click.echo(format_modes_profile(res))
+        if not res["match"]:
+            raise WorkFailed("the device's outputs differ from the host TFLM for at least one mode (see above)")
+        return
+    if mode is not None and modes:
+        if mode >= len(modes):
+            raise UserError(f"--mode {mode}: {project} has {len(modes)} modes (0..{len(modes) - 1})")
+        compiled = {**(compiled or {}), "layers": modes[mode].get("layers") or []}
+        shape = (modes[mode].get("input") or {}).get("shape") or []
+        sizes = {"input_bytes": int(math.prod(int(d) for d in shape))} if shape else None
     with open_port(port) as url:
         if say:
             say(f"connected to {url}")
         result = run_profile(url, data, runs=runs, warmup=warmup, baud=baud, timeout_s=timeout_s, progress=say,
-                             expect_sizes=sizes)
-    built = read_build_record(Path(project) / "build").get("kernels") if project else None
+                             expect_sizes=sizes, mode=mode)
     attach_project(result, compiled, built)
     table = update_lut(lut, result) if lut else None
     if as_json:
