@@ -293,7 +293,8 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
         if opts.modes > 1 or opts.mode_latency_ms:
             try:
                 result["boards"][con.board.name]["modes"] = choose_modes(
-                    con, points, opts, lambda cs: measure(cs, evaluate_cfg, cache), test_accuracy, cache.get)
+                    con, points, opts, lambda cs: measure(cs, evaluate_cfg, cache), test_accuracy, cache.get,
+                    [(c, a, con.cost(c)) for c, a in zip(top, measured)], bool(weak))
             except UserError as e:
                 if len(cons) == 1:
                     raise
@@ -312,12 +313,17 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
 def choose_modes(con: Constraints, points: list[tuple[SubnetConfig, float, Cost]], opts: SearchOptions,
                  measure_val: Callable[[list[SubnetConfig]], list[float]],
                  test_accuracy: Callable[[SubnetConfig], float],
-                 known: Callable[[SubnetConfig], float | None] = lambda _c: None) -> dict[str, Any]:
+                 known: Callable[[SubnetConfig], float | None] = lambda _c: None,
+                 measured_points: list[tuple[SubnetConfig, float, Cost]] | None = None,
+                 weak_predictor: bool = False) -> dict[str, Any]:
     """K operating modes that fit ``con``'s board together (:func:`ofa_mcu.search.modes.select_modes`
     on the accuracy of the feasible candidates: the validation accuracy where measured (``known``),
     else the predictor's), reported with their test accuracy; one shared arena, flash for every
     mode's model plus the code. The picks are measured and the choice made again until every
-    pick's accuracy is a measured one (a weak predictor cannot put a dominated subnet in a mode)."""
+    pick's accuracy is a measured one. When the predictor ranks no better than chance
+    (``weak_predictor``), or the choice does not settle, the modes come from the subnets the search
+    measured (``measured_points``) only, as the single choice does: a weak predictor cannot put a
+    dominated subnet in a mode."""
     code = con.board.runtime[con.runtime].code_bytes
     k = len(opts.mode_latency_ms) if opts.mode_latency_ms and opts.modes <= 1 else opts.modes
     measured: dict[SubnetConfig, float] = {}
@@ -328,15 +334,29 @@ def choose_modes(con: Constraints, points: list[tuple[SubnetConfig, float, Cost]
         got = known(cfg)
         return predicted if got is None else got
 
-    for _ in range(2 * k + 2):
+    def pick(pool: list[tuple[SubnetConfig, float, Cost]]) -> list[Candidate[SubnetConfig]]:
         cands = [Candidate(cfg, acc_of(cfg, acc), cost.latency_ms, cost.flash - code, cost.peak_sram)
-                 for cfg, acc, cost in points]
-        picked = select_modes(cands, k, flash_limit=con.flash_limit, code_bytes=code, tiers_ms=opts.mode_latency_ms,
-                              board=con.board.name)
-        fresh = [m.key for m in picked if m.key not in measured]
-        if not fresh:
-            break
-        measured.update(zip(fresh, measure_val(fresh)))
+                 for cfg, acc, cost in pool]
+        return select_modes(cands, k, flash_limit=con.flash_limit, code_bytes=code, tiers_ms=opts.mode_latency_ms,
+                            board=con.board.name)
+
+    source = "measured"
+    settled = False
+    if not weak_predictor or not measured_points:
+        for _ in range(2 * k + 2):
+            picked = pick(points)
+            fresh = [m.key for m in picked if m.key not in measured]
+            if not fresh:
+                settled = True
+                source = "predicted, every pick measured"
+                break
+            measured.update(zip(fresh, measure_val(fresh)))
+    if not settled and measured_points:
+        picked = pick(measured_points)
+        source = "measured subnets only" + (" (the predictor ranks no better than chance)" if weak_predictor
+                                            else " (the choice on predictions did not settle)")
+    elif not settled:
+        picked = pick(points)
     val = measure_val([m.key for m in picked])
     preds = {cfg: acc for cfg, acc, _ in points}
     entries = []
@@ -345,7 +365,7 @@ def choose_modes(con: Constraints, points: list[tuple[SubnetConfig, float, Cost]
         e.update({"mode": i, "name": f"mode{i}", "model_flash_bytes": m.model_flash,
                   "test_acc": round(test_accuracy(m.key), 5)})
         entries.append(e)
-    return {"count": len(entries), "policy": "tiers" if opts.mode_latency_ms else "spread",
+    return {"count": len(entries), "policy": "tiers" if opts.mode_latency_ms else "spread", "candidates": source,
             "tiers_ms": sorted(opts.mode_latency_ms) if opts.mode_latency_ms else None,
             "entries": entries, "shared_arena_bytes": max(m.peak_sram for m in picked),
             "code_bytes": code, "flash_bytes": code + sum(m.model_flash for m in picked),
