@@ -1,7 +1,8 @@
 """Native kernels before/after against TFLM + CMSIS-NN, side by side, per op kind, in one run.
 
-For each model (``--tflite``, the four MLPerf Tiny reference models out of ``--mlperf-repo``, or,
-with neither, the MobileNetV2-like model of ``kernels_qemu.py``) this script:
+For each model (``--tflite``, the four MLPerf Tiny reference models out of ``--mlperf-repo``,
+``--random-subnets N`` random mcu-32 subnets exported as ``native_qemu.py`` does, and with
+``--builtin`` or no other model the MobileNetV2-like model of ``kernels_qemu.py``) this script:
 
 - builds the bare-metal kernel firmware of ``benchmarks/kernels_qemu.py`` (every op lowered with
   ``ofa_mcu.native.lowering``, weights in flash, each op's output checked against TFLM's CRC)
@@ -22,7 +23,7 @@ element), ``softmax`` (per element) and ``other``. Whole-model figures are instr
 over all ops. The TFLM figures include the interpreter's per-op cost.
 
     .venv/bin/python benchmarks/native_vs_cmsis.py [--mlperf-repo /path/to/mlcommons+tiny] \\
-        [--tflite M.tflite ...] [--before REV] [--variants m4-dsp,m0] \\
+        [--tflite M.tflite ...] [--random-subnets 2] [--builtin] [--before REV] [--variants m4-dsp,m0] \\
         [--tflm-dir /tmp/tflm-arduino/src --tflm-library CACHE/tflm/KEY/libofa_tflm.a] [--json OUT]
 """
 
@@ -142,7 +143,13 @@ def models(args: argparse.Namespace, work: Path) -> dict[str, bytes]:
             out[name] = path.read_bytes()
     for p in args.tflite or []:
         out[Path(p).stem] = Path(p).read_bytes()
-    if not out:
+    if args.random_subnets:
+        from native_arena import export_random  # the subnets native_qemu.py measures (same seeds)
+
+        for i in range(args.random_subnets):
+            _, cfg, model = export_random("mcu-32", 100 + i, (24, 28, 32))
+            out[f"mcu32-{cfg.stable_hash()}-r{cfg.resolution}"] = model
+    if args.builtin or not out:
         out["mbv2-48"] = kernels_qemu.default_model()
     return out
 
@@ -151,7 +158,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tflite", nargs="*", help="int8 models")
     ap.add_argument("--mlperf-repo", help="mlcommons/tiny checkout: its four reference models")
+    ap.add_argument("--random-subnets", type=int, default=0,
+                    help="also N random mcu-32 subnets (random weights, native_qemu.py's seeds)")
+    ap.add_argument("--builtin", action="store_true",
+                    help="also the built-in MobileNetV2-like model (the default when no model is given)")
     ap.add_argument("--before", default="main", help="git revision of the 'before' kernels (default: main)")
+    ap.add_argument("--kernels", type=Path, default=kernels_qemu.KERNELS,
+                    help="the 'after' kernel folder (default: this tree's firmware/kernels)")
     ap.add_argument("--variants", default="m4-dsp,m0", help="comma-separated: " + ",".join(kernels_qemu.VARIANTS))
     ap.add_argument("--tflm-dir", help="TFLM tree the library was built from (CMSIS-NN column)")
     ap.add_argument("--tflm-library", help="prebuilt CMSIS-NN libofa_tflm.a for qemu-mps2-an386")
@@ -162,7 +175,7 @@ def main() -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="ofa-nvc-"))
     work.mkdir(parents=True, exist_ok=True)
     variants = [v for v in args.variants.split(",") if v]
-    kernel_dirs = {"before": kernel_sources(args.before, work / "before"), "after": kernels_qemu.KERNELS}
+    kernel_dirs = {"before": kernel_sources(args.before, work / "before"), "after": args.kernels.resolve()}
     if not (args.tflm_dir and args.tflm_library):
         print("CMSIS-NN column skipped: give --tflm-dir and --tflm-library (a compiled TFLM + CMSIS-NN library)")
     results: dict[str, Any] = {}

@@ -4,16 +4,22 @@
  *   out[y][x][c] = clamp(requant(sum_{in-image taps} w[ky][kx][c] *
  *                  (in[iy][ix][c] + in_offset) + bias[c]) + out_offset)
  *
- * ofa_depthwise_s8: on DSP cores 3x3 stride-1 kernels with 16 or more outputs per channel plane by
- *   channel plane through padded bands (dw_plane3_padded), others pixel by pixel, four channels per word
- *   (SXTAB16 + SMLABB/SMLATT keep the channels apart); on other cores channel plane by channel plane (dw_plane,
- *   writing with the channel stride), so bias, multiplier, shift and the
- *   channel's weights stay in registers and the input offset is folded into
- *   the bias for windows inside the image.
- * ofa_depthwise_s8_inplace: channel plane by channel plane through a
- *   one-plane scratch buffer; see the layout contract in ofa_kernels.h.
- * 3x3 planes up to 82 wide go through a padded copy, in bands of rows (dw_plane3_padded).
- * Both compute the same integers; tests/test_kernels.py checks they agree.
+ * Two ways through a layer:
+ *  - channel planes (dw_plane): one output channel at a time, so bias, multiplier, shift and the
+ *    channel's weights stay in registers. The plane's input rows are copied into a stack band
+ *    padded with the input zero point (a padded tap contributes w * (zp + in_offset) = 0, exactly
+ *    TFLM's skipped tap), so every window is whole and the input offset is folded into the bias:
+ *    3x3 kernels on any core (dw_plane3_padded; DSP: two outputs per row word), kernels up to 8x8
+ *    on DSP cores (dw_plane_padded_dsp: SMLAD over tap pairs); other shapes skip border taps
+ *    (dw_plane_any);
+ *  - channels in lanes (dw_lanes): one output pixel at a time, on DSP cores four channels per
+ *    word (SXTAB16 + SMLABB/SMLATT keep the channels apart). For planes of fewer than 16 outputs,
+ *    where a plane's set-up would dominate, and on DSP cores for strided layers.
+ * ofa_depthwise_s8_inplace: planes through the one-plane scratch buffer, small planes in lanes
+ *   four channels at a time through a 64-byte stack buffer; see the layout contract in
+ *   ofa_kernels.h.
+ * Every path computes the same integers; tests/test_kernels.py checks them against TFLM and a
+ * numpy model of its arithmetic.
  */
 #include "ofa_kernels.h"
 #include "ofa_dot.h"
@@ -43,9 +49,14 @@
         a3 = ofa_smlatt(x13_, w13_, a3);                         \
     } while (0)
 
-/* channels in lanes: four channels per word, one output pixel at a time */
-static void dw_lanes(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
-                     int8_t *restrict output)
+#endif
+
+/*
+ * Channels in lanes, one output pixel at a time: channels [c0, c1) of every output pixel, channel
+ * c of pixel pix to output[pix * px_stride + c - c0]. On DSP cores four channels per word.
+ */
+static void dw_lanes(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t c0, int32_t c1,
+                     int8_t *restrict output, int32_t px_stride)
 {
     const int32_t in_h = p->in_h, in_w = p->in_w, ch_n = p->in_c;
     const int32_t out_h = p->out_h, out_w = p->out_w;
@@ -61,7 +72,9 @@ static void dw_lanes(const ofa_conv_params_t *restrict p, const int8_t *restrict
     const int32_t row_stride = in_w * ch_n;
     const int32_t w_row = k_w * ch_n;
     int32_t oy, ox;
+#if OFA_USE_DSP
     const int32_t off2 = ofa_dup16(in_off);
+#endif
 
     for (oy = 0; oy < out_h; ++oy) {
         const int32_t iy0 = oy * stride_h - pad_top;
@@ -72,14 +85,14 @@ static void dw_lanes(const ofa_conv_params_t *restrict p, const int8_t *restrict
             const int32_t kx_begin = ofa_tap_begin(ix0);
             const int32_t kx_end = ofa_tap_end(ix0, in_w, k_w);
             const int32_t ntaps_x = kx_end - kx_begin;
-            int8_t *out_px = output + (oy * out_w + ox) * ch_n;
+            int8_t *out_px = output + (oy * out_w + ox) * px_stride - c0;
             const int8_t *in_first;
             const int8_t *w_first;
-            int32_t c = 0;
+            int32_t c = c0;
 
             if (ntaps_x <= 0 || ky_end <= ky_begin) {
                 /* no tap in the image: only the bias (never happens for SAME/VALID) */
-                for (c = 0; c < ch_n; ++c) {
+                for (c = c0; c < c1; ++c) {
                     out_px[c] = ofa_output_s8(bias ? bias[c] : 0, mult[c], shift[c], out_off, lo, hi);
                 }
                 continue;
@@ -87,7 +100,8 @@ static void dw_lanes(const ofa_conv_params_t *restrict p, const int8_t *restrict
             /* first in-image tap, channel 0 */
             in_first = input + ((iy0 + ky_begin) * in_w + ix0 + kx_begin) * ch_n;
             w_first = weights + (ky_begin * k_w + kx_begin) * ch_n;
-            for (; c + 4 <= ch_n; c += 4) {
+#if OFA_USE_DSP
+            for (; c + 4 <= c1; c += 4) {
                 int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
                 const int8_t *xr = in_first + c;
                 const int8_t *wr = w_first + c;
@@ -119,7 +133,8 @@ static void dw_lanes(const ofa_conv_params_t *restrict p, const int8_t *restrict
                 out_px[c + 2] = ofa_output_s8(a2, mult[c + 2], shift[c + 2], out_off, lo, hi);
                 out_px[c + 3] = ofa_output_s8(a3, mult[c + 3], shift[c + 3], out_off, lo, hi);
             }
-            for (; c < ch_n; ++c) {
+#endif
+            for (; c < c1; ++c) {
                 int32_t acc = bias ? bias[c] : 0;
                 const int8_t *xr = in_first + c;
                 const int8_t *wr = w_first + c;
@@ -136,8 +151,6 @@ static void dw_lanes(const ofa_conv_params_t *restrict p, const int8_t *restrict
         }
     }
 }
-
-#endif
 
 /* kernels up to this many taps (8x8) keep one channel's weights on the stack in the in-place path */
 #define OFA_DW_LOCAL_TAPS 64
@@ -295,6 +308,157 @@ OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane3_padded(const ofa_conv_para
     }
 }
 
+#if OFA_USE_DSP
+/* kernels up to this size (both axes) have a DSP padded-plane path (dw_plane_padded_dsp) */
+#define OFA_DW_PAD_MAX_K 8
+
+/* output rows per padded band of a k_h x k_w depthwise conv, 0 when not even one fits */
+static int32_t dw_band_rows_k(const ofa_conv_params_t *p)
+{
+    const int32_t pw = (p->out_w - 1) * p->stride_w + p->k_w;
+    const int32_t rows = OFA_DW_PAD_BYTES / pw;
+    if (p->k_h > OFA_DW_PAD_MAX_K || p->k_w > OFA_DW_PAD_MAX_K || rows < p->k_h) {
+        return 0;
+    }
+    return (rows - p->k_h) / p->stride_h + 1;
+}
+
+/*
+ * Any kernel up to 8x8 on DSP cores, one channel plane through padded bands as dw_plane3_padded
+ * (the input offset folded into the bias): each kernel row in groups of four taps, a word of the
+ * padded row widened to (x0, x2), (x1, x3) against the packed weights (w0, w2), (w1, w3) by two
+ * SMLAD (taps past the row have weight 0); a last single tap by a multiply-accumulate. Stride 1:
+ * two outputs per step share the weight loads.
+ */
+OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane_padded_dsp(const ofa_conv_params_t *restrict p,
+                                                const int8_t *restrict input, int32_t ch, int8_t *restrict dst,
+                                                int32_t dst_stride, int32_t pw, int32_t band)
+{
+    const int32_t in_h = p->in_h, in_w = p->in_w, ch_n = p->in_c;
+    const int32_t out_h = p->out_h, out_w = p->out_w;
+    const int32_t k_h = p->k_h, k_w = p->k_w;
+    const int32_t stride_h = p->stride_h, stride_w = p->stride_w;
+    const int32_t pad_top = p->pad_top, pad_left = p->pad_left;
+    const int32_t in_off = p->in_offset, out_off = p->out_offset;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const int32_t mult = p->out_mult[ch];
+    const int shift = p->out_shift[ch];
+    const int8_t zp = (int8_t)(-in_off);
+    /* groups of four taps per row, and a last single tap when k_w % 4 == 1 */
+    const int32_t groups = (k_w % 4 == 1) ? k_w / 4 : (k_w + 3) / 4;
+    const int single = k_w % 4 == 1;
+    const int32_t left = pad_left < pw ? pad_left : pw;
+    const int32_t mid = (in_w < pw - left) ? in_w : pw - left;
+    int32_t wk[OFA_DW_PAD_MAX_K * 4]; /* per row: groups x ((w0, w2), (w1, w3)), then the single tap */
+    uint32_t pad_words[(OFA_DW_PAD_BYTES + 8 + 3) / 4];
+    int8_t *const pad = (int8_t *)pad_words;
+    int32_t base = p->bias ? p->bias[ch] : 0;
+    int32_t wsum = 0;
+    int32_t r, c, g, oy, ox, oy0;
+    int32_t *wp = wk;
+
+    for (r = 0; r < k_h; ++r) {
+        const int8_t *wr = p->weights + r * k_w * ch_n + ch;
+        int32_t t[4];
+        for (g = 0; g < groups; ++g) {
+            for (c = 0; c < 4; ++c) {
+                const int32_t kx = 4 * g + c;
+                t[c] = kx < k_w ? wr[kx * ch_n] : 0;
+                wsum += t[c];
+            }
+            *wp++ = ofa_pk16(t[0], t[2]);
+            *wp++ = ofa_pk16(t[1], t[3]);
+        }
+        if (single) {
+            *wp = wr[(k_w - 1) * ch_n];
+            wsum += *wp++;
+        }
+    }
+    base += in_off * wsum;
+    for (oy0 = 0; oy0 < out_h; oy0 += band) {
+        const int32_t band_h = (out_h - oy0) < band ? (out_h - oy0) : band;
+        const int32_t ph = (band_h - 1) * stride_h + k_h;
+        const int32_t top = oy0 * stride_h - pad_top;
+        for (r = 0; r < ph; ++r) {
+            const int32_t iy = top + r;
+            int8_t *row = pad + r * pw;
+            if (iy < 0 || iy >= in_h) {
+                for (c = 0; c < pw; ++c) {
+                    row[c] = zp;
+                }
+                continue;
+            }
+            {
+                const int8_t *src = input + iy * in_w * ch_n + ch;
+                for (c = 0; c < left; ++c) {
+                    row[c] = zp;
+                }
+                for (c = 0; c < mid; ++c) {
+                    row[left + c] = *src;
+                    src += ch_n;
+                }
+                for (c = left + mid; c < pw; ++c) {
+                    row[c] = zp;
+                }
+            }
+        }
+        for (c = 0; c < 8; ++c) {
+            pad[ph * pw + c] = zp; /* a group's word may read past the last row */
+        }
+        for (oy = 0; oy < band_h; ++oy) {
+            const int8_t *row0 = pad + oy * stride_h * pw;
+            ox = 0;
+            if (stride_w == 1) {
+                for (; ox + 2 <= out_w; ox += 2) {
+                    int32_t a = base, b = base;
+                    const int8_t *rr = row0 + ox;
+                    const int32_t *w = wk;
+                    int32_t ky;
+                    for (ky = 0; ky < k_h; ++ky, rr += pw) {
+                        for (g = 0; g < groups; ++g) {
+                            const int32_t u = ofa_load_s8x4(rr + 4 * g);
+                            const int32_t v = ofa_load_s8x4(rr + 4 * g + 1);
+                            a = ofa_smlad(ofa_sxtb16(u), w[0], a);
+                            a = ofa_smlad(ofa_sxtb16_ror8(u), w[1], a);
+                            b = ofa_smlad(ofa_sxtb16(v), w[0], b);
+                            b = ofa_smlad(ofa_sxtb16_ror8(v), w[1], b);
+                            w += 2;
+                        }
+                        if (single) {
+                            a += *w * rr[k_w - 1];
+                            b += *w * rr[k_w];
+                            ++w;
+                        }
+                    }
+                    dst[0] = ofa_output_s8(a, mult, shift, out_off, lo, hi);
+                    dst[dst_stride] = ofa_output_s8(b, mult, shift, out_off, lo, hi);
+                    dst += 2 * dst_stride;
+                }
+            }
+            for (; ox < out_w; ++ox) {
+                int32_t a = base;
+                const int8_t *rr = row0 + ox * stride_w;
+                const int32_t *w = wk;
+                int32_t ky;
+                for (ky = 0; ky < k_h; ++ky, rr += pw) {
+                    for (g = 0; g < groups; ++g) {
+                        const int32_t u = ofa_load_s8x4(rr + 4 * g);
+                        a = ofa_smlad(ofa_sxtb16(u), w[0], a);
+                        a = ofa_smlad(ofa_sxtb16_ror8(u), w[1], a);
+                        w += 2;
+                    }
+                    if (single) {
+                        a += *w++ * rr[k_w - 1];
+                    }
+                }
+                *dst = ofa_output_s8(a, mult, shift, out_off, lo, hi);
+                dst += dst_stride;
+            }
+        }
+    }
+}
+#endif
+
 OFA_DW_NOINLINE static void dw_plane_any(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
                          int8_t *restrict dst, int32_t dst_stride);
 
@@ -311,6 +475,15 @@ static void dw_plane(const ofa_conv_params_t *restrict p, const int8_t *restrict
         dw_plane3_padded(p, input, ch, dst, dst_stride, (p->out_w - 1) * p->stride_w + 3, band);
         return;
     }
+#if OFA_USE_DSP
+    {
+        const int32_t band_k = dw_band_rows_k(p);
+        if (band_k > 0) {
+            dw_plane_padded_dsp(p, input, ch, dst, dst_stride, (p->out_w - 1) * p->stride_w + p->k_w, band_k);
+            return;
+        }
+    }
+#endif
     dw_plane_any(p, input, ch, dst, dst_stride);
 }
 
@@ -414,26 +587,51 @@ OFA_DW_NOINLINE static void dw_plane_any(const ofa_conv_params_t *restrict p, co
     }
 }
 
+/* planes of fewer outputs than this go channels-in-lanes: a plane's set-up would dominate */
+#define OFA_DW_SMALL_PIX 16
+/* in place on DSP cores, strided planes up to this many outputs go in lanes too (four channels'
+ * outputs on the stack) */
+#define OFA_DW_LANE_PIX 16
+
 void ofa_depthwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
                       int8_t *restrict output)
 {
+    const int32_t npix = (int32_t)p->out_h * p->out_w;
+    int32_t ch;
 #if OFA_USE_DSP
     /* padded planes pay for their copy at stride 1 on planes of 16 outputs or more; lanes otherwise */
-    if (p->stride_h == 1 && p->stride_w == 1 && (int32_t)p->out_h * p->out_w >= 16 && dw_band_rows(p) > 0) {
-        int32_t ch;
-        for (ch = 0; ch < p->in_c; ++ch) {
-            dw_plane3_padded(p, input, ch, output + ch, p->in_c, (p->out_w - 1) * p->stride_w + 3, dw_band_rows(p));
-        }
+    if (p->stride_h != 1 || p->stride_w != 1 || npix < OFA_DW_SMALL_PIX ||
+        (dw_band_rows(p) == 0 && dw_band_rows_k(p) == 0)) {
+        dw_lanes(p, input, 0, p->in_c, output, p->in_c);
         return;
     }
-    dw_lanes(p, input, output);
 #else
+    if (npix < OFA_DW_SMALL_PIX) {
+        dw_lanes(p, input, 0, p->in_c, output, p->in_c);
+        return;
+    }
+#endif
     /* channel planes: bias, multiplier, shift and the weights of a channel stay in registers */
-    int32_t ch;
     for (ch = 0; ch < p->in_c; ++ch) {
         dw_plane(p, input, ch, output + ch, p->in_c);
     }
-#endif
+}
+
+/* in place, four channels at a time in lanes through a stack buffer, written back once all are computed */
+OFA_DW_NOINLINE static void dw_inplace_lanes(const ofa_conv_params_t *p, int8_t *buf, int32_t npix)
+{
+    const int32_t ch_n = p->in_c;
+    int8_t tmp[4 * OFA_DW_LANE_PIX];
+    int32_t ch, pix, j;
+    for (ch = 0; ch < ch_n; ch += 4) {
+        const int32_t n = (ch_n - ch) < 4 ? (ch_n - ch) : 4;
+        dw_lanes(p, buf, ch, ch + n, tmp, n);
+        for (pix = 0; pix < npix; ++pix) {
+            for (j = 0; j < n; ++j) {
+                buf[pix * ch_n + ch + j] = tmp[pix * n + j];
+            }
+        }
+    }
 }
 
 void ofa_depthwise_s8_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch)
@@ -442,6 +640,10 @@ void ofa_depthwise_s8_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *s
     const int32_t ch_n = p->in_c;
     int32_t ch, pix;
 
+    if (npix < OFA_DW_SMALL_PIX || (OFA_USE_DSP && (p->stride_h != 1 || p->stride_w != 1) && npix <= OFA_DW_LANE_PIX)) {
+        dw_inplace_lanes(p, buf, npix);
+        return;
+    }
     for (ch = 0; ch < ch_n; ++ch) {
         int8_t *dst = buf + ch;
         dw_plane(p, buf, ch, scratch, 1);
