@@ -6,13 +6,20 @@
  *   SaturatingRoundingDoublingHighMul(v * 2^20, m) = floor((v * m * 2^20 + 2^30) / 2^31)
  *                                                  = v * mh + floor((v * ml + 2^10) / 2^11)
  * exactly, with no product above 2^28 (no 64-bit multiply, which ARMv6-M does not have); DSP cores
- * take SMMULR(v * 2^21, m), the same value in one instruction (|v * 2^21| < 2^30). Its
+ * take SMMULR(v * 2^21, m), the same value in one instruction (|v * 2^21| < 2^30); other ARMv7-M
+ * code keeps ofa_requant's SMULL form, the faster one there. Its
  * rounding divide by 2^e (e = -shift >= 0) is floor((y + 2^(e-1) - (y < 0 and e > 0)) / 2^e)
  * (ofa_requant.h's derivation). TFLM's ADD multipliers have shifts <= 0; any other parameters
  * take the element-by-element form. The rescaling helpers are in ofa_add.h.
  */
 #include "ofa_add.h"
 #include "ofa_kernels.h"
+
+#if defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2 && !defined(OFA_NO_ASM)
+#define OFA_HAS_SMULL 1
+#else
+#define OFA_HAS_SMULL 0
+#endif
 
 #if OFA_ADD_ASM
 /*
@@ -68,7 +75,9 @@ void ofa_add_s8(const ofa_add_params_t *restrict p, const int8_t *input1, const 
         return;
     }
 #endif
-    if (ofa_add_in_ok(p->in1_mult, p->in1_shift) && ofa_add_in_ok(p->in2_mult, p->in2_shift) && p->out_shift <= 0) {
+    /* ARMv7-M without the DSP path keeps the 64-bit multiply form (SMULL is one instruction there) */
+    if (!OFA_HAS_SMULL && ofa_add_in_ok(p->in1_mult, p->in1_shift) && ofa_add_in_ok(p->in2_mult, p->in2_shift) &&
+        p->out_shift <= 0) {
         const ofa_add_in_t c1 = ofa_add_in(p->in1_offset, p->in1_mult, p->in1_shift);
         const ofa_add_in_t c2 = ofa_add_in(p->in2_offset, p->in2_mult, p->in2_shift);
         const int32_t out_mult = p->out_mult, out_off = p->out_offset, lo = p->act_min, hi = p->act_max;
