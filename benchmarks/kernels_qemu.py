@@ -84,7 +84,8 @@ def default_model() -> bytes:
             x = L.Add()([block_in, x])
         c = out_c
     x = L.ReLU(6.0)(bn()(L.Conv2D(64, 1, use_bias=False)(x)))
-    x = L.Dense(10)(L.GlobalAveragePooling2D()(x))
+    # the head of ofa-mcu's exports and of the MLPerf Tiny models: AVERAGE_POOL_2D over the whole map
+    x = L.Dense(10)(L.Flatten()(L.AveragePooling2D(pool_size=tuple(x.shape[1:3]))(x)))
     model = keras.Model(inp, x)
     fn = tf.function(lambda t: model(t, training=False)).get_concrete_function(tf.TensorSpec(shape, tf.float32))
     conv = tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(fn)])

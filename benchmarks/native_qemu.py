@@ -48,7 +48,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "m0": {"latency_board": "qemu-microbit",
            "extra": {"cpu_flags": ["-mcpu=cortex-m0", "-mthumb", "-mfloat-abi=soft", "-masm-syntax-unified"]}},
 }
-KINDS = ("conv", "depthwise", "pointwise", "pointwise+depthwise", "add", "mean", "fc", "softmax")
+KINDS = ("conv", "depthwise", "pointwise", "pointwise+depthwise", "add", "avgpool", "fc", "softmax")
 
 
 def run_variant(model: bytes, variant: str, folder: Path) -> list[dict[str, Any]]:
@@ -116,7 +116,7 @@ def latency_errors(variant: str, subnets: list[list[dict[str, Any]]]) -> dict[st
                 def predict(kind: str, macs: int) -> float:
                     return yaml_model.op_cycles(kind, macs)
             else:
-                others = [{"kind": x["kind"], "macs": x["macs"], "cycles": x["instructions"]}
+                others = [{"kind": x["kind"], "macs": x["macs"], "count": x["instructions"]}
                           for j, s in enumerate(subnets) if j != i for x in s if len(x.get("parts", ())) == 1]
                 coef = fit_latency_lut(others)["kinds"]
 

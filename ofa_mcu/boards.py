@@ -32,13 +32,14 @@ Core = Literal[
 ]
 Fpu = Literal["none", "fpv4-sp-d16", "fpv5-sp-d16", "fpv5-d16"]
 RuntimeName = Literal[runtime_names()]  # type: ignore[valid-type]  # the registered runtimes
-OpKind = Literal["conv", "depthwise", "pointwise", "add", "mean", "fc", "softmax"]
+OpKind = Literal["conv", "depthwise", "pointwise", "add", "avgpool", "fc", "softmax", "mean"]
 CycleCounter = Literal["dwt", "systick"]
 FlashToolName = Literal["openocd", "pyocd", "st-flash", "nrfjprog", "none"]
 
 OP_KINDS: tuple[str, ...] = typing.get_args(OpKind)
-#: The kinds every latency table must list (a subnet's ops); the others default to the core's figures.
-REQUIRED_OP_KINDS: tuple[str, ...] = ("conv", "depthwise", "pointwise", "add", "mean", "fc")
+#: The kinds every latency table must list (a subnet's ops; ``avgpool`` is its global pooling); the
+#: others default to the core's figures (``mean``, for a user's model with MEAN, to ``avgpool``'s).
+REQUIRED_OP_KINDS: tuple[str, ...] = ("conv", "depthwise", "pointwise", "add", "avgpool", "fc")
 RUNTIMES: tuple[str, ...] = typing.get_args(RuntimeName)
 
 # Which cores each family with board support (``firmware/bsp``) may carry, which FPUs each core may carry, and whether a core always,
@@ -331,9 +332,11 @@ class Latency(_Model):
         for table in ("cycles_per_mac", "cycles_per_op"):
             missing = [k for k in REQUIRED_OP_KINDS if k not in getattr(self, table)]
             if missing:
+                hint = ("; the global pooling is AVERAGE_POOL_2D since ofa-mcu exports it so: rename mean to avgpool"
+                        if "avgpool" in missing and "mean" in getattr(self, table) else "")
                 raise _field_error(
                     table,
-                    f"missing op kind(s) {', '.join(missing)} (all of {', '.join(REQUIRED_OP_KINDS)} are required)",
+                    f"missing op kind(s) {', '.join(missing)} (all of {', '.join(REQUIRED_OP_KINDS)} are required{hint})",
                 )
         return self
 

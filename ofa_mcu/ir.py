@@ -1,7 +1,8 @@
 """Layer IR: the int8 graph a subnet becomes on the device, built without torch or TensorFlow.
 
 ``build_graph(space, cfg)`` lists the ops in execution order exactly as the exported TFLite
-model has them (CONV_2D, DEPTHWISE_CONV_2D, CONV_2D 1x1, ADD, MEAN, FULLY_CONNECTED, SOFTMAX) with
+model has them (CONV_2D, DEPTHWISE_CONV_2D, CONV_2D 1x1, ADD, AVERAGE_POOL_2D over the whole
+feature map, FULLY_CONNECTED, SOFTMAX) with
 tensor shapes (NHWC, batch 1 omitted), int8 weight bytes, int32 bias bytes, the number of
 per-channel quantization parameters, MACs, trainable float parameters (as torch counts them:
 conv weights + BatchNorm scale and shift, or linear weight + bias) and tensor lifetimes.
@@ -17,10 +18,12 @@ from ofa_mcu.config import SubnetConfig
 from ofa_mcu.padding import same_out
 from ofa_mcu.space import SearchSpace
 
-#: Op kinds of the IR. ``build_graph`` emits the first six and ``softmax`` (SOFTMAX, one "MAC" per
+#: Op kinds of the IR. ``build_graph`` emits conv, depthwise, pointwise, add, ``avgpool`` (the
+#: global pooling: AVERAGE_POOL_2D over the whole feature map, whose int8 rounding is the same in
+#: every TFLM version and in CMSIS-NN, unlike MEAN's), fc and ``softmax`` (SOFTMAX, one "MAC" per
 #: element: an exported subnet ends in it, as the MLPerf Tiny models do, when it has at most
 #: :data:`SOFTMAX_MAX_CLASSES` classes); the others come from models read with
-#: :func:`ofa_mcu.tflite.to_ir` (AVERAGE_POOL_2D, MAX_POOL_2D, PAD, CONCATENATION), and ``other``
+#: :func:`ofa_mcu.tflite.to_ir` (MEAN, MAX_POOL_2D, PAD, CONCATENATION), and ``other``
 #: stands for any op outside the IR when a model is read for a runtime that runs every op (its
 #: TFLite name is the op's ``opcode``).
 OP_KINDS = ("conv", "depthwise", "pointwise", "add", "mean", "fc", "avgpool", "maxpool", "pad", "concat", "softmax",
@@ -90,6 +93,24 @@ class Op:
         return self.out_shape[-1]
 
 
+@dataclass(slots=True, frozen=True)
+class View:
+    """A RESHAPE: no IR op (its output is its source's IR tensor for every reader), but TFLM runs
+    it as a node with an output buffer of its own, so its TFLM planner needs where it runs and who
+    reads it.
+
+    ``after``: the index of the IR op it runs after (-1: before the first). ``source``: the IR
+    tensor it reshapes; ``source_view``: the view it reshapes instead (a RESHAPE of a RESHAPE),
+    else None. ``readers``: the IR ops that read its output directly (the graph output counts as
+    ``len(ops)``).
+    """
+
+    after: int
+    source: int
+    source_view: int | None
+    readers: tuple[int, ...]
+
+
 @dataclass(slots=True)
 class Graph:
     space: SearchSpace
@@ -98,6 +119,7 @@ class Graph:
     tensors: list[Tensor] = field(default_factory=list)
     input: int = 0
     output: int = 0
+    views: list[View] = field(default_factory=list)  # RESHAPEs, in execution order
 
     @property
     def macs(self) -> int:
@@ -156,12 +178,14 @@ class _Builder:
         t = self.tensors[a]
         return self._op(name, "add", (a, b), t.shape, macs=t.bytes)
 
-    def mean(self, name: str, x: int) -> int:
+    def global_pool(self, name: str, x: int) -> int:
+        """AVERAGE_POOL_2D over the whole map (VALID, stride 1) to 1x1xC; the classifier reads that
+        (TFLite's FULLY_CONNECTED flattens its input: the converter folds the reshape away)."""
         h, w, c = self.tensors[x].shape
-        return self._op(name, "mean", (x,), (c,), macs=h * w * c)
+        return self._op(name, "avgpool", (x,), (1, 1, c), kernel=max(h, w), macs=h * w * c)
 
     def fc(self, name: str, x: int, out: int) -> int:
-        (c,) = self.tensors[x].shape
+        c = self.tensors[x].shape[-1]
         return self._op(name, "fc", (x,), (out,), weight_bytes=c * out, bias_bytes=4 * out,
                         quant_channels=1, macs=c * out, params=c * out + out)
 
@@ -188,7 +212,7 @@ def build_graph(space: SearchSpace, cfg: SubnetConfig) -> Graph:
         h = b.conv(f"{p}.dw", h, 0, choice.kernel, stride, relu6=True, depthwise=True)
         h = b.conv(f"{p}.project", h, spec.channels, 1, 1, relu6=False)
         x = b.add(f"{p}.add", x, h) if stride == 1 and in_ch == spec.channels else h
-    x = b.mean("pool", x)
+    x = b.global_pool("pool", x)
     x = b.fc("classifier", x, space.classes)
     if space.classes <= SOFTMAX_MAX_CLASSES:
         x = b.softmax("softmax", x)

@@ -85,7 +85,7 @@ def test_all_shipped_boards_load_and_names_match_stems() -> None:
         assert board.arena.name == board.memory.arena_region
         for runtime in ("tflm", "native"):
             # the YAML's kinds, plus softmax (optional in a YAML) from the runtime's defaults for the core
-            assert set(board.latency[runtime].cycles_per_mac) == {"conv", "depthwise", "pointwise", "add", "mean",
+            assert set(board.latency[runtime].cycles_per_mac) == {"conv", "depthwise", "pointwise", "add", "avgpool",
                                                                   "fc", "softmax"}
 
 
@@ -195,7 +195,7 @@ def test_latency_defaults_from_core_when_left_out(tmp_path: Path) -> None:
     data = _base_dict()
     del data["latency"]
     b = load_board(str(_write(tmp_path, data)))
-    assert set(b.latency["native"].cycles_per_op) == {"conv", "depthwise", "pointwise", "add", "mean", "fc", "softmax"}
+    assert set(b.latency["native"].cycles_per_op) == {"conv", "depthwise", "pointwise", "add", "avgpool", "fc", "softmax"}
     assert b.latency["native"].cycles_per_mac["pointwise"] < b.latency["tflm"].cycles_per_mac["pointwise"]
 
 
@@ -211,8 +211,12 @@ def test_latency_optional_kinds_default_to_the_core(tmp_path: Path) -> None:
     assert b.latency["tflm"].cycles_per_mac["softmax"] == core_default
     data["latency"]["tflm"]["cycles_per_mac"]["softmax"] = 123.0
     assert load_board(str(_write(tmp_path, data))).latency["tflm"].cycles_per_mac["softmax"] == 123.0
-    del data["latency"]["tflm"]["cycles_per_mac"]["mean"]
-    with pytest.raises(UserError, match="missing op kind.*mean"):
+    del data["latency"]["tflm"]["cycles_per_mac"]["avgpool"]
+    with pytest.raises(UserError, match="missing op kind.*avgpool"):
+        load_board(str(_write(tmp_path, data)))
+    # a table written before the global pooling became AVERAGE_POOL_2D is told what to rename
+    data["latency"]["tflm"]["cycles_per_mac"]["mean"] = 6.0
+    with pytest.raises(UserError, match="rename mean to avgpool"):
         load_board(str(_write(tmp_path, data)))
 
 

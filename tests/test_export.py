@@ -252,7 +252,7 @@ def test_export_and_inspect_commands(checkpoint, tmp_path):
     assert info["predicted_arena_bytes"] == arena["predicted_bytes"]
     assert info["measured_arena_bytes"] == arena["measured_bytes"]
     assert info["ir_check"] == "ok"
-    assert set(info["resolver"]["ops"]) == {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED",
+    assert set(info["resolver"]["ops"]) == {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "AVERAGE_POOL_2D", "FULLY_CONNECTED",
                                            "SOFTMAX"}
     text = run_cli("inspect", str(out), "--no-measure", check=True).stdout
     assert "MicroMutableOpResolver<6>" in text and "predicted" in text

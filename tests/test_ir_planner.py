@@ -24,7 +24,7 @@ def tiny():
 def test_tiny_graph_by_hand(tiny):
     g = tiny
     assert [op.kind for op in g.ops] == ["conv", "depthwise", "pointwise", "add", "pointwise", "depthwise",
-                                         "pointwise", "add", "mean", "fc", "softmax"]
+                                         "pointwise", "add", "avgpool", "fc", "softmax"]
     assert [t.bytes for t in g.tensors] == [64, 64, 64, 64, 64, 128, 128, 64, 64, 4, 2, 2]
     assert [(t.first, t.last) for t in g.tensors] == [
         (0, 0), (0, 3), (1, 2), (2, 3), (3, 7), (4, 5), (5, 6), (6, 7), (7, 8), (8, 9), (9, 10), (10, 10)]

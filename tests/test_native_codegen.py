@@ -313,11 +313,12 @@ def test_generation_is_deterministic_and_commented(models: ModelCache) -> None:
 
 
 def _with_reshape(graph: tflite.Graph) -> tuple[tflite.Graph, int, int]:
-    """The graph with a RESHAPE [1, C] -> [1, 1, 1, C] -> FC input inserted after MEAN."""
-    mean = next(op for op in graph.ops if op.opcode == "MEAN")
+    """The graph with a RESHAPE [1, 1, 1, C] -> [1, C] -> FC input inserted after the global
+    AVERAGE_POOL_2D."""
+    mean = next(op for op in graph.ops if op.opcode == "AVERAGE_POOL_2D")
     fc = next(op for op in graph.ops if op.opcode == "FULLY_CONNECTED")
     src = graph.tensors[mean.outputs[0]]
-    new_t = dataclasses.replace(src, index=len(graph.tensors), name="reshaped", shape=(1, 1, 1, src.shape[-1]))
+    new_t = dataclasses.replace(src, index=len(graph.tensors), name="reshaped", shape=(1, src.shape[-1]))
     reshape = tflite.Op(mean.index + 1, "RESHAPE", (src.index,), (new_t.index,), {})
     ops = []
     for op in graph.ops:

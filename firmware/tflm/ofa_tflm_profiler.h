@@ -8,7 +8,7 @@
  *
  * The generated main.cc passes a table with one entry per op of the model (in execution
  * order): the TFLite op name TFLM reports, the op kind ofa-mcu's latency tables use ("conv",
- * "pointwise", "depthwise", "add", "mean", "fc", ...) and a layer name. When the op TFLM reports
+ * "pointwise", "depthwise", "add", "avgpool", "fc", ...) and a layer name. When the op TFLM reports
  * is not the one the table expects (a different model), the TFLM op name is reported as the
  * kind, unnamed. Nested events (an op that runs a subgraph) are not layers of their own.
  */

@@ -1,16 +1,23 @@
 """The NHWC TensorFlow model of a folded subnet (TensorFlow imported lazily, only here).
 
 The graph is written with plain TensorFlow ops inside a ``tf.function`` whose weights are
-constants: ``conv2d``/``depthwise_conv2d`` + ``bias_add`` + ``relu6``, ``add``, ``reduce_mean``
-over H and W, ``matmul`` + ``bias_add``, then ``softmax`` (the exported model outputs class
+constants: ``conv2d``/``depthwise_conv2d`` + ``bias_add`` + ``relu6``, ``add``, ``avg_pool2d``
+over the whole feature map (VALID, stride 1) and a ``reshape`` to (1, C), ``matmul`` + ``bias_add``,
+then ``softmax`` (the exported model outputs class
 probabilities, as every MLPerf Tiny reference model does, up to ``SOFTMAX_MAX_CLASSES`` classes;
 the float check uses the logits). This
 is exactly the graph a Keras functional model (Conv2D / DepthwiseConv2D with bias and ReLU6, Add,
-GlobalAveragePooling2D, Dense, Softmax) lowers to, without Keras' tracing machinery: TensorFlow's
-converter fuses bias and ReLU6 into CONV_2D / DEPTHWISE_CONV_2D, turns the mean into MEAN, the
-classifier into FULLY_CONNECTED and the softmax into SOFTMAX (int8 output, scale 1/256), and every
+AveragePooling2D over the whole map, Flatten, Dense, Softmax: the MLPerf Tiny models' head) lowers
+to, without Keras' tracing machinery: TensorFlow's converter fuses bias and ReLU6 into CONV_2D /
+DEPTHWISE_CONV_2D, turns the pooling into AVERAGE_POOL_2D, folds the reshape into the
+FULLY_CONNECTED of the classifier (which flattens its 1x1xC input) and the softmax into SOFTMAX (int8 output, scale 1/256), and every
 convolution uses SAME padding (checked to equal the torch padding when folding), so no PAD,
 TRANSPOSE or RESHAPE op appears. Batch size is fixed at 1, as on the device.
+
+The global pooling is AVERAGE_POOL_2D, not MEAN (what ``reduce_mean`` / GlobalAveragePooling2D
+become): int8 MEAN's rounding changed between TFLM versions (the February 2023 tree's MEAN differs
+by 1 from today's on some outputs), while AVERAGE_POOL_2D's ``(sum +- n/2) / n`` is the same in
+every TFLM version, in CMSIS-NN and in the native runtime.
 """
 
 from __future__ import annotations
@@ -66,7 +73,9 @@ def build_tf_function(net: FoldedNet, softmax: bool | None = None) -> Any:
                 x = tf.nn.bias_add(x, b)
                 if conv.relu6:
                     x = tf.nn.relu6(x)
-        x = tf.reduce_mean(x, axis=(1, 2))
+        h, w, ch = (int(d) for d in x.shape[1:])
+        x = tf.nn.avg_pool2d(x, ksize=(h, w), strides=1, padding="VALID")
+        x = tf.reshape(x, (1, ch))
         logits = tf.nn.bias_add(tf.matmul(x, fc_w), fc_b)
         return tf.nn.softmax(logits) if softmax else logits
 

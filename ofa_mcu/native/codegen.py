@@ -16,7 +16,7 @@ kernels) once per op, with every constant in flash and every activation in one s
   inputs at their planned offsets (``in_offsets`` in its parameters).
 * ``ofa_model_invoke()`` runs the ops in order, each wrapped in ``runner_layer_begin_named`` /
   ``runner_layer_end`` so the serial runner reports per-layer cycles with the IR op kind
-  (``conv``, ``pointwise``, ``depthwise``, ``add``, ``mean``, ``fc``: the latency model's kinds).
+  (``conv``, ``pointwise``, ``depthwise``, ``add``, ``avgpool``, ``fc``: the latency model's kinds).
   A fused call is one layer, reported under the depthwise conv's index with kind
   ``pointwise+depthwise`` (:data:`FUSED_KIND`) and the MACs of both.
 * ``main.c`` fills the ``runner_model_t`` (input, a separate copy of the ``db``-loaded input,

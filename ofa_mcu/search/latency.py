@@ -18,9 +18,9 @@ from ofa_mcu.errors import UserError
 from ofa_mcu.ir import Graph
 from ofa_mcu.profiler.lut import read_lut
 
-#: op kind without coefficients -> the kind it is costed like (pooling and copies like MEAN,
-#: per-element ops like ADD)
-KIND_FALLBACK = {"avgpool": "mean", "maxpool": "mean", "pad": "mean", "concat": "mean", "softmax": "add",
+#: op kind without coefficients -> the kind it is costed like (pooling and copies like the global
+#: AVERAGE_POOL_2D, per-element ops like ADD)
+KIND_FALLBACK = {"mean": "avgpool", "maxpool": "avgpool", "pad": "avgpool", "concat": "avgpool", "softmax": "add",
                  "other": "add"}
 
 

@@ -99,7 +99,7 @@ CMSIS_NN_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL
 ALIGN = 16
 #: Op kinds whose TFLM arena cost the planner is calibrated for on many models (our exports); a
 #: model with other ops gets the host TFLM allocator's measurement instead of the prediction.
-CALIBRATED_KINDS = ("conv", "pointwise", "depthwise", "add", "mean", "fc")
+CALIBRATED_KINDS = ("conv", "pointwise", "depthwise", "add", "mean", "avgpool", "fc", "softmax")
 
 
 def _align(n: int, a: int = ALIGN) -> int:
@@ -252,13 +252,13 @@ def _ir_from_metadata(data: bytes, meta: Mapping[str, Any], origin: str) -> tupl
 
 def _ir_from_tflite(graph: Graph) -> irmod.Graph | None:
     """The layer IR of the ``.tflite`` graph itself (:func:`ofa_mcu.tflite.to_ir`) when TFLM's
-    arena can be predicted from it: every op is one IR op of a kind the TFLM cost model is
-    calibrated for (conv, pointwise, depthwise, add, mean, fc); else None."""
+    arena can be predicted from it: every op is an IR op of a kind the TFLM cost model is
+    calibrated for (:data:`CALIBRATED_KINDS`) or a RESHAPE (an IR view); else None."""
     try:
         mapping = to_ir(graph)
     except UserError:
         return None
-    if not mapping.one_to_one or any(op.kind not in CALIBRATED_KINDS for op in mapping.graph.ops):
+    if any(op.kind not in CALIBRATED_KINDS for op in mapping.graph.ops):
         return None
     return mapping.graph
 
@@ -385,8 +385,8 @@ def arena_size(model: TflmModel, meta: Mapping[str, Any] | None = None, board: B
             try:
                 predicted = measure_arena(model.data).min_arena_bytes
             except (ImportError, WorkFailed) as e:
-                ops = sorted({x.op for x in model.layers} - {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN",
-                                                            "FULLY_CONNECTED"})
+                ops = sorted({x.op for x in model.layers} - {irmod.TFLITE_OP[k] for k in CALIBRATED_KINDS}
+                             - {"RESHAPE"})
                 raise UserError(f"cannot size the TFLM arena: op(s) {', '.join(ops)} are outside the layer IR "
                                 f"and the host TFLM measurement failed ({e}); give meta['arena_bytes']") from None
             source = "measured on the 64-bit host TFLM allocator (ops outside the layer IR)"
