@@ -69,11 +69,14 @@ def run_space(name: str, samples: int, calibration: int, seed: int) -> list[dict
         t = time.perf_counter()
         m = measure_arena(model)
         t_measure = time.perf_counter() - t
-        predicted = plan_tflm(graph).peak_bytes
+        plan = plan_tflm(graph)
+        predicted = plan.peak_bytes
         flash = model_flash_bytes(graph, "tflm")
         row = {
             "space": name, "subnet": label, "config": cfg.to_dict(), "resolution": cfg.resolution, "ops": len(graph.ops),
             "measured_arena": m.min_arena_bytes, "recorded_arena": m.total, "predicted_arena": predicted,
+            "measured_head": m.head, "measured_tail": m.tail, "predicted_activations": plan.activation_bytes,
+            "predicted_persistent": plan.persistent_bytes,
             "arena_error_pct": 100 * (predicted - m.min_arena_bytes) / m.min_arena_bytes,
             "model_bytes": len(model), "predicted_flash": flash, "flash_error_pct": 100 * (flash - len(model)) / len(model),
             "ir_match": not problems, "export_s": t_export, "measure_s": t_measure,

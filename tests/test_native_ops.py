@@ -194,13 +194,19 @@ def test_golden_reference_differs_when_a_kernel_is_wrong(tf_model, kernel_object
 
 
 def test_tflm_arena_prediction_for_user_model_ops(tf_model) -> None:
-    """The analysis' TFLM arena (plan_tflm over the IR, MAX_POOL_2D / PAD / CONCATENATION / SOFTMAX
-    costs included) is within 3% of the real allocator's on models with those ops."""
+    """The analysis' TFLM arena (plan_tflm over the IR: AVERAGE_POOL_2D, MAX_POOL_2D, PAD,
+    CONCATENATION, MEAN, SOFTMAX costs, a RESHAPE TFLM gives a buffer of its own) is an upper bound
+    within 3% (512 B on a model of a few KB, whose arena is mostly TFLM's own state and planning
+    temporaries) of the real allocator's on models with those ops; the activations are TFLM's exactly."""
     from ofa_mcu.tflm.arena import measure_arena
     from ofa_mcu.usermodel import model_ir
 
-    for name, opts in (("mobilenet", {}), ("dscnn", {"softmax": True})):
+    for name, opts in (("mobilenet", {}), ("dscnn", {"softmax": True}), ("autoencoder", {"softmax": True}),
+                       ("reshaped", {"softmax": True})):
         data = tf_model(name, **opts)
         ir = model_ir(data, tflite.parse_tflite(data), name)
-        predicted, measured = plan_tflm(ir).peak_bytes, measure_arena(data).min_arena_bytes
-        assert abs(predicted - measured) <= 0.03 * measured, (name, predicted, measured)
+        assert len(ir.views) == (1 if name == "reshaped" else 0)
+        plan, m = plan_tflm(ir), measure_arena(data)
+        assert plan.activation_bytes == m.head, (name, plan.activation_bytes, m.head)
+        predicted, measured = plan.peak_bytes, m.min_arena_bytes
+        assert measured <= predicted <= measured + max(0.03 * measured, 512), (name, predicted, measured)

@@ -10,6 +10,8 @@ converter (tests only; never the reference models themselves, which stay out of 
   branches, a VALID 3x2 stride (2, 1) conv, MEAN.
 - ``autoencoder``: the AD dense autoencoder (FC layers with ReLU), per-tensor or per-channel
   weights.
+- ``reshaped``: a RESHAPE between two convs (one the converter keeps: TFLM gives it a node and a
+  buffer of its own, the layer IR a view), AVERAGE_POOL_2D, FC.
 
 ``softmax=True`` ends a model in SOFTMAX, ``sigmoid=True`` in LOGISTIC (an op the native runtime
 does not implement); ``float_io=True`` keeps a float input and output (the
@@ -28,6 +30,7 @@ SHAPES: dict[str, tuple[int, ...]] = {
     "dscnn": (49, 10, 1),
     "mobilenet": (32, 32, 3),
     "autoencoder": (64,),
+    "reshaped": (16, 12, 2),
 }
 
 
@@ -84,8 +87,18 @@ def _autoencoder(tf: Any, x: Any) -> Any:
     return L.Dense(64)(h)
 
 
+def _reshaped(tf: Any, x: Any) -> Any:
+    L = tf.keras.layers
+    h = L.Conv2D(8, 3, padding="same", activation="relu")(x)  # 16x12x8
+    h = L.Reshape((32, 12, 4))(h)
+    h = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(h)  # 16x6x8
+    h = L.AveragePooling2D(pool_size=(16, 6))(h)
+    h = L.Flatten()(h)
+    return L.Dense(5)(h)
+
+
 BUILDERS: dict[str, Callable[[Any, Any], Any]] = {
-    "resnet": _resnet, "dscnn": _dscnn, "mobilenet": _mobilenet, "autoencoder": _autoencoder,
+    "resnet": _resnet, "dscnn": _dscnn, "mobilenet": _mobilenet, "autoencoder": _autoencoder, "reshaped": _reshaped,
 }
 
 

@@ -4,7 +4,8 @@
 :func:`ofa_mcu.ir.build_graph` computes them (tensor ids in creation order: the input, then each
 op's output; ADD inputs ordered by producer), so for an exported subnet any planner's plan of
 this IR equals its plan of ``build_graph(space, cfg)``. RESHAPE is an alias (its output is its
-input's IR tensor, no IR op). Both runtimes, export verification, ``inspect`` and ``analyze``
+input's IR tensor, no IR op), recorded as an :class:`ofa_mcu.ir.View` for TFLM's planner, which
+gives it a buffer of its own. Both runtimes, export verification, ``inspect`` and ``analyze``
 read models through it.
 """
 
@@ -109,9 +110,14 @@ def to_ir(graph: Graph, *, space: Any = None, config: Any = None, names: Sequenc
         return t.id
 
     tensor_of[graph.inputs[0]] = new_tensor("input", tens[graph.inputs[0]].ir_shape)
+    view_of: dict[int, int] = {}  # tflite tensor written by a RESHAPE -> its view index
+    views: list[tuple[int, int, int | None, list[int]]] = []  # after, source, source view, readers
     for op in graph.ops:
         if op.opcode in ALIAS_OPS and op.inputs and op.inputs[0] in tensor_of:
-            tensor_of[op.outputs[0]] = tensor_of[op.inputs[0]]
+            src = op.inputs[0]
+            tensor_of[op.outputs[0]] = tensor_of[src]
+            view_of[op.outputs[0]] = len(views)
+            views.append((len(g.ops) - 1, tensor_of[src], view_of.get(src), []))
             op_of.append(None)
             continue
         kind = op_kind(graph, op)
@@ -129,6 +135,9 @@ def to_ir(graph: Graph, *, space: Any = None, config: Any = None, names: Sequenc
         if op.opcode == "ADD":
             acts.sort()
         index = len(g.ops)
+        for t in op.inputs:
+            if t in view_of:
+                views[view_of[t]][3].append(index)
         name = names[index] if names is not None and index < len(names) else f"op{index}"
         out_shape = tens[op.outputs[0]].ir_shape
         kw = _op_fields(graph, op, kind)
@@ -142,6 +151,9 @@ def to_ir(graph: Graph, *, space: Any = None, config: Any = None, names: Sequenc
         raise UserError(f"{origin}: the model has no layer-IR ops")
     if graph.outputs[0] not in tensor_of:
         raise UserError(f"{origin}: no op writes the output tensor {graph.outputs[0]}")
+    if graph.outputs[0] in view_of:
+        views[view_of[graph.outputs[0]]][3].append(len(g.ops))
+    g.views = [irmod.View(after, src, sv, tuple(readers)) for after, src, sv, readers in views]
     g.input = tensor_of[graph.inputs[0]]
     g.output = tensor_of[graph.outputs[0]]
     g.tensors[g.output].last = len(g.ops) - 1
