@@ -74,7 +74,7 @@ def test_emulated_profile_json_says_instructions_and_never_cycles():
                               {"index": 1, "kind": "fc", "ticks": 90, "macs": 10, "instructions": 3600.0}]
     assert data["layer_instructions_sum"] == 9600 and data["kernels"] == "cmsis-nn"
     # the LUT is fitted on the unit it names: instructions, not ticks
-    assert [s["cycles"] for s in lut_samples(res)] == [6000.0, 3600.0]
+    assert [s["count"] for s in lut_samples(res)] == [6000.0, 3600.0]
     # hardware keeps cycles; a native project's older compile.json still gives its kernels
     real = _result(emulated=False)
     attach_project(real, {"runtime": "native", "layers": []})
@@ -191,8 +191,8 @@ def test_numpy_inputs_and_attach_macs():
         res = profile(fake.url, arr, runs=1, warmup=0, timeout_s=5, layer_macs={0: 1000, 1: 100})
     assert res.outputs == [[1, 5], [17, 21]]
     assert [layer.macs for layer in res.layers] == [1000, 100]
-    assert lut_samples(res) == [{"kind": "conv", "macs": 1000, "cycles": 150000.0},
-                                {"kind": "fc", "macs": 100, "cycles": 49000.0}]
+    assert lut_samples(res) == [{"kind": "conv", "macs": 1000, "count": 150000.0},
+                                {"kind": "fc", "macs": 100, "count": 49000.0}]
     with pytest.raises(UserError, match="dtype float32"):
         profile("socket://127.0.0.1:1", np.zeros((1, 4), dtype=np.float32))
     with pytest.raises(UserError, match="3 MAC counts for 2 profiled layers"):
@@ -205,8 +205,8 @@ def test_numpy_inputs_and_attach_macs():
 
 
 def test_fit_recovers_a_linear_latency_model():
-    samples = [{"kind": "conv", "macs": m, "cycles": 3.5 * m + 200} for m in (1000, 5000, 20000, 80000)]
-    samples += [{"kind": "depthwise", "macs": m, "cycles": 9.0 * m + 1000 + (50 if i % 2 else -50)}
+    samples = [{"kind": "conv", "macs": m, "count": 3.5 * m + 200} for m in (1000, 5000, 20000, 80000)]
+    samples += [{"kind": "depthwise", "macs": m, "count": 9.0 * m + 1000 + (50 if i % 2 else -50)}
                 for i, m in enumerate((500, 1500, 4000, 9000))]
     lut = fit_latency_lut(samples, board="qemu-mps2-an386", unit="instructions", clock_hz=25_000_000)
     conv = lut["kinds"]["conv"]
@@ -219,17 +219,18 @@ def test_fit_recovers_a_linear_latency_model():
 
 
 def test_fit_edge_cases_and_merge():
-    one = fit_latency_lut([{"kind": "fc", "macs": 100, "cycles": 500}])
+    one = fit_latency_lut([{"kind": "fc", "macs": 100, "cycles": 500}])  # the name LUTs used before
     assert one["kinds"]["fc"]["cycles_per_mac"] == pytest.approx(5.0) and one["kinds"]["fc"]["cycles_per_op"] == 0
     zero = fit_latency_lut([{"kind": "add", "macs": 0, "cycles": 300}, {"kind": "add", "macs": 0, "cycles": 500}])
     assert zero["kinds"]["add"]["cycles_per_mac"] == 0 and zero["kinds"]["add"]["cycles_per_op"] == 400
     # A fit that would need a negative overhead goes through the origin instead.
     neg = fit_latency_lut([{"kind": "conv", "macs": 100, "cycles": 100}, {"kind": "conv", "macs": 200, "cycles": 400}])
     assert neg["kinds"]["conv"]["cycles_per_op"] == 0 and neg["kinds"]["conv"]["cycles_per_mac"] > 0
-    with pytest.raises(UserError, match="expected kind, macs and cycles"):
+    with pytest.raises(UserError, match="expected kind, macs and count"):
         fit_latency_lut([{"kind": "conv", "cycles": 1}])
     first = fit_latency_lut([{"kind": "conv", "macs": 1000, "cycles": 4000}], board="b1", unit="cycles")
-    merged = merge_latency_lut(first, [{"kind": "conv", "macs": 3000, "cycles": 10000}])
+    merged = merge_latency_lut(first, [{"kind": "conv", "macs": 3000, "count": 10000}])
+    assert all("count" in x and "cycles" not in x for x in merged["samples"])
     assert merged["board"] == "b1" and merged["kinds"]["conv"]["n"] == 2
     assert merged["kinds"]["conv"]["cycles_per_mac"] == pytest.approx(3.0)
     with pytest.raises(UserError, match="LUT is for board='b1'"):

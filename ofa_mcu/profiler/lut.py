@@ -1,5 +1,7 @@
-"""Latency LUTs: per op kind, ``cycles = cycles_per_mac * MACs + cycles_per_op`` fitted on measured
-layers. This module writes them (:func:`fit_latency_lut`, :func:`merge_latency_lut`,
+"""Latency LUTs: per op kind, ``count = cycles_per_mac * MACs + cycles_per_op`` fitted on measured
+layers. A sample's ``count`` is in the LUT's ``unit``: CPU cycles on a board, instructions in QEMU
+(``-icount``; the coefficients keep the board YAML's names, whose "cycles" are instructions for
+emulated boards). This module writes them (:func:`fit_latency_lut`, :func:`merge_latency_lut`,
 :func:`update_lut`) and reads them (:func:`read_lut`: the typed run-file model, then the format
 check; the search's latency model reads LUTs through it too).
 """
@@ -23,12 +25,12 @@ LUT_VERSION = 1
 
 
 def lut_samples(results: ProfileResult | Iterable[ProfileResult], *, use_instructions: bool | None = None) -> list[dict[str, Any]]:
-    """Per-layer samples ``{kind, macs, cycles}`` of profile results whose layers have MACs.
+    """Per-layer samples ``{kind, macs, count}`` of profile results whose layers have MACs.
 
     Only layers of one IR op kind (``ofa_mcu.ir.OP_KINDS``) are samples: a fused call of the
     native runtime (kind ``pointwise+depthwise``) cannot be split between its kinds, and the
     latency model predicts per IR op. For emulated results the value is the instruction count
-    (``use_instructions`` default).
+    (``use_instructions`` default), else the cycle count: the caller names the LUT's ``unit``.
     """
     items = [results] if isinstance(results, ProfileResult) else list(results)
     out: list[dict[str, Any]] = []
@@ -38,7 +40,7 @@ def lut_samples(results: ProfileResult | Iterable[ProfileResult], *, use_instruc
             if layer.macs is None or layer.kind not in OP_KINDS:
                 continue
             value = layer.instructions if instr and layer.instructions is not None else layer.cycles
-            out.append({"kind": layer.kind, "macs": int(layer.macs), "cycles": float(value)})
+            out.append({"kind": layer.kind, "macs": int(layer.macs), "count": float(value)})
     return out
 
 
@@ -68,9 +70,10 @@ def fit_latency_lut(
     unit: str = "cycles",
     clock_hz: int | None = None,
 ) -> dict[str, Any]:
-    """Fit ``cycles = cycles_per_mac * MACs + cycles_per_op`` per op kind (least squares).
+    """Fit ``count = cycles_per_mac * MACs + cycles_per_op`` per op kind (least squares).
 
-    ``samples``: mappings with ``kind``, ``macs``, ``cycles`` (e.g. from :func:`lut_samples`).
+    ``samples``: mappings with ``kind``, ``macs``, ``count`` in ``unit`` (e.g. from
+    :func:`lut_samples`; ``cycles``, the name LUTs written before used, is read as ``count``).
     Returns the LUT JSON: per kind the two coefficients (the names of the board YAML's
     ``latency`` table), the sample count and the fit error (RMSE, largest absolute error, mean
     relative error, R^2); the samples are kept so that later measurements can be merged.
@@ -79,13 +82,13 @@ def fit_latency_lut(
     kept: list[dict[str, Any]] = []
     for s in samples:
         try:
-            kind, macs, cyc = str(s["kind"]), float(s["macs"]), float(s["cycles"])
+            kind, macs, cyc = str(s["kind"]), float(s["macs"]), float(s["count"] if "count" in s else s["cycles"])
         except (KeyError, TypeError, ValueError):
-            raise UserError(f"latency sample {dict(s)!r}: expected kind, macs and cycles") from None
+            raise UserError(f"latency sample {dict(s)!r}: expected kind, macs and count") from None
         if macs < 0 or cyc < 0 or math.isnan(macs) or math.isnan(cyc):
-            raise UserError(f"latency sample {dict(s)!r}: macs and cycles must be >= 0")
+            raise UserError(f"latency sample {dict(s)!r}: macs and count must be >= 0")
         by_kind.setdefault(kind, []).append((macs, cyc))
-        kept.append({"kind": kind, "macs": int(macs), "cycles": cyc})
+        kept.append({"kind": kind, "macs": int(macs), "count": cyc})
     kinds: dict[str, dict[str, float | int]] = {}
     for kind in sorted(by_kind):
         xs = [x for x, _ in by_kind[kind]]
