@@ -135,7 +135,7 @@ def main() -> int:
     machine = read_project_info(args.project)["qemu_machine"]
     with tempfile.TemporaryDirectory(prefix="ofa-mlperf-") as tmp:
         dataset = Path(tmp) / "datasets"
-        write_dataset(dataset, model_name, list(x_q), list(y), int(host.shape[1]))
+        write_dataset(dataset, model_name, list(x_q), list(y), int(host.shape[1]), info.get("db_input", "int8"))
         drivers = ("ours", "mlcommons") if args.driver == "both" else (args.driver,)
         for driver in drivers:
             with run_qemu(elf, machine, timeout_s=3600) as session:

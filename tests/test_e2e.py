@@ -259,7 +259,7 @@ def test_device_outputs_cycles_and_memory(board: str, projects: dict[str, Path],
     assert table["board"] == board and table["unit"] == "instructions" and set(table["kinds"]) <= set(OP_KINDS)
     assert len(table["samples"]) == sum(x["kind"] != FUSED_KIND for x in info["layers"])
     # fitted on instructions, the unit it says, not on SysTick ticks
-    assert sorted(s["cycles"] for s in table["samples"]) == pytest.approx(
+    assert sorted(s["count"] for s in table["samples"]) == pytest.approx(
         sorted(x["instructions"] for x in d["layers"] if x["kind"] != FUSED_KIND))
     from ofa_mcu.search.latency import board_latency
 
@@ -431,7 +431,12 @@ def test_mlperf_runner_accuracy_mode_equals_host_tflm(projects: dict[str, Path],
     fw = projects["qemu-mps2-an386"]
     x_q, y, host = _runner_inputs(fw, 30)
     assert set(y.tolist()) == set(range(10))  # the runner's AUC needs every class
-    write_dataset(tmp_path / "datasets", "ic01", list(x_q), list(y), 10)
+    # --model-name ic01: the firmware reads the data set's files as uint8 images (the official
+    # ic01 format) and shifts them by -128, as the reference submissions do
+    assert json.loads((fw / "compile.json").read_text())["db_input"] == "uint8"
+    folder = write_dataset(tmp_path / "datasets", "ic01", list(x_q), list(y), 10, "uint8")
+    first = (folder / "ic01_00000_" f"{int(y[0])}.bin").read_bytes()
+    assert first == bytes((int(v) + 128) for v in x_q[0].ravel())
     with _locked(fw):
         elf = fw / "build" / "firmware.elf"
         with run_qemu(elf, "mps2-an386", timeout_s=600) as session:
@@ -464,7 +469,7 @@ def test_real_mlperf_runner_accuracy_mode_equals_host_tflm(projects: dict[str, P
     spec.loader.exec_module(bench)
     fw = projects["qemu-mps2-an386"]
     x_q, y, host = _runner_inputs(fw, 30)
-    write_dataset(tmp_path / "datasets", "ic01", list(x_q), list(y), 10)
+    write_dataset(tmp_path / "datasets", "ic01", list(x_q), list(y), 10, "uint8")
     with _locked(fw):
         with run_qemu(fw / "build" / "firmware.elf", "mps2-an386", timeout_s=900) as session:
             boot(session.url)

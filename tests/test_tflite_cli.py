@@ -53,10 +53,11 @@ def test_analyze_tflite_any_model(tf_model, tmp_path: Path) -> None:  # noqa: F8
 
 
 def test_compile_tflite_tflm_resolver_lists_exactly_the_ops(tf_model, tmp_path: Path) -> None:  # noqa: F811
-    model = _write(tmp_path, "mn.tflite", tf_model("mobilenet", softmax=True, float_io=True))
+    model = _write(tmp_path, "my vww (v2).tflite", tf_model("mobilenet", softmax=True, float_io=True))
     out = tmp_path / "fw"
     res = run_cli("compile", "--tflite", model, "--target", "nucleo-f746zg", "--runtime", "tflm", "--out", str(out),
                   check=True)
+    assert json.loads((out / "compile.json").read_text())["model"] == "my_vww__v2"  # named after the file
     assert "removed op 0 QUANTIZE" in res.stdout and "latency estimate" in res.stdout
     deployed = tflite.load_tflite(out / "model.tflite")
     ops = {op.opcode for op in deployed.ops}

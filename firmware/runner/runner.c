@@ -5,7 +5,10 @@
  *   name%            m-name-dut-[<model>]
  *   profile%         m-profile-[ULPMark for tinyML Firmware V0.0.1]  m-model-[<model>]
  *   db load N%       m-[Expecting N bytes]
- *   db <hex>%        (bytes appended; after the N-th:) m-load-done
+ *   db <hex>%        (bytes appended; after the N-th:) m-load-done. A firmware built for a
+ *                    uint8 data set (RUNNER_DB_INPUT_XOR 0x80: ic01 and vww01, whose official
+ *                    data sets are uint8 images) shifts each byte by -128 into the int8 input,
+ *                    as the reference submissions' th_load_tensor does
  *   db print%        m-buffer-xx-xx-...  (8 bytes a line)
  *   infer N W%       m-warmup-start-W  m-warmup-done  m-infer-start-N  m-lap-us-T0  m-lap-us-T1
  *                    m-infer-done  m-results-[v0,v1,...]
@@ -14,7 +17,7 @@
  * Extensions (new command names only; replies "m-ofa-<what>-[key=value,...]"):
  *   ofa-info%        m-ofa-info-[board=..,core=..,counter=dwt|systick,clock_hz=..,emulated=0|1,
  *                    model=..,runtime=..,input_bytes=..,output_bytes=..,arena_bytes=..,
- *                    max_layers=..,max_runs=..,version=1]
+ *                    max_layers=..,max_runs=..,db_input=int8|uint8,version=1]
  *   ofa-cycles%      m-ofa-cycles-[runs=N,warmup=W,sum=S,min=..,max=..,recorded=K]
  *                    m-ofa-cycles-list-[c0,c1,...]   (first K timed runs of the last infer)
  *   ofa-layers%      m-ofa-layers-[count=K,dropped=D]  then K lines  m-ofa-layer-[index,kind,cycles]
@@ -59,6 +62,10 @@
 #endif
 #ifndef RUNNER_MAX_RUNS
 #define RUNNER_MAX_RUNS 64 /* per-inference cycle counts kept for ofa-cycles */
+#endif
+
+#ifndef RUNNER_DB_INPUT_XOR
+#define RUNNER_DB_INPUT_XOR 0x00u /* 0x80: `db` bytes are uint8, shifted by -128 into the int8 input */
 #endif
 
 #define NL "\r\n"
@@ -414,7 +421,7 @@ static void cmd_db(char **cursor)
                 out("']" NL);
                 return;
             }
-            m->input_store[s_load_pos++] = (int8_t)(uint8_t)((hi << 4) | lo);
+            m->input_store[s_load_pos++] = (int8_t)(uint8_t)(((unsigned)hi << 4 | (unsigned)lo) ^ RUNNER_DB_INPUT_XOR);
             if (s_load_pos == s_load_size) {
                 s_loading = 0;
                 out("m-load-done" NL);
@@ -555,6 +562,7 @@ static void cmd_info(void)
     out_kv("max_runs", RUNNER_MAX_RUNS, 0);
     out_kv("modes", s_modes != NULL ? s_modes->count : 1u, 0);
     out_kv("mode", s_mode, 0);
+    out(RUNNER_DB_INPUT_XOR == 0x80u ? ",db_input=uint8" : ",db_input=int8");
     out_kv("version", 1u, 0);
     out("]" NL);
 }

@@ -50,6 +50,9 @@ def format_compile(info: dict, project: str, notes: list[str]) -> str:
     if p.get("latency_ms") is not None:
         lines.append(f"latency estimate {p['latency_ms']:,.1f} ms (the board's {info['runtime']} coefficients, "
                      "not measured)")
+    if info.get("db_input") == "uint8":
+        lines.append("MLPerf Tiny input: the firmware reads `db` bytes as uint8 and shifts them by -128 into the int8 "
+                     "input, as the reference submissions read the official uint8 images (--db-input int8 to change)")
     if info.get("energy_mode"):
         lines.append("MLPerf Tiny energy mode: timestamps are pulses on the board's timestamp pin, UART at 9600 baud "
                      "(drive it with the EEMBC energy runner; `ofa-mcu profile` needs a performance-mode build)")
@@ -180,6 +183,11 @@ def _mode_choices(checkpoint: str, board: str, subnet_files: tuple[str, ...], se
               help="Name the firmware reports to the MLPerf Tiny runner (m-model-[NAME], m-name-dut-[NAME]), "
                    "which picks its test script and data set by it: ic01, kws01, vww01, ad01. Default: "
                    "SPACE-SUBNETHASH.")
+@click.option("--db-input", type=click.Choice(["int8", "uint8"]), default=None,
+              help="How the firmware reads the bytes the MLPerf Tiny runner sends with `db`: uint8 (shifted by "
+                   "-128 into the int8 input, as the reference submissions read the uint8 images of the official "
+                   "ic01 and vww01 data sets) or int8 (the input as is). Default: uint8 for --model-name ic01 or "
+                   "vww01, else int8. `ofa-mcu profile` and `emulate` adapt to either.")
 @click.option("--kernels", type=click.Choice(KERNEL_CHOICES), default=None,
               help="tflm runtime: the TFLM kernels the firmware is built with, reference or cmsis-nn; the "
                    "predicted arena includes their scratch (default: the board YAML's runtime.tflm.kernels).")
@@ -187,8 +195,8 @@ def _mode_choices(checkpoint: str, board: str, subnet_files: tuple[str, ...], se
 @json_option
 def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_files: tuple[str, ...],
                 search_dir: str | None, out: str, runtime: str | None, output_format: str, calibration_samples: int,
-                test_images: int | None, energy_mode: bool, model_name: str | None, kernels: str | None, seed: int,
-                as_json: bool) -> None:
+                test_images: int | None, energy_mode: bool, model_name: str | None, db_input: str | None,
+                kernels: str | None, seed: int, as_json: bool) -> None:
     """Compile a firmware project for one board: subnet -> INT8 .tflite -> C project, or any int8
     .tflite (--tflite MODEL) -> C project; or, with --format, a library for your own firmware.
 
@@ -223,6 +231,8 @@ def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_
     board = load_board(target)
     if output_format == PROJECT_FORMAT:
         board.require_firmware()  # before any work: a board without board support gets one line
+    if db_input is not None and output_format != PROJECT_FORMAT:
+        raise click.UsageError("--db-input is a firmware option: it goes with --format project")
     if energy_mode:
         if output_format != PROJECT_FORMAT:
             raise click.UsageError("--energy-mode is a firmware option: it goes with --format project")
@@ -253,13 +263,13 @@ def compile_cmd(checkpoint: str | None, tflite: str | None, target: str, subnet_
                             progress=progress, energy_mode=energy_mode, model_name=model_name)
     elif tflite is not None:
         res = compile_tflite(tflite, board, out, rt, progress=progress, output_format=output_format,
-                             energy_mode=energy_mode, model_name=model_name)
+                             energy_mode=energy_mode, model_name=model_name, db_input=db_input)
     else:
         assert checkpoint is not None
         res = compile_project(checkpoint, board, out, rt, subnet=subnet_file, search_dir=search_dir,
                               calibration_samples=calibration_samples, seed=seed, test_images=test_images,
                               progress=progress, output_format=output_format,
-                              energy_mode=energy_mode, model_name=model_name)
+                              energy_mode=energy_mode, model_name=model_name, db_input=db_input)
     if as_json:
         echo_json(res.to_json())
     elif modes is not None:

@@ -180,13 +180,16 @@ def check_energy_mode(board: Board) -> None:
 
 
 def config_defines(board: Board, *, emulated: bool | None = None, semihosting: bool | None = None,
-                   energy_mode: bool = False) -> list[dict[str, str]]:
+                   energy_mode: bool = False, db_input: str = "int8") -> list[dict[str, str]]:
     """The ``#define`` lines of ``board_config.h`` for ``board`` (name, value, comment).
 
     ``energy_mode``: the MLPerf Tiny energy mode (timestamps as pulses on the board's
     ``timestamp_pin``, UART at :data:`ENERGY_MODE_BAUD`); a board without a timestamp pin is
-    refused in one line.
+    refused in one line. ``db_input``: ``uint8`` when the runner's ``db`` bytes are uint8 (the
+    serial runner shifts them by -128 into the int8 input), ``int8`` when they are the input.
     """
+    if db_input not in ("int8", "uint8"):
+        raise UserError(f"db input {db_input!r}: expected int8 or uint8")
     board.require_firmware()
     energy = _energy_defines(board) if energy_mode else []
     baud = ENERGY_MODE_BAUD if energy_mode else board.uart.baud
@@ -210,6 +213,8 @@ def config_defines(board: Board, *, emulated: bool | None = None, semihosting: b
         _Define("BSP_UART_BASE", _hex(board.uart.base), f"{board.uart.instance}"),
         _Define("BSP_UART_BAUD", _u(baud)),
         *energy,
+        *([_Define("RUNNER_DB_INPUT_XOR", "0x80u", "db bytes are uint8: shifted by -128 into the int8 input")]
+          if db_input == "uint8" else []),
     ]
     uart_clock = board.clock_hz
     if fam.startswith("stm32"):

@@ -137,6 +137,23 @@ def check_model_name(name: str, what: str = "--model-name") -> str:
     return name
 
 
+#: MLPerf Tiny models whose official data sets are uint8 images: the reference submissions'
+#: ``th_load_tensor`` shifts each byte by -128 into the int8 input, and so does a firmware compiled
+#: with ``--model-name`` one of these (``db_input`` uint8) unless ``--db-input`` says otherwise.
+UINT8_DATASET_MODELS = ("ic01", "vww01")
+DB_INPUTS = ("int8", "uint8")
+
+
+def db_input_for(model_name: str, given: str | None = None) -> str:
+    """How the serial runner reads ``db`` bytes: ``given``, else uint8 for the models whose MLPerf
+    Tiny data sets are uint8 images (:data:`UINT8_DATASET_MODELS`), else int8."""
+    if given is not None:
+        if given not in DB_INPUTS:
+            raise UserError(f"--db-input {given!r}: expected int8 or uint8")
+        return given
+    return "uint8" if model_name in UINT8_DATASET_MODELS else "int8"
+
+
 def _model_name(space: str | None, cfg: SubnetConfig | None, given: str | None = None) -> str:
     if given is not None:
         return check_model_name(given)
@@ -145,9 +162,10 @@ def _model_name(space: str | None, cfg: SubnetConfig | None, given: str | None =
     return "model"
 
 
-def _file_model_name(path: str | os.PathLike) -> str:
-    """A model name from a ``.tflite`` file name: letters, digits, '_', '.', '-' (at most 64)."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem).strip("._-")[:64]
+def _file_model_name(path: str | os.PathLike, limit: int = 64) -> str:
+    """A model name from a ``.tflite`` file name: letters, digits, '_', '.', '-' (at most ``limit``;
+    a firmware's ``m-model-[...]`` name takes 32), starting with a letter or digit."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem).strip("._-")[:limit].rstrip("._-")
     return stem or "model"
 
 
@@ -211,13 +229,15 @@ def render_model_project(model: bytes, board: Board | str, out: str | os.PathLik
                          space: SearchSpace | None = None, subnet: SubnetConfig | None = None,
                          report: Mapping[str, Any] | None = None, search_text: str | None = None,
                          extra_info: Mapping[str, Any] | None = None, say: Progress = lambda _m: None,
-                         energy_mode: bool = False, model_name: str | None = None) -> tuple[Path, dict[str, Any], Any]:
+                         energy_mode: bool = False, model_name: str | None = None,
+                         db_input: str | None = None) -> tuple[Path, dict[str, Any], Any]:
     """Render the firmware project of an INT8 ``.tflite`` for ``board``: (folder, compile.json, the
     runtime's model description, e.g. a ``NativeModel``).
 
     ``space`` / ``subnet`` give the predicted figures and layer names (read from the model's
     metadata when not given); ``report`` is the export report (accuracy, quantization).
     ``model_name``: the name the firmware reports (``m-model-[...]``; default ``SPACE-HASH``).
+    ``db_input``: how the serial runner reads ``db`` bytes (:func:`db_input_for`).
     """
     rt = get_runtime(runtime)
     b = board if isinstance(board, Board) else load_board(board)
@@ -227,6 +247,7 @@ def render_model_project(model: bytes, board: Board | str, out: str | os.PathLik
     if space is None or subnet is None:
         space, subnet = model_subnet(model, MODEL_FILE) or (None, None)
     name = _model_name(space.name if space is not None else None, subnet, model_name)
+    db = db_input_for(name, db_input)
     rep = dict(report or {})
     predicted = _predicted(space, subnet, b, runtime, model)
     made = rt.model_sources(model, b, ModelRequest(name=name, origin=MODEL_FILE, space=space, subnet=subnet,
@@ -253,6 +274,7 @@ def render_model_project(model: bytes, board: Board | str, out: str | os.PathLik
         "predicted": predicted,
         "layers": made.layers if made.layers is not None else _layers(space, subnet, model),
         "energy_mode": energy_mode,
+        "db_input": db,
         "energy_model": power_summary(b),
         **dict(extra_info or {}),
         **made.info,
@@ -266,7 +288,7 @@ def render_model_project(model: bytes, board: Board | str, out: str | os.PathLik
         extra_files[SEARCH_FILE] = search_text
     say(f"rendering the {runtime} firmware project for {b.name} into {out}")
     path = render_project(b, out, made.sources, runtime=runtime, extra_context=made.extra_context, model_name=name,
-                          extra_files=extra_files, energy_mode=energy_mode)
+                          extra_files=extra_files, energy_mode=energy_mode, db_input=db)
     return path, info, made.model
 
 
@@ -296,7 +318,8 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
                     search_dir: str | os.PathLike | None = None, calibration_samples: int = 200, seed: int = 0,
                     measure_arena: bool | None = None, test_images: int | None = None,
                     progress: Progress | None = None, output_format: str = PROJECT_FORMAT,
-                   energy_mode: bool = False, model_name: str | None = None) -> CompileResult:
+                   energy_mode: bool = False, model_name: str | None = None,
+                   db_input: str | None = None) -> CompileResult:
     """Search (unless a subnet is given), export and render a firmware project into ``out``
     (``output_format`` ``project``), or a library for the user's own firmware (``library``,
     ``arduino``, ``zephyr``: :mod:`ofa_mcu.firmware.library`; any board, no board support needed).
@@ -305,10 +328,13 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
     ``search.json`` gives the board's subnet, and when it has none yet the search runs there
     first. Neither: the search runs in a temporary folder and its ``search.json`` is kept in the
     project. ``measure_arena``: measure the real TFLM arena during export (default: for tflm).
-    ``model_name``: the name the firmware reports (``m-model-[...]``, e.g. ``ic01``).
+    ``model_name``: the name the firmware reports (``m-model-[...]``, e.g. ``ic01``); ``db_input``:
+    how its serial runner reads ``db`` bytes (default from the name: :func:`db_input_for`).
     """
     if model_name is not None:
         check_model_name(model_name)
+    if db_input is not None:
+        db_input_for("", db_input)
     rt = get_runtime(runtime)
     say: Progress = progress or (lambda _m: None)
     b = board if isinstance(board, Board) else load_board(board)
@@ -358,14 +384,15 @@ def compile_project(checkpoint: str | os.PathLike, board: Board | str, out: str 
                              info=info, native=lib.model, search=entry, notes=notes)
     path, info, native = render_model_project(exported.model, b, out_path, runtime, space=space, subnet=cfg,
                                               report=report, search_text=search_text, extra_info=extra, say=say,
-                                              energy_mode=energy_mode, model_name=model_name)
+                                              energy_mode=energy_mode, model_name=model_name, db_input=db_input)
     return CompileResult(project_dir=path, board=b.name, runtime=runtime, subnet=cfg, model=exported.model, info=info,
                          native=native, search=entry, notes=notes)
 
 
 def compile_tflite(path: str | os.PathLike, board: Board | str, out: str | os.PathLike, runtime: str,
                    progress: Progress | None = None, output_format: str = PROJECT_FORMAT,
-                   energy_mode: bool = False, model_name: str | None = None) -> CompileResult:
+                   energy_mode: bool = False, model_name: str | None = None,
+                   db_input: str | None = None) -> CompileResult:
     """Render the firmware project of any int8 ``.tflite`` (a user's model: no checkpoint, no
     metadata needed) into ``out``: the model prepared for the runtime
     (:func:`ofa_mcu.usermodel.load_user_model`: float QUANTIZE / DEQUANTIZE at the edges left
@@ -390,9 +417,11 @@ def compile_tflite(path: str | os.PathLike, board: Board | str, out: str | os.Pa
                                              extra_info={"source_model": um.to_dict()}, say=say)
         return CompileResult(project_dir=path_out, board=b.name, runtime=runtime, subnet=cfg, model=um.model,
                              info=info, native=lib.model, notes=notes)
+    if model_name is None and space is None:  # a user's model is named after its file
+        model_name = _file_model_name(path, limit=32)
     path_out, info, native = render_model_project(um.model, b, out_path, runtime, space=space, subnet=cfg,
                                                   extra_info={"source_model": um.to_dict()}, say=say,
-                                                  energy_mode=energy_mode, model_name=model_name)
+                                                  energy_mode=energy_mode, model_name=model_name, db_input=db_input)
     if info["predicted"].get("fits") is False:
         what = [k for k in ("sram_budget", "flash_budget") if not (info["predicted"].get(k) or {}).get("fits", True)]
         notes.append(f"the analysis predicts that {Path(path).name} does not fit {b.name} "

@@ -101,6 +101,7 @@ def template_context(
     semihosting: bool | None = None,
     extra_context: Mapping[str, Any] | None = None,
     energy_mode: bool = False,
+    db_input: str = "int8",
 ) -> dict[str, Any]:
     """The variables the ``templates/project/*.j2`` templates read (see the report / module doc).
 
@@ -156,8 +157,10 @@ def template_context(
             "data_region": _data_region(board, extra),
             "stack_bytes": mem.stack_bytes,
         },
-        "config_defines": config_defines(board, emulated=emulated, semihosting=semihosting, energy_mode=energy_mode),
+        "config_defines": config_defines(board, emulated=emulated, semihosting=semihosting, energy_mode=energy_mode,
+                                         db_input=db_input),
         "energy_mode": energy_mode,
+        "db_input": db_input,
         "cpu_flags": cpu_flags,
         "common_flags": ["-ffunction-sections", "-fdata-sections", "-fno-common", "-g"],
         "cxx_flags": ["-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics",
@@ -202,6 +205,7 @@ def render_project(
     emulated: bool | None = None,
     semihosting: bool | None = None,
     energy_mode: bool = False,
+    db_input: str = "int8",
 ) -> Path:
     """Render a self-contained firmware project for ``board`` into ``out_dir``; return its path.
 
@@ -214,7 +218,9 @@ def render_project(
     ``templates/``) that extends ``project/CMakeLists.txt.j2`` for a runtime, and
     ``extra_context["readme_template"]`` one rendered with the same variables into ``README.md``.
     ``energy_mode``: the MLPerf Tiny energy mode (GPIO timestamps on the board's timestamp pin,
-    UART at 9600 baud); recorded in ``project.json``.
+    UART at 9600 baud); recorded in ``project.json``. ``db_input``: ``uint8`` makes the serial
+    runner shift the ``db`` bytes by -128 into the int8 input (the MLPerf Tiny ic01 / vww01 data
+    sets are uint8 images); recorded in ``project.json``.
 
     Deterministic (same inputs, same bytes) and atomic: rendered into a temporary folder beside
     ``out_dir`` and renamed into place; a previous project's ``build/`` is kept when its toolchain
@@ -233,6 +239,7 @@ def render_project(
     ctx = template_context(
         board, runtime=runtime, model_name=name, model_files=model_files, firmware_subdirs=subdirs,
         emulated=emulated, semihosting=semihosting, extra_context=extra, energy_mode=energy_mode,
+        db_input=db_input,
     )
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
@@ -270,6 +277,7 @@ def render_project(
         "semihosting": bool(ctx["semihosting"]),
         "qemu_machine": board.qemu.machine if board.qemu else None,
         "energy_mode": bool(ctx["energy_mode"]),
+        "db_input": ctx["db_input"],
         "files": sorted(files),
     }
     files[PROJECT_INFO] = json.dumps(info, indent=2) + "\n"

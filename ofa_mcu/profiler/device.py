@@ -61,6 +61,7 @@ class DeviceInfo:
     arena_bytes: int | None = None
     max_runs: int | None = None
     extensions: bool = False
+    db_input: str = "int8"  # "uint8": the firmware shifts `db` bytes by -128 into its int8 input
 
 
 @dataclass(frozen=True)
@@ -331,13 +332,18 @@ class Device:
             arena_bytes=_int(kv.get("arena_bytes")),
             max_runs=_int(kv.get("max_runs")),
             extensions=True,
+            db_input="uint8" if kv.get("db_input") == "uint8" else "int8",
         )
         return self.info_cache
 
-    def load(self, data: bytes, *, chunk: int | None = None) -> None:
-        """``db load N`` then ``db <hex>`` chunks until ``m-load-done``."""
+    def load(self, data: bytes, *, chunk: int | None = None, raw: bool = False) -> None:
+        """``db load N`` then ``db <hex>`` chunks until ``m-load-done``. ``data`` is the int8 input:
+        for a firmware that reads uint8 (``ofa-info`` ``db_input=uint8``, known after :meth:`info`)
+        it is sent shifted by +128, which the firmware shifts back; ``raw``: send the bytes as given."""
         if not data:
             raise UserError("an input must have at least one byte")
+        if not raw and self.info_cache is not None and self.info_cache.db_input == "uint8":
+            data = bytes(b ^ 0x80 for b in data)
         if chunk is None:
             chunk = DB_CHUNK_OFA if self.info_cache and self.info_cache.extensions else DB_CHUNK_STANDARD
         lines = self.command(f"db load {len(data)}")

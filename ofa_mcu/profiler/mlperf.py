@@ -260,9 +260,14 @@ def run_accuracy(url: str, dataset: str | Path, *, baud: int = 115200, chunk: in
 
 
 def write_dataset(root: str | Path, model: str, inputs: Sequence[np.ndarray], labels: Sequence[int],
-                  classes: int) -> Path:
-    """``root/model/y_labels.csv`` and one ``.bin`` file per input (its int8 bytes, the tensor the
-    firmware loads as is); returns the model's folder."""
+                  classes: int, db_input: str = "int8") -> Path:
+    """``root/model/y_labels.csv`` and one ``.bin`` file per int8 input; returns the model's folder.
+
+    ``db_input`` is the firmware's (``compile.json``): ``int8`` files hold the input tensor's
+    bytes; ``uint8`` files hold each value + 128, as the official ic01 / vww01 data sets hold their
+    uint8 images (the firmware shifts them back by -128, as the reference submissions do)."""
+    if db_input not in ("int8", "uint8"):
+        raise ValueError(f"db_input {db_input!r}: expected int8 or uint8")
     if len(inputs) != len(labels):
         raise ValueError(f"{len(inputs)} inputs but {len(labels)} labels")
     folder = Path(root) / model
@@ -270,7 +275,8 @@ def write_dataset(root: str | Path, model: str, inputs: Sequence[np.ndarray], la
     rows = []
     for i, (x, y) in enumerate(zip(inputs, labels, strict=True)):
         name = f"{model}_{i:05d}_{int(y)}.bin"
-        (folder / name).write_bytes(np.ascontiguousarray(x, dtype=np.int8).tobytes())
+        data = np.ascontiguousarray(x, dtype=np.int8)
+        (folder / name).write_bytes((data.view(np.uint8) ^ 0x80).tobytes() if db_input == "uint8" else data.tobytes())
         rows.append(f"{name},{classes},{int(y)}\n")
     (folder / LABELS_FILE).write_text("".join(rows))
     return folder
