@@ -13,12 +13,16 @@ Per model it reports:
 - flash: the native firmware image for qemu-mps2-an386 (``text + data`` of the ELF that
   arm-none-eabi-gcc links: model constants, kernels, board support and serial runner) and the
   model's constants alone; for TFLM the ``.tflite`` bytes plus the board YAML's figure for the
-  TFLM runtime's code (a prediction: no TFLM tree is built here; ``benchmarks/tflm_qemu.py
-  --tflite MODEL`` measures it against a real tree);
+  TFLM runtime's code (the prediction ``analyze`` makes) and, with a TFLM tree, the ELF;
 - speed: emulated instructions per MAC of the native firmware in QEMU mps2-an386 (Cortex-M4,
   ``-icount shift=0``; instructions, not cycles), with its outputs checked bit for bit against
-  host TFLM on the same inputs (TFLM's own instructions per MAC need a TFLM tree:
-  ``benchmarks/tflm_qemu.py``);
+  host TFLM on the same inputs;
+- with a TFLM tree (``--tflm-dir``; ``--tflm-kernels cmsis_nn,reference``, a tree per kernel set
+  with ``--tflm-dir-reference``): the tflm runtime's firmware of the same model (full model, SOFTMAX
+  included) built against it for qemu-mps2-an386 and profiled in QEMU the same way
+  (``benchmarks/tflm_qemu.py``: outputs against host TFLM, instructions per MAC, ELF size, the
+  arena TFLM reports using on the device against the prediction for the kernels built); compiled
+  TFLM libraries come from the shared cache (``--cache``, as ``ofa-mcu build``);
 - fit: which shipped boards the model fits per runtime (``ofa-mcu analyze --tflite`` on every
   board: usable SRAM and flash).
 
@@ -27,7 +31,8 @@ measured natively without its trailing SOFTMAX ("cut before SOFTMAX", said in th
 arena and speed of everything before it.
 
     .venv/bin/python benchmarks/mlperf_tiny.py --repo PATH_OR_URL [--work /tmp/ofa-mlperf-tiny] \\
-        [--inputs 2] [--json OUT]
+        [--inputs 2] [--tflm-dir TREE [--tflm-kernels cmsis_nn,reference] [--tflm-dir-reference TREE2]
+        [--cache DIR]] [--json OUT]
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 MODELS = {
     "ic01": "benchmark/training/image_classification/trained_models/pretrainedResnet_quant.tflite",
@@ -139,6 +145,23 @@ def run_native(name: str, path: Path, work: Path, n_inputs: int) -> dict[str, An
             "match_tflm": prof["check"]["match"], "inputs": len(xs), "arena_used": prof["memory"]["arena_used"]}
 
 
+def run_tflm(name: str, path: Path, work: Path, tflm_dir: Path, kernels: str, n_inputs: int,
+             cache: Path | None) -> dict[str, Any]:
+    """The tflm runtime's firmware of the model (QUANTIZE/DEQUANTIZE at the edges left off, as
+    ``compile --tflite`` does) built against ``tflm_dir`` with ``kernels`` and profiled in QEMU."""
+    import tflm_qemu
+
+    from ofa_mcu.usermodel import load_user_model
+
+    data = load_user_model(str(path), "tflm").model
+    builder = tflm_qemu.Builder(work / f"tflm-{name}", data, {"model_name": name}, cache)
+    r = tflm_qemu.run_emulated(builder, tflm_dir, kernels, n_inputs, runs=1)
+    a = r["arena"]
+    r["arena"]["predicted_for_kernels"] = a["predicted"] + (a["cmsis_nn_scratch"] if kernels == "cmsis_nn" else 0)
+    r["flash"] = r["size"]["text"] + r["size"]["data"]
+    return r
+
+
 def fits(path: Path, runtime: str) -> list[str]:
     """Shipped boards the model fits with ``runtime`` (usable SRAM and flash)."""
     from ofa_mcu.analysis import analyze_graph
@@ -159,13 +182,22 @@ def main() -> None:
     ap.add_argument("--repo", required=True, help="mlcommons/tiny: a local git directory or a URL to clone")
     ap.add_argument("--work", type=Path, default=Path("/tmp/ofa-mlperf-tiny"), help="models and projects go here")
     ap.add_argument("--inputs", type=int, default=2, help="random int8 inputs per model in QEMU")
+    ap.add_argument("--tflm-dir", type=Path, default=None, help="a TFLM tree: also build and run the tflm runtime")
+    ap.add_argument("--tflm-dir-reference", type=Path, default=None,
+                    help="the TFLM tree for --tflm-kernels reference (default: --tflm-dir)")
+    ap.add_argument("--tflm-kernels", default="cmsis_nn", help="comma-separated: cmsis_nn, reference")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="cached TFLM libraries (default: the folder ofa-mcu build uses)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
     from ofa_mcu.boards import load_board
+    from ofa_mcu.firmware.trees import cache_root
     from ofa_mcu.tflm.arena import measure_arena
 
     t0 = time.time()
+    cache = args.cache.absolute() if args.cache else cache_root() / "tflm"
+    kernel_sets = [k for k in args.tflm_kernels.split(",") if k] if args.tflm_dir else []
     models = fetch_models(args.repo, args.work)
     tflm_code = load_board(EMULATED).runtime["tflm"].code_bytes
     rows: dict[str, Any] = {}
@@ -179,7 +211,11 @@ def main() -> None:
             "tflm_arena": tflm_arena, "native_arena": nat["arena"], "ratio": nat["arena"] / tflm_arena,
             "native": nat, "tflm_flash_predicted": len(data) + tflm_code,
             "fits": {"tflm": fits(path, "tflm"), "native": fits(npath, "native")},
+            "tflm": {},
         }
+        for kernels in kernel_sets:
+            tree = args.tflm_dir_reference if kernels == "reference" and args.tflm_dir_reference else args.tflm_dir
+            row["tflm"][kernels] = run_tflm(name, path, args.work, tree.resolve(), kernels, args.inputs, cache)
         rows[name] = row
         cut = f" ({note})" if note else ""
         print(f"\n### {name}: {path.name} ({len(data):,} B, {nat['macs']:,} MACs natively{cut})\n")
@@ -192,9 +228,16 @@ def main() -> None:
               f"{row['tflm_flash_predicted']:,} (.tflite + {tflm_code:,} board YAML code figure, predicted) |")
         print(f"| instructions / MAC ({EMULATED}, QEMU) | {nat['instructions_per_mac']:.2f} "
               f"({nat['instructions']:,.0f} instr.; outputs == host TFLM: {nat['match_tflm']}) | "
-              "needs a TFLM tree (benchmarks/tflm_qemu.py) |")
+              f"{'below, per kernel set' if row['tflm'] else 'needs a TFLM tree (--tflm-dir)'} |")
         print(f"| boards it fits | {', '.join(row['fits']['native']) or 'none'} | "
               f"{', '.join(row['fits']['tflm']) or 'none'} |")
+        for kernels, t in row["tflm"].items():
+            a = t["arena"]
+            same = "yes" if t["outputs_equal_host_tflm"] else f"no (up to {t['max_output_diff']})"
+            print(f"| TFLM {kernels} on {EMULATED} (QEMU) | | {t['instructions_per_mac']} instructions / MAC "
+                  f"({t['instructions_per_inference']:,}); outputs == host TFLM: {same}; flash {t['flash']:,} B "
+                  f"(ELF text+data); arena used on the device {a['used']:,} B, predicted {a['predicted_for_kernels']:,} B, "
+                  f"reserved {a['reserved']:,} B |")
     print(f"\n({time.time() - t0:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
