@@ -70,6 +70,22 @@ def test_linker_script_states_the_real_memory_sizes(tmp_path, board):
     assert re.search(r"\.stack \(NOLOAD\) :.*?\} > " + re.escape(b.memory.stack_region) + r"\n", ld, re.S)
 
 
+def test_db_input_uint8_is_a_board_config_define(tmp_path):
+    """--db-input uint8 (ic01 / vww01 data sets): the serial runner XORs db bytes with 0x80 (x - 128
+    for uint8 x); int8 (the default) defines nothing, so runner.c reads the input as is."""
+    import json
+
+    from ofa_mcu.errors import UserError
+
+    plain = _render(tmp_path / "a", "qemu-mps2-an386")
+    shifted = _render(tmp_path / "b", "qemu-mps2-an386", db_input="uint8")
+    assert "RUNNER_DB_INPUT_XOR" not in (plain / "config" / "board_config.h").read_text()
+    assert re.search(r"#define RUNNER_DB_INPUT_XOR\s+0x80u", (shifted / "config" / "board_config.h").read_text())
+    assert json.loads((shifted / "project.json").read_text())["db_input"] == "uint8"
+    with pytest.raises(UserError, match="expected int8 or uint8"):
+        _render(tmp_path / "c", "qemu-mps2-an386", db_input="float")
+
+
 def test_board_without_board_support_renders_nothing(tmp_path):
     """A board without BSP (rpi-pico: family rp2040, no uart/cycle_counter/flash_tool) is refused
     by the renderer itself (not only by the CLI) with one line, before any file is written."""
