@@ -51,6 +51,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "board_config.h" /* RUNNER_DB_INPUT_XOR (--db-input) */
 #include "bsp.h"
 #include "runner.h"
 
