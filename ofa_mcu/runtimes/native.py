@@ -37,8 +37,8 @@ FLASH = FlashModel(per_channel=8, per_tensor=0, per_op=16, fixed=64)
 _KINDS = ("conv", "depthwise", "pointwise", "add", "avgpool", "fc", "softmax")
 #: Our kernels: instructions per MAC per op kind measured in QEMU over 4 random mcu-32 subnets
 #: (benchmarks/native_qemu.py --n 4; avgpool, the global AVERAGE_POOL_2D that replaced MEAN, measured
-#: with the kernels before this table's last remeasure): M4 with the DSP path, M0 ARMv6-M code; ADD, AVERAGE_POOL_2D and SOFTMAX
-#: count one "MAC" per element. Per-op costs hardly change the fit (whole-inference error 6.8% on
+#: with the kernels before this table's last remeasure): M4 with the DSP path, M0 ARMv6-M code;
+#: ADD, AVERAGE_POOL_2D and SOFTMAX count one "MAC" per element. Per-op costs hardly change the fit (whole-inference error 6.8% on
 #: M4, 7.9% on M0, against those measurements).
 _M4 = {
     "cycles_per_mac": {"conv": 4.3, "depthwise": 5.7, "pointwise": 2.6, "add": 20.0, "avgpool": 17.2, "fc": 3.2,
