@@ -42,10 +42,13 @@ from ofa_mcu.train.trainer import Trainer, TrainOptions
 
 
 def train_scratch(space, cfg: SubnetConfig, data, epochs: int, batch: int, lr: float, seed: int,
-                  train_images: int | None = None) -> tuple[float, float]:
-    """A static subnet trained alone: SGD + nesterov, warm-up epoch then cosine; (test acc, seconds)."""
+                  train_images: int | None = None, on_epoch=None) -> tuple[float, float]:
+    """A static subnet trained alone: SGD + nesterov, warm-up epoch then cosine; (test acc, seconds).
+
+    Channels-last, as the supernet trains. ``on_epoch(epoch, net, seconds)`` is called after each epoch.
+    """
     torch.manual_seed(seed)
-    net = build_static(space, cfg)
+    net = build_static(space, cfg).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=3e-5)
     train_x, train_y = data.train_subset(train_images, seed)
     x_all, y_all = torch.from_numpy(train_x), torch.from_numpy(train_y)
@@ -54,6 +57,7 @@ def train_scratch(space, cfg: SubnetConfig, data, epochs: int, batch: int, lr: f
     t0, step = time.time(), 0
     for epoch in range(epochs):
         net.train()
+        t_epoch = time.time()
         order = np.random.default_rng(seed + epoch).permutation(len(x_all))
         gen = torch.Generator().manual_seed(seed * 31 + epoch)
         for i in range(steps_per_epoch):
@@ -68,6 +72,8 @@ def train_scratch(space, cfg: SubnetConfig, data, epochs: int, batch: int, lr: f
             loss.backward()
             opt.step()
             step += 1
+        if on_epoch is not None:
+            on_epoch(epoch, net, time.time() - t_epoch)
     seconds = time.time() - t0
     return accuracy(net, data.test_x, data.test_y, cfg.resolution), seconds
 

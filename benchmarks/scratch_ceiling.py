@@ -3,7 +3,8 @@
 The accuracy goals of a data set (Fashion-MNIST: largest subnet >= 93%) only make sense if the
 space's largest subnet can reach them at all. This trains one static subnet (``--subnet
 max|mid|min``) from scratch on every training image (no supernet, no teacher), SGD + nesterov,
-one warm-up epoch then cosine, channels-last as the supernet trains, and prints after every
+one warm-up epoch then cosine, channels-last as the supernet trains (``ofa_vs_scratch.py``'s
+loop, the one its twins use), and prints after every
 epoch the validation and TEST accuracy and the training images per second (whole epoch).
 
 Run: .venv/bin/python benchmarks/scratch_ceiling.py [--data fashion-mnist] [--space mcu-28]
@@ -13,21 +14,16 @@ Run: .venv/bin/python benchmarks/scratch_ceiling.py [--data fashion-mnist] [--sp
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as ofa-mcu sets it (shared cores)
 
-import numpy as np  # noqa: E402
-import torch
-import torch.nn.functional as F
+from ofa_vs_scratch import train_scratch  # noqa: E402  (this folder: the same loop as the twins)
 
 from ofa_mcu.config import SubnetConfig
-from ofa_mcu.data import augment, load_source, resize
+from ofa_mcu.data import load_source
 from ofa_mcu.ir import build_graph
 from ofa_mcu.space import load_space
-from ofa_mcu.supernet.extract import build_static
 from ofa_mcu.table import render
 from ofa_mcu.train.bn import accuracy
 from ofa_mcu.train.schedule import middle_config
@@ -48,37 +44,19 @@ def main() -> None:
     data = load_source(args.data, args.seed)
     space = load_space(args.space).for_task(classes=data.classes, in_channels=data.in_channels)
     cfg = {"max": SubnetConfig.max, "min": SubnetConfig.min, "mid": middle_config}[args.subnet](space)
-    torch.manual_seed(args.seed)
-    net = build_static(space, cfg).to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=3e-5)
-    train_x, train_y = data.train_subset(args.train_images, args.seed)
-    x_all, y_all = torch.from_numpy(train_x), torch.from_numpy(train_y)
-    per_epoch = max(1, len(x_all) // args.batch)
-    total, step, rows = args.epochs * per_epoch, 0, []
+    train_x, _ = data.train_subset(args.train_images, args.seed)
+    per_epoch = max(1, len(train_x) // args.batch)
     print(f"{args.data} / {args.space} {args.subnet}: {build_graph(space, cfg).macs:,} MACs, "
-          f"{sum(p.numel() for p in net.parameters()):,} parameters, {len(x_all)} training images", flush=True)
-    for epoch in range(args.epochs):
-        net.train()
-        t0 = time.time()
-        order = np.random.default_rng(args.seed * 1009 + epoch).permutation(len(x_all))
-        gen = torch.Generator().manual_seed(args.seed * 31 + epoch)
-        for i in range(per_epoch):
-            idx = order[i * args.batch:(i + 1) * args.batch]
-            lr = (args.lr * (step + 1) / per_epoch if step < per_epoch
-                  else 0.5 * args.lr * (1 + math.cos(math.pi * (step - per_epoch) / max(1, total - per_epoch))))
-            for group in opt.param_groups:
-                group["lr"] = lr
-            x = resize(augment(x_all[idx], gen, data.flip), cfg.resolution)
-            loss = F.cross_entropy(net(x), y_all[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            step += 1
-        seconds = time.time() - t0
+          f"{len(train_x)} training images", flush=True)
+    rows = []
+
+    def on_epoch(epoch: int, net, seconds: float) -> None:
         val = accuracy(net, data.val_x, data.val_y, cfg.resolution)
         test = accuracy(net, data.test_x, data.test_y, cfg.resolution)
         rows.append((epoch + 1, f"{100 * val:.2f}%", f"{100 * test:.2f}%", f"{per_epoch * args.batch / seconds:.0f}"))
         print(f"epoch {epoch + 1}: val {100 * val:.2f}%  test {100 * test:.2f}%  {seconds:.0f} s", flush=True)
+
+    train_scratch(space, cfg, data, args.epochs, args.batch, args.lr, args.seed, args.train_images, on_epoch)
     print(render(["epoch", "validation", "test", "train img/s"], rows,
                  title=f"{args.subnet} subnet of {args.space} from scratch, batch {args.batch}, lr {args.lr}, "
                        f"seed {args.seed}, test = {len(data.test_y)} held-out images"))

@@ -172,50 +172,19 @@ static int32_t dw_band_rows(const ofa_conv_params_t *p)
 }
 
 /*
- * A 3x3 channel plane through a padded copy on the stack, `band` output rows at a time: the
- * input rows of channel `ch` those rows read, plus their padding, the padding filled with the
- * input zero point. A padded tap then contributes
- * w * (zp + in_offset) = 0, exactly what TFLM's skipped tap contributes, so every output is a
- * full window with the input offset folded into the bias (bias + in_offset * sum w): no border
- * cases, the nine weights in registers. Stride 1: two outputs per step share four loads a row.
+ * Input rows [top, top + rows) of channel `ch` into a band of `pw`-byte rows: columns [left,
+ * left + mid) from the image, the rest, and rows outside the image, the input zero point (a
+ * padded tap then contributes w * (zp + in_offset) = 0, TFLM's skipped tap); then `tail` more
+ * zero-point bytes that a word load of the last window may read.
  */
-OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane3_padded(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
-                                             int32_t ch, int8_t *restrict dst, int32_t dst_stride, int32_t pw,
-                                             int32_t band)
+OFA_NO_LIBCALLS static inline void dw_fill_band(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
+                                                int32_t ch, int8_t *restrict pad, int32_t pw, int32_t top,
+                                                int32_t rows, int32_t left, int32_t mid, int32_t tail)
 {
     const int32_t in_h = p->in_h, in_w = p->in_w, ch_n = p->in_c;
-    const int32_t out_h = p->out_h, out_w = p->out_w;
-    const int32_t stride_h = p->stride_h, stride_w = p->stride_w;
-    const int32_t pad_top = p->pad_top, pad_left = p->pad_left;
-    const int32_t in_off = p->in_offset, out_off = p->out_offset;
-    const int32_t lo = p->act_min, hi = p->act_max;
-    const int8_t *const wc = p->weights + ch;
-    const int32_t mult = p->out_mult[ch];
-    const int shift = p->out_shift[ch];
-    const int8_t zp = (int8_t)(-in_off);
-    const int32_t w0 = wc[0], w1 = wc[ch_n], w2 = wc[2 * ch_n];
-    const int32_t w3 = wc[3 * ch_n], w4 = wc[4 * ch_n], w5 = wc[5 * ch_n];
-    const int32_t w6 = wc[6 * ch_n], w7 = wc[7 * ch_n], w8 = wc[8 * ch_n];
-    const int32_t base = (p->bias ? p->bias[ch] : 0) + in_off * (w0 + w1 + w2 + w3 + w4 + w5 + w6 + w7 + w8);
-    /* columns of the padded row: [0, left) padding, [left, left + mid) image, the rest padding */
-    const int32_t left = pad_left < pw ? pad_left : pw;
-    const int32_t mid = (in_w < pw - left) ? in_w : pw - left;
-    /* word-aligned; + 4: a word load of the last window may read past the plane */
-    uint32_t pad_words[(OFA_DW_PAD_BYTES + 4 + 3) / 4];
-    int8_t *const pad = (int8_t *)pad_words;
-    int32_t r, c, oy, ox;
-#if OFA_USE_DSP
-    /* (w0, w2) and w1 of each row as int16 halves */
-    const int32_t k02a = ofa_pk16(w0, w2), k02b = ofa_pk16(w3, w5), k02c = ofa_pk16(w6, w8);
-#endif
-
-    int32_t oy0;
-    for (oy0 = 0; oy0 < out_h; oy0 += band) {
-    const int32_t band_h = (out_h - oy0) < band ? (out_h - oy0) : band;
-    const int32_t ph = (band_h - 1) * stride_h + 3;
-    const int32_t top = oy0 * stride_h - pad_top; /* input row of padded row 0 */
-    /* the band's padded rows: zero point outside the image; and the 4 bytes after them */
-    for (r = 0; r < ph; ++r) {
+    const int8_t zp = (int8_t)(-p->in_offset);
+    int32_t r, c;
+    for (r = 0; r < rows; ++r) {
         const int32_t iy = top + r;
         int8_t *row = pad + r * pw;
         if (iy < 0 || iy >= in_h) {
@@ -238,9 +207,54 @@ OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane3_padded(const ofa_conv_para
             }
         }
     }
-    for (c = 0; c < 4; ++c) {
-        pad[ph * pw + c] = zp;
+    for (c = 0; c < tail; ++c) {
+        pad[rows * pw + c] = zp;
     }
+}
+
+/*
+ * A 3x3 channel plane through a padded copy on the stack, `band` output rows at a time: the
+ * input rows of channel `ch` those rows read, plus their padding, the padding filled with the
+ * input zero point. A padded tap then contributes
+ * w * (zp + in_offset) = 0, exactly what TFLM's skipped tap contributes, so every output is a
+ * full window with the input offset folded into the bias (bias + in_offset * sum w): no border
+ * cases, the nine weights in registers. Stride 1: two outputs per step share four loads a row.
+ */
+OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane3_padded(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
+                                             int32_t ch, int8_t *restrict dst, int32_t dst_stride, int32_t pw,
+                                             int32_t band)
+{
+    const int32_t in_w = p->in_w, ch_n = p->in_c;
+    const int32_t out_h = p->out_h, out_w = p->out_w;
+    const int32_t stride_h = p->stride_h, stride_w = p->stride_w;
+    const int32_t pad_top = p->pad_top, pad_left = p->pad_left;
+    const int32_t in_off = p->in_offset, out_off = p->out_offset;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const int8_t *const wc = p->weights + ch;
+    const int32_t mult = p->out_mult[ch];
+    const int shift = p->out_shift[ch];
+    const int32_t w0 = wc[0], w1 = wc[ch_n], w2 = wc[2 * ch_n];
+    const int32_t w3 = wc[3 * ch_n], w4 = wc[4 * ch_n], w5 = wc[5 * ch_n];
+    const int32_t w6 = wc[6 * ch_n], w7 = wc[7 * ch_n], w8 = wc[8 * ch_n];
+    const int32_t base = (p->bias ? p->bias[ch] : 0) + in_off * (w0 + w1 + w2 + w3 + w4 + w5 + w6 + w7 + w8);
+    /* columns of the padded row: [0, left) padding, [left, left + mid) image, the rest padding */
+    const int32_t left = pad_left < pw ? pad_left : pw;
+    const int32_t mid = (in_w < pw - left) ? in_w : pw - left;
+    /* word-aligned; + 4: a word load of the last window may read past the plane */
+    uint32_t pad_words[(OFA_DW_PAD_BYTES + 4 + 3) / 4];
+    int8_t *const pad = (int8_t *)pad_words;
+    int32_t oy, ox;
+#if OFA_USE_DSP
+    /* (w0, w2) and w1 of each row as int16 halves */
+    const int32_t k02a = ofa_pk16(w0, w2), k02b = ofa_pk16(w3, w5), k02c = ofa_pk16(w6, w8);
+#endif
+
+    int32_t oy0;
+    for (oy0 = 0; oy0 < out_h; oy0 += band) {
+    const int32_t band_h = (out_h - oy0) < band ? (out_h - oy0) : band;
+    const int32_t ph = (band_h - 1) * stride_h + 3;
+    const int32_t top = oy0 * stride_h - pad_top; /* input row of padded row 0 */
+    dw_fill_band(p, input, ch, pad, pw, top, ph, left, mid, 4); /* + 4: a word load past the band */
 #if OFA_USE_DSP
     /*
      * A word x0..x3 of a padded row widens to e = (x0, x2) and o = (x1, x3). The window at x0 is
@@ -335,7 +349,7 @@ OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane_padded_dsp(const ofa_conv_p
                                                 const int8_t *restrict input, int32_t ch, int8_t *restrict dst,
                                                 int32_t dst_stride, int32_t pw, int32_t band)
 {
-    const int32_t in_h = p->in_h, in_w = p->in_w, ch_n = p->in_c;
+    const int32_t in_w = p->in_w, ch_n = p->in_c;
     const int32_t out_h = p->out_h, out_w = p->out_w;
     const int32_t k_h = p->k_h, k_w = p->k_w;
     const int32_t stride_h = p->stride_h, stride_w = p->stride_w;
@@ -344,7 +358,6 @@ OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane_padded_dsp(const ofa_conv_p
     const int32_t lo = p->act_min, hi = p->act_max;
     const int32_t mult = p->out_mult[ch];
     const int shift = p->out_shift[ch];
-    const int8_t zp = (int8_t)(-in_off);
     /* groups of four taps per row, and a last single tap when k_w % 4 == 1 */
     const int32_t groups = (k_w % 4 == 1) ? k_w / 4 : (k_w + 3) / 4;
     const int single = k_w % 4 == 1;
@@ -380,32 +393,7 @@ OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane_padded_dsp(const ofa_conv_p
         const int32_t band_h = (out_h - oy0) < band ? (out_h - oy0) : band;
         const int32_t ph = (band_h - 1) * stride_h + k_h;
         const int32_t top = oy0 * stride_h - pad_top;
-        for (r = 0; r < ph; ++r) {
-            const int32_t iy = top + r;
-            int8_t *row = pad + r * pw;
-            if (iy < 0 || iy >= in_h) {
-                for (c = 0; c < pw; ++c) {
-                    row[c] = zp;
-                }
-                continue;
-            }
-            {
-                const int8_t *src = input + iy * in_w * ch_n + ch;
-                for (c = 0; c < left; ++c) {
-                    row[c] = zp;
-                }
-                for (c = 0; c < mid; ++c) {
-                    row[left + c] = *src;
-                    src += ch_n;
-                }
-                for (c = left + mid; c < pw; ++c) {
-                    row[c] = zp;
-                }
-            }
-        }
-        for (c = 0; c < 8; ++c) {
-            pad[ph * pw + c] = zp; /* a group's word may read past the last row */
-        }
+        dw_fill_band(p, input, ch, pad, pw, top, ph, left, mid, 8); /* + 8: a group's word past the band */
         for (oy = 0; oy < band_h; ++oy) {
             const int8_t *row0 = pad + oy * stride_h * pw;
             ox = 0;
