@@ -76,3 +76,14 @@ def touch_files(root: Path, *rels: str) -> Path:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("/* placeholder */\n")
     return root
+
+
+def load_benchmark(name: str):
+    """The script benchmarks/<name>.py as a module (tests reuse its build-and-run code)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

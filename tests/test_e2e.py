@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import TINY_SPACE, require_tool, run_cli
+from helpers import TINY_SPACE, load_benchmark, require_tool, run_cli
 
 from ofa_mcu.boards import load_board
 from ofa_mcu.config import SubnetConfig
@@ -458,15 +458,10 @@ def test_mlperf_runner_accuracy_mode_equals_host_tflm(projects: dict[str, Path],
 def test_real_mlperf_runner_accuracy_mode_equals_host_tflm(projects: dict[str, Path], tmp_path: Path) -> None:
     """The unmodified MLPerf Tiny host runner (from $OFA_MLPERF_RUNNER_DIR) in accuracy mode over
     socket:// to QEMU: its reported Top-1 and predictions equal host TFLM's on the same inputs."""
-    import importlib.util
-
     from ofa_mcu.profiler.mlperf import boot, write_dataset
     from ofa_mcu.qemu import run_qemu
 
-    spec = importlib.util.spec_from_file_location("mlperf_runner", ROOT / "benchmarks" / "mlperf_runner.py")
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("mlperf_runner")
     fw = projects["qemu-mps2-an386"]
     x_q, y, host = _runner_inputs(fw, 30)
     write_dataset(tmp_path / "datasets", "ic01", list(x_q), list(y), 10, "uint8")

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import require_tool
+from helpers import load_benchmark, require_tool
 
 from ofa_mcu import tflite
 from ofa_mcu.errors import UserError
@@ -903,12 +903,7 @@ def test_qemu_requant_matches_reference(variant: str, tmp_path: Path) -> None:
     of millions with benchmarks/requant_qemu.py --n 30000000)."""
     for tool in ("arm-none-eabi-gcc", "arm-none-eabi-objdump", "qemu-system-arm"):
         require_tool(tool)
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("requant_qemu", ROOT / "benchmarks" / "requant_qemu.py")
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("requant_qemu")
     res = bench.run(variant, 200_000, tmp_path)
     assert res["checked"] > 200_000
     assert res["ok"], res["log"]
@@ -924,12 +919,7 @@ def test_qemu_cortex_m_bit_exact(variant: str, models: ModelCache, tflm: Any, tm
     """The real DSP instructions (Cortex-M4) and ARMv6-M code, run in QEMU, give TFLM's bytes."""
     for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
         require_tool(tool)
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("kernels_qemu", ROOT / "benchmarks" / "kernels_qemu.py")
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("kernels_qemu")
     conv = models.get("mbv2_3")
     graph = tflite.parse_tflite(conv.data)
     calls = lowering.lower_graph(graph)
@@ -950,12 +940,7 @@ def test_qemu_softmax_bit_exact(variant: str, models: ModelCache, tflm: Any, tmp
     every op's output equals TFLM's, on a random and an all-equal input."""
     for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
         require_tool(tool)
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("kernels_qemu", ROOT / "benchmarks" / "kernels_qemu.py")
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("kernels_qemu")
     conv = models.get("softmax")
     graph = tflite.parse_tflite(conv.data)
     calls = lowering.lower_graph(graph)
