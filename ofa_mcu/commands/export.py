@@ -147,21 +147,16 @@ def export(checkpoint: str, subnet_file: str | None, preset: str | None, search_
 
         res = export_onnx(ckpt.supernet, cfg, data, fmt=fmt, calibration_samples=calibration_samples, seed=seed,
                           bn_samples=ckpt.bn_calib_samples, test_images=test_images, progress=progress)
-        onnx_report = {**res.report, "model": out_path.name, "checkpoint": str(ckpt.path), "data": ckpt.data}
-        write_bytes(out_path, res.model)
-        write_json(sidecar_path(out_path), onnx_report)
-        if as_json:
-            echo_json({**onnx_report, "model_path": str(out_path), "report_path": str(sidecar_path(out_path))})
-        else:
-            click.echo(format_onnx_report(onnx_report, out_path))
-        return
-    result = export_subnet(ckpt.supernet, cfg, data, calibration_samples=calibration_samples, seed=seed,
-                           bn_samples=ckpt.bn_calib_samples, measure=not no_measure, test_images=test_images,
-                           progress=progress)
-    report = {**result.report, "model": out_path.name, "checkpoint": str(ckpt.path), "data": ckpt.data}
-    write_bytes(out_path, result.model)
+        formatter = format_onnx_report
+    else:
+        res = export_subnet(ckpt.supernet, cfg, data, calibration_samples=calibration_samples, seed=seed,
+                            bn_samples=ckpt.bn_calib_samples, measure=not no_measure, test_images=test_images,
+                            progress=progress)
+        formatter = format_report
+    report = {**res.report, "model": out_path.name, "checkpoint": str(ckpt.path), "data": ckpt.data}
+    write_bytes(out_path, res.model)
     write_json(sidecar_path(out_path), report)
     if as_json:
         echo_json({**report, "model_path": str(out_path), "report_path": str(sidecar_path(out_path))})
     else:
-        click.echo(format_report(report, out_path))
+        click.echo(formatter(report, out_path))
