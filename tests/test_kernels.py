@@ -29,7 +29,7 @@ from helpers import load_benchmark, require_tool
 from ofa_mcu import tflite
 from ofa_mcu.errors import UserError
 from ofa_mcu.export.convert import set_int8_options
-from ofa_mcu.native import lowering, requant
+from ofa_mcu.native import lowering, requant, variants
 from ofa_mcu.padding import compute_padding
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +86,9 @@ class NativeKernels:
         self.lib.h_avgpool.argtypes = [vp] * 3
         self.lib.h_softmax.argtypes = [vp] * 3
         self.lib.h_requant.argtypes = [ci, vp, vp, vp, vp, ctypes.c_int32]
-        self.lib.h_expand_dw.argtypes = [vp] * 13
+        self.lib.h_expand_dw.argtypes = [vp] * 13 + [ci]
+        self.lib.h_variant.argtypes = [ci, vp]
+        self.lib.h_conv_entry.argtypes = [ci, ci] + [vp] * 8
         self.lib.h_add_in.argtypes = [vp, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, vp]
 
     def requant(self, x: np.ndarray, mult: np.ndarray, shift: np.ndarray, which: int = 0) -> np.ndarray:
@@ -111,6 +113,20 @@ class NativeKernels:
         )  # fmt: skip
         assert rc == 0
         return y[:out_size].copy()
+
+    def conv_entry(self, kind: int, variant: int, call: lowering.KernelCall, x: np.ndarray,
+                   out_size: int) -> np.ndarray | None:
+        """A variant's own entry point (kind 0 conv, 2 depthwise, 3 depthwise in place); None when
+        this build has no such variant."""
+        ip = _ints(call.params, CONV_FIELDS)
+        a = call.arrays
+        scratch = np.zeros(max(call.scratch_bytes, 1), np.int8)
+        y = np.ascontiguousarray(x.ravel(), dtype=np.int8).copy() if kind == 3 else np.zeros(out_size, np.int8)
+        rc = self.lib.h_conv_entry(
+            kind, variant, _ptr(ip), _ptr(a["weights"]), _ptr(a.get("bias")), _ptr(a["out_mult"]),
+            _ptr(a["out_shift"]), _ptr(np.ascontiguousarray(x, dtype=np.int8)), _ptr(y), _ptr(scratch),
+        )  # fmt: skip
+        return None if rc != 0 else y[:out_size].copy()
 
     def run(self, call: lowering.KernelCall, ins: list[np.ndarray], out_size: int) -> np.ndarray:
         fn = call.function
@@ -346,9 +362,91 @@ def test_fused_expand_depthwise_equals_the_two_kernels(kernel_libs: dict[str, Na
             lib.lib.h_expand_dw(
                 _ptr(ip1), _ptr(e["weights"]), _ptr(e["bias"]), _ptr(e["out_mult"]), _ptr(e["out_shift"]),
                 _ptr(ip2), _ptr(d["weights"]), _ptr(d["bias"]), _ptr(d["out_mult"]), _ptr(d["out_shift"]),
-                _ptr(x), _ptr(window), _ptr(got))  # fmt: skip
+                _ptr(x), _ptr(window), _ptr(got), -1)  # fmt: skip
             assert np.array_equal(got, want), (h, w, c_in, c, k, stride, padding)
             assert (window[-guard:] == 77).all(), "the fused kernel wrote past its window"
+            # the generated call: ofa_expand_depthwise_s8_with the variant the code generator picks
+            kernel = variants.expand_depthwise_kernel(dw.params, lib is kernel_libs["dsp-emulated"])
+            got2 = np.zeros(out_size, np.int8)
+            window[:] = 77
+            rc = lib.lib.h_expand_dw(
+                _ptr(ip1), _ptr(e["weights"]), _ptr(e["bias"]), _ptr(e["out_mult"]), _ptr(e["out_shift"]),
+                _ptr(ip2), _ptr(d["weights"]), _ptr(d["bias"]), _ptr(d["out_mult"]), _ptr(d["out_shift"]),
+                _ptr(x), _ptr(window), _ptr(got2),
+                variants.DW_VARIANTS.index(kernel.removeprefix("ofa_depthwise_s8_")))  # fmt: skip
+            assert rc == 0 and np.array_equal(got2, want), (kernel, h, w, c_in, c, k, stride, padding)
+            assert (window[-guard:] == 77).all(), "the fused kernel wrote past its window"
+
+
+def _variant_grid() -> Iterator[dict[str, int]]:
+    """Conv-like parameters over the shapes where the variant choices change (band widths around
+    the 256-byte padded band, 16-output planes, kernels up to and past 8, strides, channels)."""
+    for out_w in (1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 40, 41, 63, 64, 82, 83, 84, 85, 86, 120, 128, 250):
+        for out_h in (1, 2, 3, 4, 8, 15, 16, 17):
+            for k_h, k_w in ((1, 1), (3, 3), (5, 5), (7, 7), (8, 8), (9, 9), (3, 5), (5, 3), (10, 4), (1, 3)):
+                for s_h, s_w in ((1, 1), (2, 2), (1, 2), (2, 1), (3, 3)):
+                    for in_c in (1, 3, 7, 8, 16):
+                        yield dict(
+                            in_h=(out_h - 1) * s_h + k_h, in_w=(out_w - 1) * s_w + k_w, in_c=in_c, out_h=out_h,
+                            out_w=out_w, out_c=in_c, k_h=k_h, k_w=k_w, stride_h=s_h, stride_w=s_w, pad_top=0,
+                            pad_left=0, in_offset=0, out_offset=0, act_min=-128, act_max=127,
+                        )  # fmt: skip
+
+
+def test_variant_choice_matches_the_c_dispatch(kernel_libs: dict[str, NativeKernels]) -> None:
+    """ofa_mcu.native.variants (the code generator's compile-time choice) picks exactly the variant
+    the kernels' run-time dispatch picks (ofa_conv_variant, ofa_depthwise_variant), on the portable
+    and the DSP builds, for every shape of the grid."""
+    seen: set[tuple[str, str]] = set()
+    for build, lib in kernel_libs.items():
+        dsp = build == "dsp-emulated"
+        for p in _variant_grid():
+            ip = _ints(p, CONV_FIELDS)
+            assert variants.CONV_VARIANTS[lib.lib.h_variant(0, _ptr(ip))] == variants.conv_variant(p), (build, p)
+            for inplace in (False, True):
+                c_choice = variants.DW_VARIANTS[lib.lib.h_variant(2 if inplace else 1, _ptr(ip))]
+                assert c_choice == variants.depthwise_variant(p, inplace, dsp), (build, inplace, p)
+                seen.add((build, c_choice))
+    # the grid reaches every variant each build has (plane_k only on DSP cores)
+    assert seen == {(b, v) for b in kernel_libs for v in variants.DW_VARIANTS
+                    if v != "plane_k" or b == "dsp-emulated"}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_variant_entry_points_equal_the_dispatch(kernel_libs: dict[str, NativeKernels], seed: int) -> None:
+    """Every variant's own entry point gives what the run-time entry point gives, on every shape it
+    can run (lanes, plane_any and the row loop: any; in place, lanes: planes of up to 16 outputs;
+    plane3 / plane_k: where their padded band fits; the patch loop: windows of up to 128 bytes), out
+    of place and in place."""
+    rng = np.random.default_rng(300 + seed)
+    for _ in range(8):
+        k = int(rng.choice([1, 3, 5, 7]))
+        stride = int(rng.choice([1, 2, 3]))
+        c = int(rng.choice([1, 3, 4, 5, 8, 13]))
+        h, w = (int(v) for v in rng.integers(1, 20, 2))
+        padding = "VALID" if h >= k and w >= k and rng.random() < 0.3 else "SAME"
+        dw = _random_conv(rng, "ofa_depthwise_s8", h, w, c, c, k, stride, padding)
+        conv = _random_conv(rng, "ofa_conv_s8", h, w, c, int(rng.choice([1, 2, 5, 8])), k, stride, padding)
+        p = dw.params
+        n_dw = p["out_h"] * p["out_w"] * c
+        n_conv = conv.params["out_h"] * conv.params["out_w"] * conv.params["out_c"]
+        x = rng.integers(-128, 128, h * w * c).astype(np.int8)
+        for build, lib in kernel_libs.items():
+            want = lib.conv(2, dw, x, n_dw)
+            runnable = {"lanes", "plane_any"}
+            if variants.dw_band_rows(p) > 0:
+                runnable.add("plane3")
+            if build == "dsp-emulated" and variants.dw_band_rows_k(p) > 0:
+                runnable.add("plane_k")
+            for v in runnable:
+                # in place, lanes go through a stack buffer of 16 outputs per channel
+                for kind in (2, 3) if v != "lanes" or p["out_h"] * p["out_w"] <= variants.DW_LANE_PIX else (2,):
+                    got = lib.conv_entry(kind, variants.DW_VARIANTS.index(v), dw, x, n_dw)
+                    assert got is not None and np.array_equal(got, want), (build, v, kind, p)
+            want = lib.conv(0, conv, x, n_conv)
+            for v in ("patch", "rows") if k * k * c <= variants.CONV_PATCH_BYTES else ("rows",):
+                got = lib.conv_entry(0, variants.CONV_VARIANTS.index(v), conv, x, n_conv)
+                assert got is not None and np.array_equal(got, want), (build, v, conv.params)
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 /*
  * conv.c - int8 CONV_2D, any kernel size, stride and padding: the patch loop and the row loop
- * described in ofa_conv_core.h, shared with the conv + ADD kernel (conv_add.c).
+ * described in ofa_conv_core.h, shared with the conv + ADD kernel (conv_add.c). ofa_conv_variant
+ * chooses the loop from the shape; each loop, with and without the ADD, is also an entry point of
+ * its own (ofa_conv_s8_patch, ofa_conv_s8_rows, ofa_conv_add_s8_patch, ofa_conv_add_s8_rows), which
+ * generated models call directly.
  */
 #include <string.h>
 
@@ -213,19 +216,49 @@ static void ofa_conv_row_loop(const ofa_conv_params_t *restrict p, const int8_t 
     }
 }
 
+/* The variant a layer runs: the patch loop for few input channels and small windows, else the row loop. */
+int ofa_conv_variant(const ofa_conv_params_t *p)
+{
+    const int32_t n = (int32_t)p->k_h * p->k_w * p->in_c;
+    return (p->in_c < OFA_CONV_PATCH_MAX_C && n <= OFA_CONV_PATCH_BYTES) ? OFA_CONV_VARIANT_PATCH
+                                                                         : OFA_CONV_VARIANT_ROWS;
+}
+
 void ofa_conv_any_s8(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int8_t *restrict output,
                      const ofa_add_params_t *add)
 {
-    const int32_t n = (int32_t)p->k_h * p->k_w * p->in_c;
-    if (p->in_c < OFA_CONV_PATCH_MAX_C && n <= OFA_CONV_PATCH_BYTES) {
+    if (ofa_conv_variant(p) == OFA_CONV_VARIANT_PATCH) {
         ofa_conv_patch_loop(p, input, output, add);
     } else {
         ofa_conv_row_loop(p, input, output, add);
     }
 }
 
-
 void ofa_conv_s8(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int8_t *restrict output)
 {
     ofa_conv_any_s8(p, input, output, 0);
+}
+
+/* the variants' entry points (ofa_kernels.h): what the code generator calls */
+
+void ofa_conv_s8_patch(const ofa_conv_params_t *p, const int8_t *input, int8_t *output)
+{
+    ofa_conv_patch_loop(p, input, output, 0);
+}
+
+void ofa_conv_s8_rows(const ofa_conv_params_t *p, const int8_t *input, int8_t *output)
+{
+    ofa_conv_row_loop(p, input, output, 0);
+}
+
+void ofa_conv_add_s8_patch(const ofa_conv_params_t *conv, const ofa_add_params_t *add, const int8_t *input,
+                           int8_t *inout)
+{
+    ofa_conv_patch_loop(conv, input, inout, add);
+}
+
+void ofa_conv_add_s8_rows(const ofa_conv_params_t *conv, const ofa_add_params_t *add, const int8_t *input,
+                          int8_t *inout)
+{
+    ofa_conv_row_loop(conv, input, inout, add);
 }

@@ -19,6 +19,10 @@
  * ofa_depthwise_s8_inplace: planes through the one-plane scratch buffer, small planes in lanes
  *   four channels at a time through a 64-byte stack buffer; see the layout contract in
  *   ofa_kernels.h.
+ * Which way a layer goes depends on its shape only (ofa_depthwise_variant). Each way is an entry
+ * point of its own (ofa_depthwise_s8_lanes, _plane3, _plane_k, _plane_any and the _inplace_ ones),
+ * which generated models call directly so that unused ways are not linked; ofa_depthwise_s8 and
+ * ofa_depthwise_s8_inplace dispatch at run time.
  * Every path computes the same integers; tests/test_kernels.py checks them against TFLM and a
  * numpy model of its arithmetic.
  */
@@ -448,35 +452,11 @@ OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane_padded_dsp(const ofa_conv_p
 }
 #endif
 
-OFA_DW_NOINLINE static void dw_plane_any(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
-                         int8_t *restrict dst, int32_t dst_stride);
-
 /*
- * One output channel plane: dst[pix * dst_stride] for pix in out_h*out_w.
- * Reads only bytes of channel `ch` of the input.
- * Interior pixels use sum w*(x+off) = sum w*x + off*sum w (exact).
+ * One output channel plane of any kernel: dst[pix * dst_stride] for pix in out_h*out_w. Reads only
+ * bytes of channel `ch` of the input; border windows skip their out-of-image taps, interior
+ * pixels use sum w*(x+off) = sum w*x + off*sum w (exact).
  */
-static void dw_plane(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
-                     int8_t *restrict dst, int32_t dst_stride)
-{
-    const int32_t band = dw_band_rows(p);
-    if (band > 0) {
-        dw_plane3_padded(p, input, ch, dst, dst_stride, (p->out_w - 1) * p->stride_w + 3, band);
-        return;
-    }
-#if OFA_USE_DSP
-    {
-        const int32_t band_k = dw_band_rows_k(p);
-        if (band_k > 0) {
-            dw_plane_padded_dsp(p, input, ch, dst, dst_stride, (p->out_w - 1) * p->stride_w + p->k_w, band_k);
-            return;
-        }
-    }
-#endif
-    dw_plane_any(p, input, ch, dst, dst_stride);
-}
-
-/* dw_plane for any kernel: border windows skip their out-of-image taps */
 OFA_DW_NOINLINE static void dw_plane_any(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
                          int8_t *restrict dst, int32_t dst_stride)
 {
@@ -582,29 +562,89 @@ OFA_DW_NOINLINE static void dw_plane_any(const ofa_conv_params_t *restrict p, co
  * outputs on the stack) */
 #define OFA_DW_LANE_PIX 16
 
-void ofa_depthwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
-                      int8_t *restrict output)
+/*
+ * The variant a layer runs (ofa_depthwise_variant_t), from its shape alone. ofa_depthwise_s8 and
+ * ofa_depthwise_s8_inplace dispatch on it at run time; the code generator makes the same choice at
+ * compile time (ofa_mcu/native/variants.py mirrors this function, tests/test_kernels.py checks
+ * that both agree) and calls the variant's entry point, so the linker keeps only the variants a
+ * model uses.
+ */
+int ofa_depthwise_variant(const ofa_conv_params_t *p, int inplace)
 {
     const int32_t npix = (int32_t)p->out_h * p->out_w;
-    int32_t ch;
+    const int strided = p->stride_h != 1 || p->stride_w != 1;
+    if (inplace) {
+        if (npix < OFA_DW_SMALL_PIX || (OFA_USE_DSP && strided && npix <= OFA_DW_LANE_PIX)) {
+            return OFA_DW_VARIANT_LANES;
+        }
+    } else {
 #if OFA_USE_DSP
-    /* padded planes pay for their copy at stride 1 on 3x3 planes of 16 outputs or more; lanes
-     * otherwise (measured: 5x5/7x7 stride-1 planes ran slower through the padded band than in
-     * lanes out of place, 6.26 against 5.05 instructions per MAC on an mcu-32 subnet) */
-    if (p->stride_h != 1 || p->stride_w != 1 || npix < OFA_DW_SMALL_PIX || p->k_h != 3 || p->k_w != 3 ||
-        (dw_band_rows(p) == 0 && dw_band_rows_k(p) == 0)) {
-        dw_lanes(p, input, 0, p->in_c, output, p->in_c);
-        return;
-    }
+        /* padded planes pay for their copy at stride 1 on 3x3 planes of 16 outputs or more; lanes
+         * otherwise (measured: 5x5/7x7 stride-1 planes ran slower through the padded band than in
+         * lanes out of place, 6.26 against 5.05 instructions per MAC on an mcu-32 subnet) */
+        if (strided || npix < OFA_DW_SMALL_PIX || p->k_h != 3 || p->k_w != 3 ||
+            (dw_band_rows(p) == 0 && dw_band_rows_k(p) == 0)) {
+            return OFA_DW_VARIANT_LANES;
+        }
 #else
-    if (npix < OFA_DW_SMALL_PIX) {
-        dw_lanes(p, input, 0, p->in_c, output, p->in_c);
-        return;
+        if (npix < OFA_DW_SMALL_PIX) {
+            return OFA_DW_VARIANT_LANES;
+        }
+#endif
+    }
+    /* channel planes: bias, multiplier, shift and the weights of a channel stay in registers */
+    if (dw_band_rows(p) > 0) {
+        return OFA_DW_VARIANT_PLANE3;
+    }
+#if OFA_USE_DSP
+    if (dw_band_rows_k(p) > 0) {
+        return OFA_DW_VARIANT_PLANE_K;
     }
 #endif
-    /* channel planes: bias, multiplier, shift and the weights of a channel stay in registers */
+    return OFA_DW_VARIANT_PLANE_ANY;
+}
+
+/* the plane kernels with one signature: one output channel plane, dst[pix * dst_stride] */
+typedef void (*dw_plane_fn)(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
+                            int8_t *restrict dst, int32_t dst_stride);
+
+static void dw_plane3(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
+                      int8_t *restrict dst, int32_t dst_stride)
+{
+    dw_plane3_padded(p, input, ch, dst, dst_stride, (p->out_w - 1) * p->stride_w + 3, dw_band_rows(p));
+}
+
+#if OFA_USE_DSP
+static void dw_plane_k(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
+                       int8_t *restrict dst, int32_t dst_stride)
+{
+    dw_plane_padded_dsp(p, input, ch, dst, dst_stride, (p->out_w - 1) * p->stride_w + p->k_w, dw_band_rows_k(p));
+}
+#endif
+
+/* every channel plane of the layer straight into the output */
+OFA_INLINE void dw_planes(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int8_t *restrict output,
+                          dw_plane_fn plane)
+{
+    int32_t ch;
     for (ch = 0; ch < p->in_c; ++ch) {
-        dw_plane(p, input, ch, output + ch, p->in_c);
+        plane(p, input, ch, output + ch, p->in_c);
+    }
+}
+
+/* in place: each channel plane into the scratch, then over that channel's bytes of buf */
+OFA_INLINE void dw_planes_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch, dw_plane_fn plane)
+{
+    const int32_t npix = (int32_t)p->out_h * p->out_w;
+    const int32_t ch_n = p->in_c;
+    int32_t ch, pix;
+    for (ch = 0; ch < ch_n; ++ch) {
+        int8_t *dst = buf + ch;
+        plane(p, buf, ch, scratch, 1);
+        for (pix = 0; pix < npix; ++pix) {
+            *dst = scratch[pix];
+            dst += ch_n;
+        }
     }
 }
 
@@ -625,22 +665,91 @@ OFA_DW_NOINLINE static void dw_inplace_lanes(const ofa_conv_params_t *p, int8_t 
     }
 }
 
+/* ---- the variants' entry points (ofa_kernels.h) ---- */
+
+void ofa_depthwise_s8_lanes(const ofa_conv_params_t *p, const int8_t *input, int8_t *output)
+{
+    dw_lanes(p, input, 0, p->in_c, output, p->in_c);
+}
+
+void ofa_depthwise_s8_plane3(const ofa_conv_params_t *p, const int8_t *input, int8_t *output)
+{
+    dw_planes(p, input, output, dw_plane3);
+}
+
+#if OFA_USE_DSP
+void ofa_depthwise_s8_plane_k(const ofa_conv_params_t *p, const int8_t *input, int8_t *output)
+{
+    dw_planes(p, input, output, dw_plane_k);
+}
+#endif
+
+void ofa_depthwise_s8_plane_any(const ofa_conv_params_t *p, const int8_t *input, int8_t *output)
+{
+    dw_planes(p, input, output, dw_plane_any);
+}
+
+void ofa_depthwise_s8_inplace_lanes(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch)
+{
+    (void)scratch;
+    dw_inplace_lanes(p, buf, (int32_t)p->out_h * p->out_w);
+}
+
+void ofa_depthwise_s8_inplace_plane3(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch)
+{
+    dw_planes_inplace(p, buf, scratch, dw_plane3);
+}
+
+#if OFA_USE_DSP
+void ofa_depthwise_s8_inplace_plane_k(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch)
+{
+    dw_planes_inplace(p, buf, scratch, dw_plane_k);
+}
+#endif
+
+void ofa_depthwise_s8_inplace_plane_any(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch)
+{
+    dw_planes_inplace(p, buf, scratch, dw_plane_any);
+}
+
+/* ---- run-time dispatch (library and foreign callers; generated models call the variants) ---- */
+
+void ofa_depthwise_s8(const ofa_conv_params_t *p, const int8_t *input, int8_t *output)
+{
+    switch (ofa_depthwise_variant(p, 0)) {
+    case OFA_DW_VARIANT_LANES:
+        ofa_depthwise_s8_lanes(p, input, output);
+        break;
+    case OFA_DW_VARIANT_PLANE3:
+        ofa_depthwise_s8_plane3(p, input, output);
+        break;
+#if OFA_USE_DSP
+    case OFA_DW_VARIANT_PLANE_K:
+        ofa_depthwise_s8_plane_k(p, input, output);
+        break;
+#endif
+    default:
+        ofa_depthwise_s8_plane_any(p, input, output);
+        break;
+    }
+}
+
 void ofa_depthwise_s8_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch)
 {
-    const int32_t npix = (int32_t)p->out_h * p->out_w;
-    const int32_t ch_n = p->in_c;
-    int32_t ch, pix;
-
-    if (npix < OFA_DW_SMALL_PIX || (OFA_USE_DSP && (p->stride_h != 1 || p->stride_w != 1) && npix <= OFA_DW_LANE_PIX)) {
-        dw_inplace_lanes(p, buf, npix);
-        return;
-    }
-    for (ch = 0; ch < ch_n; ++ch) {
-        int8_t *dst = buf + ch;
-        dw_plane(p, buf, ch, scratch, 1);
-        for (pix = 0; pix < npix; ++pix) {
-            *dst = scratch[pix];
-            dst += ch_n;
-        }
+    switch (ofa_depthwise_variant(p, 1)) {
+    case OFA_DW_VARIANT_LANES:
+        ofa_depthwise_s8_inplace_lanes(p, buf, scratch);
+        break;
+    case OFA_DW_VARIANT_PLANE3:
+        ofa_depthwise_s8_inplace_plane3(p, buf, scratch);
+        break;
+#if OFA_USE_DSP
+    case OFA_DW_VARIANT_PLANE_K:
+        ofa_depthwise_s8_inplace_plane_k(p, buf, scratch);
+        break;
+#endif
+    default:
+        ofa_depthwise_s8_inplace_plane_any(p, buf, scratch);
+        break;
     }
 }

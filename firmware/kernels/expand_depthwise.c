@@ -7,15 +7,17 @@
  * depthwise conv is computed by ofa_depthwise_s8 from that window (its top padding adjusted to
  * the window). When the depthwise conv moves down, the rows it still needs are moved to the top
  * of the window. Every expanded row is computed exactly once, by the same kernels, so the results
- * are bit for bit those of the two layers run one after the other.
+ * are bit for bit those of the two layers run one after the other. ofa_expand_depthwise_s8_with
+ * takes the depthwise kernel to call (generated models pass the variant ofa_depthwise_s8 would
+ * choose for one output row, so that only that variant is linked).
  */
 #include <string.h>
 
 #include "ofa_kernels.h"
 #include "ofa_window.h"
 
-void ofa_expand_depthwise_s8(const ofa_conv_params_t *expand, const ofa_conv_params_t *dw,
-                             const int8_t *input, int8_t *window, int8_t *output)
+void ofa_expand_depthwise_s8_with(const ofa_conv_params_t *expand, const ofa_conv_params_t *dw,
+                                  ofa_depthwise_fn dw_kernel, const int8_t *input, int8_t *window, int8_t *output)
 {
     const int32_t in_h = dw->in_h;
     const int32_t row_bytes = (int32_t)dw->in_w * dw->in_c;         /* one expanded row */
@@ -45,6 +47,12 @@ void ofa_expand_depthwise_s8(const ofa_conv_params_t *expand, const ofa_conv_par
         }
         row_dw.in_h = (uint16_t)(hi - lo);
         row_dw.pad_top = (uint8_t)(lo - iy0);
-        ofa_depthwise_s8(&row_dw, window, output + oy * out_row_bytes);
+        dw_kernel(&row_dw, window, output + oy * out_row_bytes);
     }
+}
+
+void ofa_expand_depthwise_s8(const ofa_conv_params_t *expand, const ofa_conv_params_t *dw,
+                             const int8_t *input, int8_t *window, int8_t *output)
+{
+    ofa_expand_depthwise_s8_with(expand, dw, ofa_depthwise_s8, input, window, output);
 }

@@ -33,6 +33,18 @@
 extern "C" {
 #endif
 
+/*
+ * 1 when the kernels are built with their Cortex-M DSP-extension loops (SMLAD & co.): on by default
+ * where the core has them (M4, M7, M33 with DSP), off with -DOFA_NO_DSP; -DOFA_EMULATE_DSP turns
+ * them on anywhere with plain-C emulations of the instructions (host tests). Some layers run a
+ * different kernel variant with and without them, so generated code tests this too.
+ */
+#if defined(OFA_EMULATE_DSP) || (defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && !defined(OFA_NO_DSP))
+#define OFA_KERNELS_DSP 1
+#else
+#define OFA_KERNELS_DSP 0
+#endif
+
 /* Pixels ofa_pointwise_s8_inplace computes into its scratch at a time
  * (INPLACE_POINTWISE_PIXELS in ofa_mcu/planner/native.py). */
 #define OFA_PW_INPLACE_PIXELS 8
@@ -134,8 +146,40 @@ typedef struct {
     int32_t diff_min;
 } ofa_softmax_params_t;
 
+/*
+ * Kernel variants. The run-time entry points (ofa_conv_s8, ofa_conv_add_s8, ofa_depthwise_s8,
+ * ofa_depthwise_s8_inplace, ofa_expand_depthwise_s8) choose a variant from the layer's shape
+ * (ofa_conv_variant, ofa_depthwise_variant) and call it; each variant is also an entry point of
+ * its own, with the same arguments and results, so that generated code, which knows every shape,
+ * calls exactly the variants a model needs and the linker (--gc-sections) drops the others.
+ * ofa_mcu/native/variants.py makes the same choice in Python. A variant may be called for any layer
+ * it can run: the row loop, depthwise lanes (out of place) and plane_any for any shape; the patch
+ * loop for windows (k_h * k_w * in_c) of up to 128 bytes; plane3 for 3x3 kernels and plane_k for
+ * kernels up to 8x8 whose padded band of 256 bytes holds k_h rows of (out_w - 1) * stride_w + k_w;
+ * in place, lanes for planes of up to 16 outputs.
+ */
+typedef enum {
+    OFA_CONV_VARIANT_PATCH = 0, /* few input channels (the first conv): a pixel's window gathered once */
+    OFA_CONV_VARIANT_ROWS = 1   /* otherwise: one dot product per kernel row */
+} ofa_conv_variant_t;
+
+typedef enum {
+    OFA_DW_VARIANT_LANES = 0,    /* channels in lanes, one output pixel at a time */
+    OFA_DW_VARIANT_PLANE3 = 1,   /* 3x3 channel planes through a padded band */
+    OFA_DW_VARIANT_PLANE_K = 2,  /* DSP cores: channel planes of kernels up to 8x8 through a padded band */
+    OFA_DW_VARIANT_PLANE_ANY = 3 /* channel planes, border taps skipped */
+} ofa_depthwise_variant_t;
+
+/* The variant ofa_conv_s8 / ofa_conv_add_s8 run for a layer (an ofa_conv_variant_t). */
+int ofa_conv_variant(const ofa_conv_params_t *p);
+
+/* The variant ofa_depthwise_s8 (inplace 0) or ofa_depthwise_s8_inplace (1) runs (an ofa_depthwise_variant_t). */
+int ofa_depthwise_variant(const ofa_conv_params_t *p, int inplace);
+
 /* Any kernel size, stride and padding. */
 void ofa_conv_s8(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
+void ofa_conv_s8_patch(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
+void ofa_conv_s8_rows(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
 
 /* 1x1 conv, stride 1, no padding (out_h == in_h, out_w == in_w). */
 void ofa_pointwise_s8(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
@@ -153,9 +197,22 @@ void ofa_pointwise_s8_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *s
  */
 void ofa_conv_add_s8(const ofa_conv_params_t *conv, const ofa_add_params_t *add, const int8_t *input,
                      int8_t *inout);
+void ofa_conv_add_s8_patch(const ofa_conv_params_t *conv, const ofa_add_params_t *add, const int8_t *input,
+                           int8_t *inout);
+void ofa_conv_add_s8_rows(const ofa_conv_params_t *conv, const ofa_add_params_t *add, const int8_t *input,
+                          int8_t *inout);
 
 /* Depthwise conv, depth multiplier 1 (in_c == out_c). */
 void ofa_depthwise_s8(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
+void ofa_depthwise_s8_lanes(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
+void ofa_depthwise_s8_plane3(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
+#if OFA_KERNELS_DSP
+void ofa_depthwise_s8_plane_k(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
+#endif
+void ofa_depthwise_s8_plane_any(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
+
+/* A depthwise conv kernel: ofa_depthwise_s8 or one of its variants. */
+typedef void (*ofa_depthwise_fn)(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
 
 /*
  * In-place depthwise conv: the output overwrites the input.
@@ -175,6 +232,12 @@ void ofa_depthwise_s8(const ofa_conv_params_t *p, const int8_t *input, int8_t *o
  * Other channels are never touched.
  */
 void ofa_depthwise_s8_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch);
+void ofa_depthwise_s8_inplace_lanes(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch);
+void ofa_depthwise_s8_inplace_plane3(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch);
+#if OFA_KERNELS_DSP
+void ofa_depthwise_s8_inplace_plane_k(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch);
+#endif
+void ofa_depthwise_s8_inplace_plane_any(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch);
 
 /*
  * A 1x1 expand conv (`expand`, stride 1) fused with the depthwise conv `dw` that reads its output:
@@ -184,6 +247,14 @@ void ofa_depthwise_s8_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *s
  */
 void ofa_expand_depthwise_s8(const ofa_conv_params_t *expand, const ofa_conv_params_t *dw,
                              const int8_t *input, int8_t *window, int8_t *output);
+
+/*
+ * ofa_expand_depthwise_s8 with the depthwise rows computed by `dw_kernel`: ofa_depthwise_s8 or the
+ * variant it would choose for one output row of `dw` (out_h 1; the choice does not depend on the
+ * window's height or padding).
+ */
+void ofa_expand_depthwise_s8_with(const ofa_conv_params_t *expand, const ofa_conv_params_t *dw,
+                                  ofa_depthwise_fn dw_kernel, const int8_t *input, int8_t *window, int8_t *output);
 
 void ofa_fully_connected_s8(const ofa_fc_params_t *p, const int8_t *input, int8_t *output);
 

@@ -34,20 +34,17 @@
 
 #include <stdint.h>
 
+#include "ofa_kernels.h"
+
 /*
  * OFA_USE_DSP selects the Cortex-M DSP-extension inner loops (SMLAD & co.):
- * on by default where the core has them (M4, M7, M33 with DSP), off with
- * -DOFA_NO_DSP. -DOFA_EMULATE_DSP turns them on anywhere with plain-C
- * emulations of the instructions (host tests of the DSP code paths).
+ * OFA_KERNELS_DSP (ofa_kernels.h: on by default where the core has them, off
+ * with -DOFA_NO_DSP, emulated in plain C with -DOFA_EMULATE_DSP).
  */
-#if defined(OFA_EMULATE_DSP)
-#define OFA_USE_DSP 1
-#elif defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && !defined(OFA_NO_DSP)
-#define OFA_USE_DSP 1
+#define OFA_USE_DSP OFA_KERNELS_DSP
+#if OFA_KERNELS_DSP && !defined(OFA_EMULATE_DSP)
 #define OFA_ARM_DSP 1
 #include <arm_acle.h>
-#else
-#define OFA_USE_DSP 0
 #endif
 
 #if defined(__GNUC__)

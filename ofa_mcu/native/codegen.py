@@ -14,6 +14,10 @@ kernels) once per op, with every constant in flash and every activation in one s
   the ADD's index with kind ``conv+add``, :data:`FUSED_ADD_KIND`), in-place square 1x1 convs
   (``ofa_pointwise_s8_inplace``). RESHAPE is an alias (same bytes). CONCATENATION finds its
   inputs at their planned offsets (``in_offsets`` in its parameters).
+* Each call goes to the kernel variant the layer's shape selects (:mod:`ofa_mcu.native.variants`,
+  the same choice the run-time entry points make), e.g. ``ofa_depthwise_s8_plane3`` rather than
+  ``ofa_depthwise_s8``, under ``#if OFA_KERNELS_DSP`` where the DSP and portable builds of the
+  kernels choose differently, so the linker keeps only the variants the model runs.
 * ``ofa_model_invoke()`` runs the ops in order, each wrapped in ``runner_layer_begin_named`` /
   ``runner_layer_end`` so the serial runner reports per-layer cycles with the IR op kind
   (``conv``, ``pointwise``, ``depthwise``, ``add``, ``avgpool``, ``fc``: the latency model's kinds).
@@ -43,6 +47,7 @@ from ofa_mcu import ir as irmod
 from ofa_mcu.codegen import render_all
 from ofa_mcu.errors import WorkFailed
 from ofa_mcu.native.lowering import lower_graph
+from ofa_mcu.native.variants import entry_point, expand_depthwise_kernel
 from ofa_mcu.planner import Plan, inplace_pointwise_scratch_bytes, plan_native, pointwise_in_place
 from ofa_mcu.tflite import Graph, Op, model_subnet, parse_tflite, to_ir
 
@@ -85,6 +90,9 @@ class NativeLayer:
     out_shape: list[int]
     macs: int
     const_bytes: int  # weights + bias + multipliers + shifts in flash
+    # the C functions the generated call runs: its variant's entry point (and for a fused
+    # expand + depthwise call the depthwise variant it is given), with and without the DSP loops
+    entries: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -149,6 +157,23 @@ def _op_description(op: Op, layer: irmod.Op) -> str:
     if layer.kind in ("conv", "pointwise", "depthwise", "avgpool", "maxpool"):
         extra = f" {layer.kernel}x{layer.kernel} stride {layer.stride}"
     return f"{op.opcode}{extra}, {shapes}" + (f", fused {act}" if act != "NONE" else "")
+
+
+def _calls(function: str, params: dict[str, int]) -> tuple[dict[str, Any], dict[str, Any] | None,
+                                                          dict[str, list[str]]]:
+    """The generated call of the run-time entry point ``function`` with the parameters ``params``:
+    its variant's entry point (:mod:`ofa_mcu.native.variants`), for a fused
+    ``ofa_expand_depthwise_s8_with`` call (``params``: the depthwise conv's) the depthwise variant
+    it is given as an argument. Returns (the call on DSP builds, the call on portable builds or
+    None when it is the same, {"dsp": functions called, "portable": functions called})."""
+    out: dict[str, dict[str, Any]] = {}
+    for build, dsp in (("dsp", True), ("portable", False)):
+        if function == "ofa_expand_depthwise_s8_with":
+            out[build] = {"function": function, "extra": [expand_depthwise_kernel(params, dsp)]}
+        else:
+            out[build] = {"function": entry_point(function, params, dsp), "extra": []}
+    entries = {b: [c["function"], *c["extra"]] for b, c in out.items()}
+    return out["dsp"], (out["portable"] if out["portable"] != out["dsp"] else None), entries
 
 
 def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite", use_metadata: bool = True,
@@ -260,14 +285,15 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
             ex_op = ex["op"]
             params_ctx.append(params)
             fused_name = f"{ex_op.name}+{op.name}"
+            c_dsp, c_port, entries = _calls("ofa_expand_depthwise_s8_with", call.params)
             buffers = (f"in @{ex['in_offsets']}, expanded rows in the window @{ex['window']} "
                        f"({plan.sizes[group_of[mapping.tensor_of[call.inputs[0]]]]} B), out @{out_offset} "
                        f"({tens[call.outputs[0]].size} B)")
             ops_ctx.append({
                 "reshape": False, "index": ir_index, "tflite_index": call.op_index,
                 "name": fused_name, "kind": FUSED_KIND, "param_vars": [f"op{ex_op.index}", var],
-                "function": "ofa_expand_depthwise_s8",
-                "args": [ex["in_offsets"][0], ex["window"], out_offset],  # arena offsets
+                "function": "ofa_expand_depthwise_s8", "call": c_dsp, "call_portable": c_port,
+                "entries": entries, "args": [ex["in_offsets"][0], ex["window"], out_offset],  # arena offsets
                 "comment": f"layers {ex_op.index} and {ir_index} fused: "
                            f"{_op_description(ex['tfl_op'], ex_op)}, then {params['comment']}",
                 "macs": ex_op.macs + op.macs, "inplace": False, "buffers": buffers,
@@ -277,7 +303,7 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
                 function="ofa_expand_depthwise_s8", inplace=False, inputs=ex["in_offsets"], output=out_offset,
                 output_bytes=tens[call.outputs[0]].size, scratch=ex["window"], in_shape=list(ex_op.in_shape),
                 out_shape=list(op.out_shape), macs=ex_op.macs + op.macs,
-                const_bytes=ex["const_bytes"] + const_bytes,
+                const_bytes=ex["const_bytes"] + const_bytes, entries=entries,
             ))
             continue
         if ir_index in plan.fused_add:  # runs inside the fused call of the ADD after it
@@ -285,7 +311,8 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
                 raise WorkFailed(f"{origin}: op {call.op_index}: the plan fuses a {call.function} call into an ADD; "
                                  "only ofa_conv_s8 convs can be")
             params_ctx.append(params)
-            pending_conv = {"op": op, "in_offsets": in_offsets, "const_bytes": const_bytes, "tfl_op": tfl_op}
+            pending_conv = {"op": op, "in_offsets": in_offsets, "const_bytes": const_bytes, "tfl_op": tfl_op,
+                            "params": call.params}
             continue
         if ir_index in add_of:
             cv = pending_conv
@@ -301,10 +328,12 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
             params_ctx.append(params)
             fused_name = f"{cv_op.name}+{op.name}"
             out_bytes = tens[call.outputs[0]].size
+            c_dsp, c_port, entries = _calls("ofa_conv_add_s8", cv["params"])
             ops_ctx.append({
                 "reshape": False, "index": ir_index, "tflite_index": call.op_index,
                 "name": fused_name, "kind": FUSED_ADD_KIND, "param_vars": [f"op{cv_op.index}", var],
-                "function": "ofa_conv_add_s8", "args": [cv["in_offsets"][0], out_offset],
+                "function": "ofa_conv_add_s8", "call": c_dsp, "call_portable": c_port, "entries": entries,
+                "args": [cv["in_offsets"][0], out_offset],
                 "comment": f"layers {cv_op.index} and {ir_index} fused: {_op_description(cv['tfl_op'], cv_op)}, "
                            f"then {params['comment']}, added in place into the other input",
                 "macs": cv_op.macs + op.macs, "inplace": True,
@@ -315,6 +344,7 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
                 opcode=call.opcode, function="ofa_conv_add_s8", inplace=True, inputs=cv["in_offsets"],
                 output=out_offset, output_bytes=out_bytes, scratch=None, in_shape=list(cv_op.in_shape),
                 out_shape=list(op.out_shape), macs=cv_op.macs + op.macs, const_bytes=cv["const_bytes"] + const_bytes,
+                entries=entries,
             ))
             continue
         in_t = mapping.tensor_of[call.inputs[0]]
@@ -347,9 +377,11 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
             args = [*in_offsets, out_offset]
         out_bytes = tens[call.outputs[0]].size
         params_ctx.append(params)
+        c_dsp, c_port, entries = _calls(function, call.params)
         ops_ctx.append({
             "reshape": False, "index": ir_index, "tflite_index": call.op_index,
-            "name": op.name, "kind": op.kind, "param_vars": [var], "function": function, "args": args,
+            "name": op.name, "kind": op.kind, "param_vars": [var], "function": function, "call": c_dsp,
+            "call_portable": c_port, "entries": entries, "args": args,
             "comment": params["comment"], "macs": op.macs, "inplace": inplace,
             "buffers": f"in @{in_offsets}, out @{out_offset} ({out_bytes} B)"
                        + (f", scratch @{scratch} ({plan.scratch[ir_index]} B)" if scratch is not None else ""),
@@ -358,7 +390,7 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
             index=ir_index, tflite_index=call.op_index, name=op.name, kind=op.kind, opcode=call.opcode,
             function=function, inplace=inplace, inputs=in_offsets, output=out_offset, output_bytes=out_bytes,
             scratch=scratch, in_shape=list(op.in_shape), out_shape=list(op.out_shape), macs=op.macs,
-            const_bytes=const_bytes,
+            const_bytes=const_bytes, entries=entries,
         ))
 
     x_t, y_t = tens[graph.inputs[0]], tens[graph.outputs[0]]

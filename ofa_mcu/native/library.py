@@ -77,7 +77,8 @@ def library_files(model: bytes, *, name: str, origin: str) -> tuple[dict[str, st
     planned = plan_model(model, name=name, origin=origin, graph=graph)
     shapes = [[int(d) for d in graph.tensors[t].shape] for t in (graph.inputs[0], graph.outputs[0])]
     ctx = planned.context
-    functions = {op["function"] for op in ctx["ops"] if not op["reshape"]}
+    # every variant a call may run, on DSP and portable builds alike
+    functions = {f for op in ctx["ops"] if not op["reshape"] for fs in op["entries"].values() for f in fs}
     kernels = kernel_files(functions)
     api = {
         "generator": f"ofa-mcu {__version__}", "name": name, "runtime": "native", "sha256": planned.sha256,

@@ -62,15 +62,93 @@ int h_conv(int kind, const int32_t *ip, const int8_t *w, const int32_t *bias, co
     }
 }
 
-/* an expand conv (ip1, ...) fused with a depthwise conv (ip2, ...): ofa_expand_depthwise_s8 */
+/* which: 0 ofa_conv_variant, 1 ofa_depthwise_variant out of place, 2 in place (weights not read) */
+int h_variant(int which, const int32_t *ip)
+{
+    ofa_conv_params_t p;
+    fill_conv(&p, ip, 0, 0, 0, 0);
+    return which == 0 ? ofa_conv_variant(&p) : ofa_depthwise_variant(&p, which == 2);
+}
+
+/* the depthwise variant's entry point (an ofa_depthwise_variant_t), NULL when this build lacks it */
+static ofa_depthwise_fn dw_entry(int variant)
+{
+    switch (variant) {
+    case OFA_DW_VARIANT_LANES:
+        return ofa_depthwise_s8_lanes;
+    case OFA_DW_VARIANT_PLANE3:
+        return ofa_depthwise_s8_plane3;
+#if OFA_KERNELS_DSP
+    case OFA_DW_VARIANT_PLANE_K:
+        return ofa_depthwise_s8_plane_k;
+#endif
+    case OFA_DW_VARIANT_PLANE_ANY:
+        return ofa_depthwise_s8_plane_any;
+    default:
+        return 0;
+    }
+}
+
+/* One variant's own entry point: kind 0 conv (variant: an ofa_conv_variant_t), 2 depthwise, 3 depthwise
+ * in place (an ofa_depthwise_variant_t; out holds the input on entry). -1: no such variant here. */
+int h_conv_entry(int kind, int variant, const int32_t *ip, const int8_t *w, const int32_t *bias,
+                 const int32_t *mult, const int8_t *shift, const int8_t *in, int8_t *out, int8_t *scratch)
+{
+    ofa_conv_params_t p;
+    fill_conv(&p, ip, w, bias, mult, shift);
+    if (kind == 0) {
+        if (variant == OFA_CONV_VARIANT_PATCH) {
+            ofa_conv_s8_patch(&p, in, out);
+        } else {
+            ofa_conv_s8_rows(&p, in, out);
+        }
+        return 0;
+    }
+    if (kind == 2) {
+        const ofa_depthwise_fn fn = dw_entry(variant);
+        if (!fn) {
+            return -1;
+        }
+        fn(&p, in, out);
+        return 0;
+    }
+    switch (variant) {
+    case OFA_DW_VARIANT_LANES:
+        ofa_depthwise_s8_inplace_lanes(&p, out, scratch);
+        return 0;
+    case OFA_DW_VARIANT_PLANE3:
+        ofa_depthwise_s8_inplace_plane3(&p, out, scratch);
+        return 0;
+#if OFA_KERNELS_DSP
+    case OFA_DW_VARIANT_PLANE_K:
+        ofa_depthwise_s8_inplace_plane_k(&p, out, scratch);
+        return 0;
+#endif
+    case OFA_DW_VARIANT_PLANE_ANY:
+        ofa_depthwise_s8_inplace_plane_any(&p, out, scratch);
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* an expand conv (ip1, ...) fused with a depthwise conv (ip2, ...): ofa_expand_depthwise_s8, or with
+ * dw_variant >= 0 ofa_expand_depthwise_s8_with that depthwise variant */
 int h_expand_dw(const int32_t *ip1, const int8_t *w1, const int32_t *b1, const int32_t *m1, const int8_t *s1,
                 const int32_t *ip2, const int8_t *w2, const int32_t *b2, const int32_t *m2, const int8_t *s2,
-                const int8_t *in, int8_t *window, int8_t *out)
+                const int8_t *in, int8_t *window, int8_t *out, int dw_variant)
 {
     ofa_conv_params_t expand, dw;
     fill_conv(&expand, ip1, w1, b1, m1, s1);
     fill_conv(&dw, ip2, w2, b2, m2, s2);
-    ofa_expand_depthwise_s8(&expand, &dw, in, window, out);
+    if (dw_variant < 0) {
+        ofa_expand_depthwise_s8(&expand, &dw, in, window, out);
+        return 0;
+    }
+    if (!dw_entry(dw_variant)) {
+        return -1;
+    }
+    ofa_expand_depthwise_s8_with(&expand, &dw, dw_entry(dw_variant), in, window, out);
     return 0;
 }
 

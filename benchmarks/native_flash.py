@@ -1,0 +1,190 @@
+"""Native firmware flash, arena and instructions per MAC of the same models, per git revision, side by side.
+
+For each model (the four MLPerf Tiny reference models out of ``--mlperf-repo``, ``--random-subnets
+N`` random mcu-32 subnets exported by this tree as ``native_qemu.py`` does, ``--tflite`` files) and
+each core (``--variants``: ``m4-dsp``, Cortex-M4 with the DSP kernels; ``m0``, ARMv6-M code, run on
+the same mps2-an386 machine as in ``native_qemu.py``) the real native firmware is generated, built
+with arm-none-eabi-gcc for qemu-mps2-an386 (``-ffunction-sections -fdata-sections
+-Wl,--gc-sections``, as every ofa-mcu firmware) and run in QEMU with ``-icount`` (instructions, not
+cycles), once by this tree ("after") and once by each revision of ``--revs`` (default b1b9f36, the
+last commit before issue #13's kernel work, and 25bbaa9, main before per-layer kernel variants),
+each exported with ``git archive`` under ``--work`` and run in a subprocess that imports that
+tree's ``ofa_mcu`` (its code generator, kernels, runner and board support).
+
+Reported per model, core and revision:
+
+- flash: ``text + data`` of the ELF (arm-none-eabi-size: .text + .rodata + .data, what the chip's
+  flash holds);
+- code: flash minus the model's constants (weights, biases, requantization: ``const_bytes``), i.e.
+  kernels, runner, board support, the parameter structs and the generated calls;
+- arena: the planned arena (``ofa_mcu.planner.plan_native``, what the firmware reserves);
+- instructions per MAC of one inference (the serial profiler's count over the MACs of the model).
+
+    .venv/bin/python benchmarks/native_flash.py --mlperf-repo /path/to/mlcommons+tiny \\
+        [--random-subnets 2] [--tflite M.tflite ...] [--revs b1b9f36,25bbaa9] [--variants m4-dsp,m0] \\
+        [--no-run] [--work DIR] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BOARD = "qemu-mps2-an386"
+VARIANTS: dict[str, dict[str, Any]] = {
+    "m4-dsp": {},
+    "m0": {"cpu_flags": ["-mcpu=cortex-m0", "-mthumb", "-mfloat-abi=soft", "-masm-syntax-unified"]},
+}
+MLPERF = {
+    "ic01": "benchmark/training/image_classification/trained_models/pretrainedResnet_quant.tflite",
+    "kws01": "benchmark/training/keyword_spotting/trained_models/kws_ref_model.tflite",
+    "vww01": "benchmark/training/visual_wake_words/trained_models/vww_96_int8.tflite",
+    "ad01": "benchmark/training/anomaly_detection/trained_models/ad01_int8.tflite",
+}
+DEFAULT_REVS = "b1b9f36,25bbaa9"
+
+
+def worker(tree: Path, model: Path, variant: str, out: Path, run: bool) -> dict[str, Any]:
+    """Build (and run) the native firmware of ``model`` with the ofa_mcu of ``tree``."""
+    sys.path.insert(0, str(tree))
+    from ofa_mcu.boards import load_board
+    from ofa_mcu.firmware import build_project, render_project
+    from ofa_mcu.native.codegen import generate_native
+
+    board = load_board(BOARD)
+    data = model.read_bytes()
+    nm = generate_native(data, name=model.stem.replace("-", "_"), origin=str(model))
+    proj = render_project(board, out, nm.sources, runtime="native", model_name=nm.name,
+                          extra_context=VARIANTS[variant])
+    built = build_project(proj, jobs=2)
+    flash = built.size.text + built.size.data
+    row: dict[str, Any] = {"flash": flash, "text": built.size.text, "data": built.size.data,
+                           "const_bytes": nm.const_bytes, "code": flash - nm.const_bytes,
+                           "arena": nm.arena_bytes, "macs": nm.macs}
+    if run:
+        from ofa_mcu.profiler import profile
+        from ofa_mcu.qemu import run_qemu
+
+        with run_qemu(built.elf, board, timeout_s=900) as session:
+            res = profile(session.url, runs=1, warmup=0, timeout_s=120)
+        instr = float((res.latency_instructions or {}).get("mean", 0.0))
+        row["instructions"] = instr
+        row["instr_per_mac"] = instr / nm.macs
+    return row
+
+
+def export_tree(rev: str, work: Path) -> Path:
+    """``git archive`` of ``rev`` (this repository) under ``work``."""
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", rev], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    dest = work / f"tree-{sha}"
+    if not (dest / "ofa_mcu").is_dir():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", sha], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def models(args: argparse.Namespace, work: Path) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    if args.mlperf_repo:
+        for name, path in MLPERF.items():
+            dest = work / f"{name}.tflite"
+            dest.write_bytes(subprocess.run(["git", f"--git-dir={args.mlperf_repo}", "show", f"HEAD:{path}"],
+                                            check=True, capture_output=True).stdout)
+            out[name] = dest
+    if args.random_subnets:
+        sys.path.insert(0, str(ROOT))
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from native_arena import export_random
+
+        for i in range(args.random_subnets):
+            _, cfg, data = export_random("mcu-32", 100 + i, (24, 28, 32))
+            name = f"mcu32-{cfg.stable_hash()[:8]}"
+            (work / f"{name}.tflite").write_bytes(data)
+            out[name] = work / f"{name}.tflite"
+    for t in args.tflite:
+        out[Path(t).stem] = Path(t).resolve()
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mlperf-repo", help="a git directory of mlcommons/tiny (its four reference models)")
+    ap.add_argument("--random-subnets", type=int, default=0, help="random mcu-32 subnets (seeds 100, 101, ...)")
+    ap.add_argument("--tflite", nargs="*", default=[], help="more int8 .tflite models")
+    ap.add_argument("--revs", default=DEFAULT_REVS,
+                    help=f"comma-separated git revisions to compare with this tree (default {DEFAULT_REVS}: "
+                         "before issue #13's kernels, and main before per-layer kernel variants)")
+    ap.add_argument("--variants", default="m4-dsp,m0", help=f"cores: {', '.join(VARIANTS)}")
+    ap.add_argument("--no-run", action="store_true", help="build only (no QEMU, no instructions per MAC)")
+    ap.add_argument("--work", type=Path, default=None, help="trees, models and projects go here")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--worker", nargs=4, metavar=("TREE", "MODEL", "VARIANT", "OUT"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.worker:
+        tree, model, variant, out = args.worker
+        print(json.dumps(worker(Path(tree), Path(model), variant, Path(out), not args.no_run)))
+        return 0
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="ofa-native-flash-"))
+    work.mkdir(parents=True, exist_ok=True)
+    variants = args.variants.split(",")
+    trees = {rev: export_tree(rev, work) for rev in args.revs.split(",") if rev}
+    trees["after"] = ROOT
+    found = models(args, work)
+    if not found:
+        ap.error("no model: give --mlperf-repo, --random-subnets or --tflite")
+    rows: list[dict[str, Any]] = []
+    t0 = time.time()
+    for name, path in found.items():
+        for variant in variants:
+            for rev, tree in trees.items():
+                out = work / f"fw-{name}-{variant}-{rev}"
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(tree), str(path), variant,
+                       str(out)] + (["--no-run"] if args.no_run else [])
+                res = subprocess.run(cmd, capture_output=True, text=True, cwd=tree)
+                if res.returncode != 0:
+                    print(f"{name} {variant} {rev}: failed\n{res.stderr[-2000:]}", file=sys.stderr)
+                    continue
+                row = {"model": name, "variant": variant, "rev": rev, **json.loads(res.stdout.strip().splitlines()[-1])}
+                rows.append(row)
+                print(f"{name:16s} {variant:7s} {rev:8s} flash {row['flash']:8,d} code {row['code']:7,d} "
+                      f"arena {row['arena']:8,d}" + (f" instr/MAC {row['instr_per_mac']:.3f}"
+                                                      if "instr_per_mac" in row else ""), flush=True)
+    revs = list(trees)
+    print(f"\n{len(rows)} builds in {time.time() - t0:.0f} s. Flash = ELF text + data (B); code = flash - model "
+          "constants; instructions per MAC in QEMU -icount.\n")
+    for variant in variants:
+        print(f"### {variant}\n")
+        print("| model | " + " | ".join(f"flash {r}" for r in revs) + " | " + " | ".join(f"code {r}" for r in revs)
+              + " | arena " + " / ".join(revs) + " | " + " | ".join(f"instr/MAC {r}" for r in revs) + " |")
+        print("|---" * (3 * len(revs) + 2) + "|")
+        for name in found:
+            by = {r["rev"]: r for r in rows if r["model"] == name and r["variant"] == variant}
+            if not by:
+                continue
+
+            def cell(rev: str, key: str, fmt: str, by: dict[str, dict[str, Any]] = by) -> str:
+                return format(by[rev][key], fmt) if rev in by and key in by[rev] else "-"
+
+            arenas = " / ".join(cell(r, "arena", ",d") for r in revs)
+            print(f"| {name} | " + " | ".join(cell(r, "flash", ",d") for r in revs) + " | "
+                  + " | ".join(cell(r, "code", ",d") for r in revs) + f" | {arenas} | "
+                  + " | ".join(cell(r, "instr_per_mac", ".3f") for r in revs) + " |")
+        print()
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

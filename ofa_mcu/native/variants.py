@@ -1,0 +1,101 @@
+"""Kernel variant per layer, chosen at compile time from the layer's shape.
+
+Several native kernels have more than one loop for the same op (``firmware/kernels``): a conv runs
+its patch loop (few input channels: the first conv) or its row loop; a depthwise conv runs its
+channels in lanes or one channel plane at a time through a padded band (3x3 on every core, up to
+8x8 on DSP cores) or with its border taps skipped, in place or not. The run-time entry points
+(``ofa_conv_s8``, ``ofa_depthwise_s8``, ...) choose from the shape each time they are called, so a
+firmware calling them links every loop. The code generator knows every shape, so it calls the
+chosen variant's own entry point (``ofa_depthwise_s8_plane3``, ...) and the linker drops the
+variants the model never uses.
+
+This module is the one place the generator's choice is made. It mirrors the C functions that make
+the run-time choice, ``ofa_conv_variant`` (conv.c) and ``ofa_depthwise_variant`` (depthwise.c),
+constant for constant; ``tests/test_kernels.py`` checks, on the host builds of the kernels with
+and without the DSP loops, that both choose the same variant over a grid of shapes. Some choices
+depend on whether the kernels are built with the DSP-extension loops (``OFA_KERNELS_DSP`` in
+``ofa_kernels.h``), so every choice is made for both builds (``dsp``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+#: ``OFA_DW_PAD_BYTES`` (depthwise.c): bytes of the padded band a channel plane goes through.
+DW_PAD_BYTES = 256
+#: ``OFA_DW_PAD_MAX_K``: the largest kernel (each axis) of the DSP padded-plane variant.
+DW_PAD_MAX_K = 8
+#: ``OFA_DW_SMALL_PIX``: planes of fewer outputs go in lanes.
+DW_SMALL_PIX = 16
+#: ``OFA_DW_LANE_PIX``: in place on DSP cores, strided planes up to this many outputs go in lanes.
+DW_LANE_PIX = 16
+#: ``OFA_CONV_PATCH_BYTES`` / ``OFA_CONV_PATCH_MAX_C`` (conv.c): the patch loop's limits.
+CONV_PATCH_BYTES = 128
+CONV_PATCH_MAX_C = 8
+
+#: ``ofa_conv_variant_t`` values, in order (the entry point is ``ofa_conv_s8_<name>``).
+CONV_VARIANTS = ("patch", "rows")
+#: ``ofa_depthwise_variant_t`` values, in order (entry point ``ofa_depthwise_s8[_inplace]_<name>``).
+DW_VARIANTS = ("lanes", "plane3", "plane_k", "plane_any")
+
+
+def conv_variant(p: Mapping[str, int]) -> str:
+    """``ofa_conv_variant``: ``patch`` or ``rows`` for a conv with the parameters ``p`` (the
+    fields of ``ofa_conv_params_t``)."""
+    n = p["k_h"] * p["k_w"] * p["in_c"]
+    return "patch" if p["in_c"] < CONV_PATCH_MAX_C and n <= CONV_PATCH_BYTES else "rows"
+
+
+def dw_band_rows(p: Mapping[str, int]) -> int:
+    """``dw_band_rows``: output rows per padded band of a 3x3 depthwise conv (0: none fits)."""
+    pw = (p["out_w"] - 1) * p["stride_w"] + 3
+    rows = DW_PAD_BYTES // pw
+    if p["k_h"] != 3 or p["k_w"] != 3 or rows < 3:
+        return 0
+    return (rows - 3) // p["stride_h"] + 1
+
+
+def dw_band_rows_k(p: Mapping[str, int]) -> int:
+    """``dw_band_rows_k`` (DSP cores): output rows per padded band of a kernel up to 8x8."""
+    pw = (p["out_w"] - 1) * p["stride_w"] + p["k_w"]
+    rows = DW_PAD_BYTES // pw
+    if p["k_h"] > DW_PAD_MAX_K or p["k_w"] > DW_PAD_MAX_K or rows < p["k_h"]:
+        return 0
+    return (rows - p["k_h"]) // p["stride_h"] + 1
+
+
+def depthwise_variant(p: Mapping[str, int], inplace: bool, dsp: bool) -> str:
+    """``ofa_depthwise_variant``: the variant of a depthwise conv with the parameters ``p``, run in
+    place or not, by kernels built with (``dsp``) or without the DSP-extension loops."""
+    npix = p["out_h"] * p["out_w"]
+    strided = p["stride_h"] != 1 or p["stride_w"] != 1
+    if inplace:
+        if npix < DW_SMALL_PIX or (dsp and strided and npix <= DW_LANE_PIX):
+            return "lanes"
+    elif dsp:
+        if (strided or npix < DW_SMALL_PIX or p["k_h"] != 3 or p["k_w"] != 3
+                or (dw_band_rows(p) == 0 and dw_band_rows_k(p) == 0)):
+            return "lanes"
+    elif npix < DW_SMALL_PIX:
+        return "lanes"
+    if dw_band_rows(p) > 0:
+        return "plane3"
+    if dsp and dw_band_rows_k(p) > 0:
+        return "plane_k"
+    return "plane_any"
+
+
+def entry_point(function: str, p: Mapping[str, int], dsp: bool) -> str:
+    """The C function a generated call of the run-time entry point ``function`` calls instead:
+    its variant for the parameters ``p`` (``function`` itself when it has no variants)."""
+    if function in ("ofa_conv_s8", "ofa_conv_add_s8"):
+        return f"{function}_{conv_variant(p)}"
+    if function in ("ofa_depthwise_s8", "ofa_depthwise_s8_inplace"):
+        return f"{function}_{depthwise_variant(p, function.endswith('_inplace'), dsp)}"
+    return function
+
+
+def expand_depthwise_kernel(dw: Mapping[str, int], dsp: bool) -> str:
+    """The depthwise kernel ``ofa_expand_depthwise_s8_with`` runs for the depthwise conv ``dw``:
+    the variant of one output row (out_h 1; the window's height and padding do not matter)."""
+    return entry_point("ofa_depthwise_s8", {**dw, "out_h": 1}, dsp)
