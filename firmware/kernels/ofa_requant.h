@@ -180,4 +180,74 @@ OFA_INLINE int8_t ofa_output_s8(int32_t acc, int32_t multiplier, int shift,
     return (int8_t)ofa_clamp(ofa_requant(acc, multiplier, shift) + out_offset, act_min, act_max);
 }
 
+#if OFA_USE_DSP
+/*
+ * The output stage of the DSP kernels, in two parts, for right shifts only (e = -shift >= 1;
+ * callers take ofa_output_s8 for any other shift):
+ *
+ *   ofa_output_sat8(acc, m, e, off)  ofa_requant(acc, m, -e) + off saturated to [-128, 127]:
+ *                                    the 6-instruction rounding of ofa_requant with the offset
+ *                                    added by its last ADC, then SSAT (7 instructions);
+ *   ofa_clamp4_s8(v, lo4, hi4)       four such results packed in the bytes of v, each clamped
+ *                                    to [lo, hi] (lo4, hi4: lo and hi in every byte, ofa_dup8)
+ *                                    with SSUB8 + SEL (4 instructions for four outputs).
+ *
+ * With -128 <= lo <= hi <= 127, clamping to [-128, 127] first and to [lo, hi] after gives
+ * ofa_clamp(x, lo, hi), so byte k of ofa_clamp4_s8(pack of ofa_output_sat8(acc_k, ...)) equals
+ * ofa_output_s8(acc_k, m, -e, off, lo, hi). benchmarks/requant_qemu.py runs both in QEMU against
+ * ofa_requant_ref.
+ */
+OFA_INLINE uint32_t ofa_dup8(int32_t v)
+{
+    return ((uint32_t)v & 0xFFu) * 0x01010101u;
+}
+
+#if defined(OFA_ARM_DSP) && !defined(OFA_NO_ASM)
+OFA_INLINE int32_t ofa_output_sat8(int32_t acc, int32_t multiplier, int32_t e, int32_t off)
+{
+    int32_t lo;
+    __asm__("smull %[lo], %[a], %[a], %[m]\n\t"
+            "lsrs %[lo], %[lo], #31\n\t"
+            "adc %[a], %[lo], %[a], lsl #1\n\t"
+            "add %[a], %[a], %[a], asr #31\n\t"
+            "asrs %[a], %[a], %[e]\n\t"
+            "adc %[a], %[a], %[off]\n\t"
+            "ssat %[a], #8, %[a]"
+            : [lo] "=&r"(lo), [a] "+&r"(acc)
+            : [m] "r"(multiplier), [e] "r"(e), [off] "r"(off)
+            : "cc");
+    return acc;
+}
+
+/* bytes 0..3 = v0..v3 (each already in [-128, 127]) clamped to [lo, hi] */
+OFA_INLINE uint32_t ofa_clamp4_s8(int32_t v0, int32_t v1, int32_t v2, int32_t v3, uint32_t lo4, uint32_t hi4)
+{
+    uint32_t t;
+    __asm__("bfi %[v], %[v1], #8, #8\n\t"
+            "bfi %[v], %[v2], #16, #8\n\t"
+            "bfi %[v], %[v3], #24, #8\n\t"
+            "ssub8 %[t], %[v], %[lo]\n\t"
+            "sel %[v], %[v], %[lo]\n\t"
+            "ssub8 %[t], %[hi], %[v]\n\t"
+            "sel %[v], %[v], %[hi]"
+            : [v] "+&r"(v0), [t] "=&r"(t)
+            : [v1] "r"(v1), [v2] "r"(v2), [v3] "r"(v3), [lo] "r"(lo4), [hi] "r"(hi4)
+            : "cc");
+    return (uint32_t)v0;
+}
+#else
+OFA_INLINE int32_t ofa_output_sat8(int32_t acc, int32_t multiplier, int32_t e, int32_t off)
+{
+    return ofa_clamp(ofa_requant(acc, multiplier, -(int)e) + off, -128, 127);
+}
+
+OFA_INLINE uint32_t ofa_clamp4_s8(int32_t v0, int32_t v1, int32_t v2, int32_t v3, uint32_t lo4, uint32_t hi4)
+{
+    const int32_t lo = (int8_t)(uint8_t)(lo4 & 0xFFu), hi = (int8_t)(uint8_t)(hi4 & 0xFFu);
+    return ((uint32_t)(uint8_t)ofa_clamp(v0, lo, hi)) | ((uint32_t)(uint8_t)ofa_clamp(v1, lo, hi) << 8) |
+           ((uint32_t)(uint8_t)ofa_clamp(v2, lo, hi) << 16) | ((uint32_t)(uint8_t)ofa_clamp(v3, lo, hi) << 24);
+}
+#endif
+#endif
+
 #endif /* OFA_REQUANT_H */
