@@ -16,7 +16,10 @@ Reported per model, core and revision:
 - flash: ``text + data`` of the ELF (arm-none-eabi-size: .text + .rodata + .data, what the chip's
   flash holds);
 - code: flash minus the model's constants (weights, biases, requantization: ``const_bytes``), i.e.
-  kernels, runner, board support, the parameter structs and the generated calls;
+  kernels, runner, board support, C library, the parameter structs and the generated calls;
+- kernels: the part of flash that comes from ``firmware/kernels`` (the linker map's .text, .rodata
+  and .data input sections of the kernel objects), and the rest split into runner + board support,
+  the model (``model/``: constants, parameters, calls) and the C library (newlib, libgcc);
 - arena: the planned arena (``ofa_mcu.planner.plan_native``, what the firmware reserves);
 - instructions per MAC of one inference (the serial profiler's count over the MACs of the model).
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -51,6 +55,26 @@ MLPERF = {
 DEFAULT_REVS = "b1b9f36,25bbaa9"
 
 
+_SECTION = re.compile(r"^ (\.(?:text|rodata|data)\S*)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S+)", re.M)
+
+
+def flash_parts(map_file: Path) -> dict[str, int]:
+    """Flash bytes (.text, .rodata, .data input sections the linker kept) per origin: ``kernels``
+    (firmware/kernels), ``runner`` (firmware/runner and firmware/bsp), ``model_part`` (model/) and
+    ``libc`` (newlib, libgcc); alignment fill and sections of other names are not counted."""
+    text = map_file.read_text(errors="replace")
+    text = text[text.find("Linker script and memory map"):]
+    text = re.sub(r"^ (\.\S+)\n\s+", r" \1 ", text, flags=re.M)  # long names put the rest on the next line
+    parts = {"kernels": 0, "runner": 0, "model_part": 0, "libc": 0}
+    for m in _SECTION.finditer(text):
+        size, path = int(m.group(3), 16), m.group(4)
+        key = ("kernels" if "firmware/kernels/" in path else
+               "runner" if "firmware/runner/" in path or "firmware/bsp/" in path else
+               "model_part" if "model/" in path else "libc")
+        parts[key] += size
+    return parts
+
+
 def worker(tree: Path, model: Path, variant: str, out: Path, run: bool) -> dict[str, Any]:
     """Build (and run) the native firmware of ``model`` with the ofa_mcu of ``tree``."""
     sys.path.insert(0, str(tree))
@@ -67,7 +91,8 @@ def worker(tree: Path, model: Path, variant: str, out: Path, run: bool) -> dict[
     flash = built.size.text + built.size.data
     row: dict[str, Any] = {"flash": flash, "text": built.size.text, "data": built.size.data,
                            "const_bytes": nm.const_bytes, "code": flash - nm.const_bytes,
-                           "arena": nm.arena_bytes, "macs": nm.macs}
+                           "arena": nm.arena_bytes, "macs": nm.macs,
+                           **flash_parts(built.elf.with_suffix(".map"))}
     if run:
         from ofa_mcu.profiler import profile
         from ofa_mcu.qemu import run_qemu
@@ -155,10 +180,10 @@ def main() -> int:
                 if res.returncode != 0:
                     print(f"{name} {variant} {rev}: failed\n{res.stderr[-2000:]}", file=sys.stderr)
                     continue
-                row = {"model": name, "variant": variant, "rev": rev, **json.loads(res.stdout.strip().splitlines()[-1])}
+                row = {**json.loads(res.stdout.strip().splitlines()[-1]), "model": name, "variant": variant, "rev": rev}
                 rows.append(row)
                 print(f"{name:16s} {variant:7s} {rev:8s} flash {row['flash']:8,d} code {row['code']:7,d} "
-                      f"arena {row['arena']:8,d}" + (f" instr/MAC {row['instr_per_mac']:.3f}"
+                      f"kernels {row['kernels']:6,d} runner {row['runner']:6,d} arena {row['arena']:8,d}" + (f" instr/MAC {row['instr_per_mac']:.3f}"
                                                       if "instr_per_mac" in row else ""), flush=True)
     revs = list(trees)
     print(f"\n{len(rows)} builds in {time.time() - t0:.0f} s. Flash = ELF text + data (B); code = flash - model "
@@ -166,8 +191,9 @@ def main() -> int:
     for variant in variants:
         print(f"### {variant}\n")
         print("| model | " + " | ".join(f"flash {r}" for r in revs) + " | " + " | ".join(f"code {r}" for r in revs)
+              + " | " + " | ".join(f"kernels {r}" for r in revs) + " | runner " + " / ".join(revs)
               + " | arena " + " / ".join(revs) + " | " + " | ".join(f"instr/MAC {r}" for r in revs) + " |")
-        print("|---" * (3 * len(revs) + 2) + "|")
+        print("|---" * (4 * len(revs) + 3) + "|")
         for name in found:
             by = {r["rev"]: r for r in rows if r["model"] == name and r["variant"] == variant}
             if not by:
@@ -177,8 +203,10 @@ def main() -> int:
                 return format(by[rev][key], fmt) if rev in by and key in by[rev] else "-"
 
             arenas = " / ".join(cell(r, "arena", ",d") for r in revs)
+            runners = " / ".join(cell(r, "runner", ",d") for r in revs)
             print(f"| {name} | " + " | ".join(cell(r, "flash", ",d") for r in revs) + " | "
-                  + " | ".join(cell(r, "code", ",d") for r in revs) + f" | {arenas} | "
+                  + " | ".join(cell(r, "code", ",d") for r in revs) + " | "
+                  + " | ".join(cell(r, "kernels", ",d") for r in revs) + f" | {runners} | {arenas} | "
                   + " | ".join(cell(r, "instr_per_mac", ".3f") for r in revs) + " |")
         print()
     if args.json:

@@ -81,6 +81,7 @@ class NativeKernels:
         vp, ci = ctypes.c_void_p, ctypes.c_int
         self.lib.h_conv.argtypes = [ci, vp, vp, vp, vp, vp, vp, vp, vp]
         self.lib.h_fc.argtypes = [vp] * 7
+        self.lib.h_fc_x4.argtypes = [vp] * 7
         self.lib.h_add.argtypes = [vp] * 4
         self.lib.h_mean.argtypes = [vp] * 3
         self.lib.h_avgpool.argtypes = [vp] * 3
@@ -1151,8 +1152,10 @@ def test_add_and_fc_match_numpy_reference(kernel_libs: dict[str, NativeKernels],
             y = np.zeros(x1.size, np.int8)
             lib.lib.h_add(_ptr(_ints(params, ADD_FIELDS)), _ptr(x1), _ptr(x2), _ptr(y))
             assert np.array_equal(y, want), (name, params)
-    for _ in range(6):
+    for i in range(10):
         n_in, n_out, per_channel = int(rng.integers(1, 70)), int(rng.integers(1, 10)), int(rng.integers(0, 2))
+        if i >= 6:
+            n_out = 4 * int(rng.integers(1, 4))  # ofa_fully_connected_s8_x4 too
         mult, shift = requant.quantize_multipliers(rng.uniform(1e-4, 2e-2, n_out if per_channel else 1))
         params = dict(batches=2, in_features=n_in, out_features=n_out, in_offset=int(rng.integers(-127, 129)),
                       out_offset=int(rng.integers(-128, 128)), act_min=-128, act_max=int(rng.integers(0, 128)),
@@ -1168,6 +1171,11 @@ def test_add_and_fc_match_numpy_reference(kernel_libs: dict[str, NativeKernels],
             y = np.zeros(2 * n_out, np.int8)
             lib.lib.h_fc(_ptr(_ints(params, FC_FIELDS)), _ptr(w), _ptr(bias), _ptr(mult), _ptr(shift8), _ptr(x), _ptr(y))
             assert np.array_equal(y, want), (name, params)
+            if n_out % 4 == 0:
+                y[:] = 0
+                assert lib.lib.h_fc_x4(_ptr(_ints(params, FC_FIELDS)), _ptr(w), _ptr(bias), _ptr(mult), _ptr(shift8),
+                                       _ptr(x), _ptr(y)) == 0
+                assert np.array_equal(y, want), (name, "x4", params)
 
 
 def test_add_input_rescaling_matches_reference(kernel_libs: dict[str, NativeKernels]) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +104,9 @@ def test_reference_op_shapes_are_bit_exact_with_tflm(name: str, opts: dict, vari
     ops = {op.opcode for op in graph.ops}
     assert ops <= {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
                    "MEAN", "RESHAPE", "PAD", "CONCATENATION"}
+    # generated calls go to the layers' variants, never to the run-time dispatching entry points
+    assert not re.search(r"\b(ofa_conv_s8|ofa_conv_add_s8|ofa_depthwise_s8|ofa_depthwise_s8_inplace|"
+                         r"ofa_expand_depthwise_s8)\(", nm.sources["model.c"])
     host = HostModel(nm, tmp_path / "gen", kernel_objects[variant])
     xs = _inputs(graph, 6, 3) if len(graph.tensors[graph.inputs[0]].shape) == 4 else \
         np.random.default_rng(3).integers(-128, 128, (6, *graph.tensors[graph.inputs[0]].shape)).astype(np.int8)
@@ -130,6 +134,9 @@ def test_reference_op_shapes_are_bit_exact_with_tflm(name: str, opts: dict, vari
     if name == "resnet":  # residual branches fused into their ADD: below TFLM's activations alone
         fused = [layer for layer in nm.layers if layer.kind == FUSED_ADD_KIND]
         assert len(fused) == 2 and nm.arena_bytes < tflm.activation_bytes
+        # its plain 3x3 convs share the conv + ADD row loop (add NULL): one copy of the loop
+        assert re.search(r"ofa_conv_add_s8_rows\(&op\d+, NULL, ", nm.sources["model.c"])
+        assert "ofa_conv_s8_rows" not in nm.sources["model.c"]
     if name == "dscnn":  # square 1x1 convs in place
         assert any(layer.function == "ofa_pointwise_s8_inplace" for layer in nm.layers)
 

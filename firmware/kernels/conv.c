@@ -96,8 +96,8 @@ OFA_INLINE void ofa_conv_store4(const ofa_conv_params_t *restrict p, int32_t oc,
     }
 }
 
-static void ofa_conv_patch_loop(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
-                                int8_t *restrict output, const ofa_add_params_t *add)
+OFA_INLINE void ofa_conv_patch_loop(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
+                                    int8_t *restrict output, const ofa_add_params_t *add)
 {
     const int32_t out_h = p->out_h, out_w = p->out_w, out_c = p->out_c;
     const int32_t n = (int32_t)p->k_h * p->k_w * p->in_c;
@@ -140,8 +140,8 @@ static void ofa_conv_patch_loop(const ofa_conv_params_t *restrict p, const int8_
     }
 }
 
-static void ofa_conv_row_loop(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
-                              int8_t *restrict output, const ofa_add_params_t *add)
+OFA_INLINE void ofa_conv_row_loop(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
+                                  int8_t *restrict output, const ofa_add_params_t *add)
 {
     const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
     const int32_t out_h = p->out_h, out_w = p->out_w, out_c = p->out_c;
@@ -227,10 +227,17 @@ int ofa_conv_variant(const ofa_conv_params_t *p)
 void ofa_conv_any_s8(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int8_t *restrict output,
                      const ofa_add_params_t *add)
 {
+    /* through the entry points: each loop is compiled into them, not once more here */
     if (ofa_conv_variant(p) == OFA_CONV_VARIANT_PATCH) {
-        ofa_conv_patch_loop(p, input, output, add);
+        if (add) {
+            ofa_conv_add_s8_patch(p, add, input, output);
+        } else {
+            ofa_conv_s8_patch(p, input, output);
+        }
+    } else if (add) {
+        ofa_conv_add_s8_rows(p, add, input, output);
     } else {
-        ofa_conv_row_loop(p, input, output, add);
+        ofa_conv_s8_rows(p, input, output);
     }
 }
 
@@ -239,7 +246,11 @@ void ofa_conv_s8(const ofa_conv_params_t *restrict p, const int8_t *restrict inp
     ofa_conv_any_s8(p, input, output, 0);
 }
 
-/* the variants' entry points (ofa_kernels.h): what the code generator calls */
+/*
+ * The variants' entry points (ofa_kernels.h): what the code generator calls. Each has its own copy
+ * of its loop, the plain conv's without the ADD. The ADD ones take add == NULL too (a plain conv):
+ * a model that has both kinds of one loop calls the ADD one for both, one copy of the loop.
+ */
 
 void ofa_conv_s8_patch(const ofa_conv_params_t *p, const int8_t *input, int8_t *output)
 {

@@ -66,8 +66,9 @@ OFA_INLINE void fc_dot4(const int8_t *restrict x, const int8_t *restrict w, int3
     acc[3] = a3;
 }
 
-void ofa_fully_connected_s8(const ofa_fc_params_t *restrict p, const int8_t *restrict input,
-                            int8_t *restrict output)
+/* tail: whether out_features may leave 1-3 rows after the 4-row passes (0 only for multiples of 4) */
+OFA_INLINE void fc_s8(const ofa_fc_params_t *restrict p, const int8_t *restrict input, int8_t *restrict output,
+                      int tail)
 {
     const int32_t n_in = p->in_features, n_out = p->out_features;
     const int32_t out_off = p->out_offset, lo = p->act_min, hi = p->act_max;
@@ -87,7 +88,7 @@ void ofa_fully_connected_s8(const ofa_fc_params_t *restrict p, const int8_t *res
                 y[o + j] = ofa_output_s8(acc[j], p->out_mult[q], p->out_shift[q], out_off, lo, hi);
             }
         }
-        for (; o < n_out; o += 2) {
+        for (; tail && o < n_out; o += 2) {
             const int two = (o + 1) < n_out;
             const int32_t o1 = two ? o + 1 : o;
             int32_t acc0 = p->bias ? p->bias[o] : 0;
@@ -101,4 +102,17 @@ void ofa_fully_connected_s8(const ofa_fc_params_t *restrict p, const int8_t *res
             }
         }
     }
+}
+
+void ofa_fully_connected_s8(const ofa_fc_params_t *restrict p, const int8_t *restrict input,
+                            int8_t *restrict output)
+{
+    fc_s8(p, input, output, 1);
+}
+
+/* out_features a multiple of 4: the 4-row passes only (the code generator's choice for such layers) */
+void ofa_fully_connected_s8_x4(const ofa_fc_params_t *restrict p, const int8_t *restrict input,
+                               int8_t *restrict output)
+{
+    fc_s8(p, input, output, 0);
 }

@@ -257,6 +257,8 @@ void ofa_expand_depthwise_s8_with(const ofa_conv_params_t *expand, const ofa_con
                                   ofa_depthwise_fn dw_kernel, const int8_t *input, int8_t *window, int8_t *output);
 
 void ofa_fully_connected_s8(const ofa_fc_params_t *p, const int8_t *input, int8_t *output);
+/* out_features a multiple of 4 only: no code for 1-3 rows left after the 4-row passes */
+void ofa_fully_connected_s8_x4(const ofa_fc_params_t *p, const int8_t *input, int8_t *output);
 
 /* output may alias input1 or input2 exactly (element-wise, same index). */
 void ofa_add_s8(const ofa_add_params_t *p, const int8_t *input1, const int8_t *input2,

@@ -47,7 +47,7 @@ from ofa_mcu import ir as irmod
 from ofa_mcu.codegen import render_all
 from ofa_mcu.errors import WorkFailed
 from ofa_mcu.native.lowering import lower_graph
-from ofa_mcu.native.variants import entry_point, expand_depthwise_kernel
+from ofa_mcu.native.variants import entry_point, expand_depthwise_kernel, shared_entries
 from ofa_mcu.planner import Plan, inplace_pointwise_scratch_bytes, plan_native, pointwise_in_place
 from ofa_mcu.tflite import Graph, Op, model_subnet, parse_tflite, to_ir
 
@@ -174,6 +174,26 @@ def _calls(function: str, params: dict[str, int]) -> tuple[dict[str, Any], dict[
             out[build] = {"function": entry_point(function, params, dsp), "extra": []}
     entries = {b: [c["function"], *c["extra"]] for b, c in out.items()}
     return out["dsp"], (out["portable"] if out["portable"] != out["dsp"] else None), entries
+
+
+def _share_entries(ops_ctx: list[dict[str, Any]], layers: list[NativeLayer]) -> None:
+    """Calls of an entry point whose loop the model also holds in a more general one go to the
+    general one (:func:`ofa_mcu.native.variants.shared_entries`): one copy of each loop."""
+    used = {f for op in ops_ctx if not op["reshape"] for fs in op["entries"].values() for f in fs}
+    share = shared_entries(used)
+    if not share:
+        return
+    by_index = {layer.index: layer for layer in layers}
+    for op in ops_ctx:
+        if op["reshape"]:
+            continue
+        for key in ("call", "call_portable"):
+            c = op[key]
+            if c is not None and c["function"] in share:
+                fn, extra = share[c["function"]]
+                op[key] = {"function": fn, "extra": [*extra, *c["extra"]]}
+        op["entries"] = {b: [share[f][0] if f in share else f for f in fs] for b, fs in op["entries"].items()}
+        by_index[op["index"]].entries = op["entries"]
 
 
 def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite", use_metadata: bool = True,
@@ -393,6 +413,7 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
             const_bytes=const_bytes, entries=entries,
         ))
 
+    _share_entries(ops_ctx, layers)
     x_t, y_t = tens[graph.inputs[0]], tens[graph.outputs[0]]
     buffers = []
     for k, grp in enumerate(plan.groups):

@@ -7,7 +7,10 @@ channels in lanes or one channel plane at a time through a padded band (3x3 on e
 (``ofa_conv_s8``, ``ofa_depthwise_s8``, ...) choose from the shape each time they are called, so a
 firmware calling them links every loop. The code generator knows every shape, so it calls the
 chosen variant's own entry point (``ofa_depthwise_s8_plane3``, ...) and the linker drops the
-variants the model never uses.
+variants the model never uses. A fully connected layer of a multiple of 4 outputs runs
+``ofa_fully_connected_s8_x4`` (no code for 1-3 rows left over). Where a model would call two entry
+points holding the same loop (a plain conv and a conv + ADD of the same loop; both fully connected
+entry points) it calls the more general one for both (:func:`shared_entries`): one copy of the loop.
 
 This module is the one place the generator's choice is made. It mirrors the C functions that make
 the run-time choice, ``ofa_conv_variant`` (conv.c) and ``ofa_depthwise_variant`` (depthwise.c),
@@ -92,6 +95,8 @@ def entry_point(function: str, p: Mapping[str, int], dsp: bool) -> str:
         return f"{function}_{conv_variant(p)}"
     if function in ("ofa_depthwise_s8", "ofa_depthwise_s8_inplace"):
         return f"{function}_{depthwise_variant(p, function.endswith('_inplace'), dsp)}"
+    if function == "ofa_fully_connected_s8" and p["out_features"] % 4 == 0:
+        return "ofa_fully_connected_s8_x4"  # 4-row passes only
     return function
 
 
@@ -99,3 +104,22 @@ def expand_depthwise_kernel(dw: Mapping[str, int], dsp: bool) -> str:
     """The depthwise kernel ``ofa_expand_depthwise_s8_with`` runs for the depthwise conv ``dw``:
     the variant of one output row (out_h 1; the window's height and padding do not matter)."""
     return entry_point("ofa_depthwise_s8", {**dw, "out_h": 1}, dsp)
+
+
+def shared_entries(functions: set[str]) -> dict[str, tuple[str, list[str]]]:
+    """Entry points a model should not call although a layer's shape chose them, because another
+    entry point the model calls anyway runs that layer too (each entry point has its own copy of its
+    loop): {entry point: (the one to call instead, C arguments inserted after the parameters)}.
+
+    - a plain conv whose loop the model also runs as a conv + ADD: the conv + ADD entry point with
+      ``add`` NULL (``ofa_conv_s8_rows`` -> ``ofa_conv_add_s8_rows(&p, NULL, ...)``);
+    - ``ofa_fully_connected_s8_x4`` when a layer needs ``ofa_fully_connected_s8`` (any row count).
+    """
+    out: dict[str, tuple[str, list[str]]] = {}
+    for v in CONV_VARIANTS:
+        plain, twin = f"ofa_conv_s8_{v}", f"ofa_conv_add_s8_{v}"
+        if plain in functions and twin in functions:
+            out[plain] = (twin, ["NULL"])
+    if "ofa_fully_connected_s8_x4" in functions and "ofa_fully_connected_s8" in functions:
+        out["ofa_fully_connected_s8_x4"] = ("ofa_fully_connected_s8", [])
+    return out

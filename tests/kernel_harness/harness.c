@@ -153,23 +153,42 @@ int h_expand_dw(const int32_t *ip1, const int8_t *w1, const int32_t *b1, const i
 }
 
 /* batches in_features out_features in_offset out_offset act_min act_max per_channel */
+static void fill_fc(ofa_fc_params_t *p, const int32_t *ip, const int8_t *w, const int32_t *bias,
+                    const int32_t *mult, const int8_t *shift)
+{
+    p->batches = ip[0];
+    p->in_features = ip[1];
+    p->out_features = ip[2];
+    p->in_offset = ip[3];
+    p->out_offset = ip[4];
+    p->act_min = ip[5];
+    p->act_max = ip[6];
+    p->per_channel = ip[7];
+    p->weights = w;
+    p->bias = bias;
+    p->out_mult = mult;
+    p->out_shift = shift;
+}
+
 int h_fc(const int32_t *ip, const int8_t *w, const int32_t *bias, const int32_t *mult, const int8_t *shift,
          const int8_t *in, int8_t *out)
 {
     ofa_fc_params_t p;
-    p.batches = ip[0];
-    p.in_features = ip[1];
-    p.out_features = ip[2];
-    p.in_offset = ip[3];
-    p.out_offset = ip[4];
-    p.act_min = ip[5];
-    p.act_max = ip[6];
-    p.per_channel = ip[7];
-    p.weights = w;
-    p.bias = bias;
-    p.out_mult = mult;
-    p.out_shift = shift;
+    fill_fc(&p, ip, w, bias, mult, shift);
     ofa_fully_connected_s8(&p, in, out);
+    return 0;
+}
+
+/* ofa_fully_connected_s8_x4 (out_features a multiple of 4) */
+int h_fc_x4(const int32_t *ip, const int8_t *w, const int32_t *bias, const int32_t *mult, const int8_t *shift,
+            const int8_t *in, int8_t *out)
+{
+    ofa_fc_params_t p;
+    fill_fc(&p, ip, w, bias, mult, shift);
+    if (p.out_features % 4 != 0) {
+        return -1;
+    }
+    ofa_fully_connected_s8_x4(&p, in, out);
     return 0;
 }
 
