@@ -20,6 +20,9 @@ Reported per model, core and revision:
 - kernels: the part of flash that comes from ``firmware/kernels`` (the linker map's .text, .rodata
   and .data input sections of the kernel objects), and the rest split into runner + board support,
   the model (``model/``: constants, parameters, calls) and the C library (newlib, libgcc);
+- runtime code: flash minus what ``analyze`` counts as the model's flash
+  (``ofa_mcu.analysis.model_flash_bytes``), the figure a board YAML's ``native.code_bytes`` must
+  cover (printed for this tree);
 - arena: the planned arena (``ofa_mcu.planner.plan_native``, what the firmware reserves);
 - instructions per MAC of one inference (the serial profiler's count over the MACs of the model).
 
@@ -93,6 +96,13 @@ def worker(tree: Path, model: Path, variant: str, out: Path, run: bool) -> dict[
                            "const_bytes": nm.const_bytes, "code": flash - nm.const_bytes,
                            "arena": nm.arena_bytes, "macs": nm.macs,
                            **flash_parts(built.elf.with_suffix(".map"))}
+    try:  # what `analyze` counts for the model; the rest is what the board YAML's native code_bytes must cover
+        from ofa_mcu.analysis import model_flash_bytes
+
+        row["model_flash_predicted"] = model_flash_bytes(nm.ir, "native")
+        row["runtime_code"] = flash - row["model_flash_predicted"]
+    except (ImportError, TypeError, KeyError, AttributeError):
+        pass
     if run:
         from ofa_mcu.profiler import profile
         from ofa_mcu.qemu import run_qemu
@@ -189,6 +199,10 @@ def main() -> int:
     print(f"\n{len(rows)} builds in {time.time() - t0:.0f} s. Flash = ELF text + data (B); code = flash - model "
           "constants; instructions per MAC in QEMU -icount.\n")
     for variant in variants:
+        codes = [r["runtime_code"] for r in rows if r["variant"] == variant and r["rev"] == "after" and "runtime_code" in r]
+        if codes:
+            print(f"{variant}: runtime code (flash - analyze's model flash) of this tree: {min(codes):,} to "
+                  f"{max(codes):,} B\n")
         print(f"### {variant}\n")
         print("| model | " + " | ".join(f"flash {r}" for r in revs) + " | " + " | ".join(f"code {r}" for r in revs)
               + " | " + " | ".join(f"kernels {r}" for r in revs) + " | runner " + " / ".join(revs)

@@ -66,9 +66,12 @@ OFA_INLINE void fc_dot4(const int8_t *restrict x, const int8_t *restrict w, int3
     acc[3] = a3;
 }
 
-/* tail: whether out_features may leave 1-3 rows after the 4-row passes (0 only for multiples of 4) */
+/*
+ * quads: whether to run 4-row passes (0: rows two and one at a time); tail: whether rows may be left
+ * after them (0 only for multiples of 4 with quads). The entry points below fix both.
+ */
 OFA_INLINE void fc_s8(const ofa_fc_params_t *restrict p, const int8_t *restrict input, int8_t *restrict output,
-                      int tail)
+                      int quads, int tail)
 {
     const int32_t n_in = p->in_features, n_out = p->out_features;
     const int32_t out_off = p->out_offset, lo = p->act_min, hi = p->act_max;
@@ -77,7 +80,7 @@ OFA_INLINE void fc_s8(const ofa_fc_params_t *restrict p, const int8_t *restrict 
     for (b = 0; b < p->batches; ++b) {
         const int8_t *x = input + b * n_in;
         int8_t *y = output + b * n_out;
-        for (o = 0; o + 4 <= n_out; o += 4) {
+        for (o = 0; quads && o + 4 <= n_out; o += 4) {
             int32_t acc[4];
             for (j = 0; j < 4; ++j) {
                 acc[j] = p->bias ? p->bias[o + j] : 0;
@@ -107,12 +110,19 @@ OFA_INLINE void fc_s8(const ofa_fc_params_t *restrict p, const int8_t *restrict 
 void ofa_fully_connected_s8(const ofa_fc_params_t *restrict p, const int8_t *restrict input,
                             int8_t *restrict output)
 {
-    fc_s8(p, input, output, 1);
+    fc_s8(p, input, output, 1, 1);
 }
 
 /* out_features a multiple of 4: the 4-row passes only (the code generator's choice for such layers) */
 void ofa_fully_connected_s8_x4(const ofa_fc_params_t *restrict p, const int8_t *restrict input,
                                int8_t *restrict output)
 {
-    fc_s8(p, input, output, 0);
+    fc_s8(p, input, output, 1, 0);
+}
+
+/* rows two and one at a time only: the code generator's choice for fewer than 4 outputs (any count runs) */
+void ofa_fully_connected_s8_x2(const ofa_fc_params_t *restrict p, const int8_t *restrict input,
+                               int8_t *restrict output)
+{
+    fc_s8(p, input, output, 0, 1);
 }

@@ -259,6 +259,8 @@ void ofa_expand_depthwise_s8_with(const ofa_conv_params_t *expand, const ofa_con
 void ofa_fully_connected_s8(const ofa_fc_params_t *p, const int8_t *input, int8_t *output);
 /* out_features a multiple of 4 only: no code for 1-3 rows left after the 4-row passes */
 void ofa_fully_connected_s8_x4(const ofa_fc_params_t *p, const int8_t *input, int8_t *output);
+/* rows two and one at a time only (any out_features; what runs anyway below 4 outputs) */
+void ofa_fully_connected_s8_x2(const ofa_fc_params_t *p, const int8_t *input, int8_t *output);
 
 /* output may alias input1 or input2 exactly (element-wise, same index). */
 void ofa_add_s8(const ofa_add_params_t *p, const int8_t *input1, const int8_t *input2,

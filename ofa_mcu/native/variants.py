@@ -8,7 +8,8 @@ channels in lanes or one channel plane at a time through a padded band (3x3 on e
 firmware calling them links every loop. The code generator knows every shape, so it calls the
 chosen variant's own entry point (``ofa_depthwise_s8_plane3``, ...) and the linker drops the
 variants the model never uses. A fully connected layer of a multiple of 4 outputs runs
-``ofa_fully_connected_s8_x4`` (no code for 1-3 rows left over). Where a model would call two entry
+``ofa_fully_connected_s8_x4`` (no code for 1-3 rows left over), one of fewer than 4 outputs
+``ofa_fully_connected_s8_x2`` (no 4-row passes). Where a model would call two entry
 points holding the same loop (a plain conv and a conv + ADD of the same loop; both fully connected
 entry points) it calls the more general one for both (:func:`shared_entries`): one copy of the loop.
 
@@ -88,6 +89,13 @@ def depthwise_variant(p: Mapping[str, int], inplace: bool, dsp: bool) -> str:
     return "plane_any"
 
 
+def fc_variant(p: Mapping[str, int]) -> str:
+    """The fully connected entry point a layer needs: ``x4`` (4-row passes only) for a multiple of 4
+    outputs, ``x2`` (rows two and one at a time) for fewer than 4, ``any`` (both) otherwise."""
+    n = p["out_features"]
+    return "x4" if n % 4 == 0 else "x2" if n < 4 else "any"
+
+
 def entry_point(function: str, p: Mapping[str, int], dsp: bool) -> str:
     """The C function a generated call of the run-time entry point ``function`` calls instead:
     its variant for the parameters ``p`` (``function`` itself when it has no variants)."""
@@ -95,8 +103,8 @@ def entry_point(function: str, p: Mapping[str, int], dsp: bool) -> str:
         return f"{function}_{conv_variant(p)}"
     if function in ("ofa_depthwise_s8", "ofa_depthwise_s8_inplace"):
         return f"{function}_{depthwise_variant(p, function.endswith('_inplace'), dsp)}"
-    if function == "ofa_fully_connected_s8" and p["out_features"] % 4 == 0:
-        return "ofa_fully_connected_s8_x4"  # 4-row passes only
+    if function == "ofa_fully_connected_s8":
+        return f"{function}_{fc_variant(p)}" if fc_variant(p) != "any" else function
     return function
 
 
@@ -113,13 +121,15 @@ def shared_entries(functions: set[str]) -> dict[str, tuple[str, list[str]]]:
 
     - a plain conv whose loop the model also runs as a conv + ADD: the conv + ADD entry point with
       ``add`` NULL (``ofa_conv_s8_rows`` -> ``ofa_conv_add_s8_rows(&p, NULL, ...)``);
-    - ``ofa_fully_connected_s8_x4`` when a layer needs ``ofa_fully_connected_s8`` (any row count).
+    - the fully connected ``_x4`` / ``_x2`` entry points when the model needs more than one
+      fully connected entry point: ``ofa_fully_connected_s8`` (both loops) for every layer.
     """
     out: dict[str, tuple[str, list[str]]] = {}
     for v in CONV_VARIANTS:
         plain, twin = f"ofa_conv_s8_{v}", f"ofa_conv_add_s8_{v}"
         if plain in functions and twin in functions:
             out[plain] = (twin, ["NULL"])
-    if "ofa_fully_connected_s8_x4" in functions and "ofa_fully_connected_s8" in functions:
-        out["ofa_fully_connected_s8_x4"] = ("ofa_fully_connected_s8", [])
+    fcs = {f for f in functions if f.startswith("ofa_fully_connected_s8")}
+    if len(fcs) > 1:
+        out.update({f: ("ofa_fully_connected_s8", []) for f in fcs - {"ofa_fully_connected_s8"}})
     return out

@@ -179,16 +179,20 @@ int h_fc(const int32_t *ip, const int8_t *w, const int32_t *bias, const int32_t 
     return 0;
 }
 
-/* ofa_fully_connected_s8_x4 (out_features a multiple of 4) */
-int h_fc_x4(const int32_t *ip, const int8_t *w, const int32_t *bias, const int32_t *mult, const int8_t *shift,
-            const int8_t *in, int8_t *out)
+/* ofa_fully_connected_s8_x4 (x4 1: out_features a multiple of 4) or ofa_fully_connected_s8_x2 (x4 0) */
+int h_fc_variant(int x4, const int32_t *ip, const int8_t *w, const int32_t *bias, const int32_t *mult,
+                 const int8_t *shift, const int8_t *in, int8_t *out)
 {
     ofa_fc_params_t p;
     fill_fc(&p, ip, w, bias, mult, shift);
-    if (p.out_features % 4 != 0) {
+    if (x4 && p.out_features % 4 != 0) {
         return -1;
     }
-    ofa_fully_connected_s8_x4(&p, in, out);
+    if (x4) {
+        ofa_fully_connected_s8_x4(&p, in, out);
+    } else {
+        ofa_fully_connected_s8_x2(&p, in, out);
+    }
     return 0;
 }
 
