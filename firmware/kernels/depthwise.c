@@ -26,6 +26,8 @@
  * Every path computes the same integers; tests/test_kernels.py checks them against TFLM and a
  * numpy model of its arithmetic.
  */
+#include <string.h>
+
 #include "ofa_kernels.h"
 #include "ofa_dot.h"
 #include "ofa_requant.h"
@@ -79,6 +81,7 @@ static void dw_lanes(const ofa_conv_params_t *restrict p, const int8_t *restrict
     int32_t oy, ox;
 #if OFA_USE_DSP
     const int32_t off2 = ofa_dup16(in_off);
+    const uint32_t lo4 = ofa_dup8(lo), hi4 = ofa_dup8(hi);
 #endif
 
     for (oy = 0; oy < out_h; ++oy) {
@@ -132,6 +135,20 @@ static void dw_lanes(const ofa_conv_params_t *restrict p, const int8_t *restrict
                     a1 += bias[c + 1];
                     a2 += bias[c + 2];
                     a3 += bias[c + 3];
+                }
+                {
+                    const uint32_t s4 = (uint32_t)ofa_load_s8x4(shift + c);
+                    if (ofa_all_neg4(s4)) {
+                        /* four right shifts: the four-output stage and one word store */
+                        const uint32_t e4 = ofa_neg_shifts4(s4);
+                        const uint32_t v = ofa_clamp4_s8(
+                            ofa_output_sat8(a0, mult[c], (int32_t)e4, out_off),
+                            ofa_output_sat8(a1, mult[c + 1], (int32_t)(e4 >> 8), out_off),
+                            ofa_output_sat8(a2, mult[c + 2], (int32_t)(e4 >> 16), out_off),
+                            ofa_output_sat8(a3, mult[c + 3], (int32_t)(e4 >> 24), out_off), lo4, hi4);
+                        memcpy(out_px + c, &v, 4);
+                        continue;
+                    }
                 }
                 out_px[c] = ofa_output_s8(a0, mult[c], shift[c], out_off, lo, hi);
                 out_px[c + 1] = ofa_output_s8(a1, mult[c + 1], shift[c + 1], out_off, lo, hi);
@@ -374,6 +391,7 @@ OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane_padded_dsp(const ofa_conv_p
     int32_t wsum = 0;
     int32_t r, c, g, oy, ox, oy0;
     int32_t *wp = wk;
+    const uint32_t lo4 = ofa_dup8(lo), hi4 = ofa_dup8(hi);
 
     for (r = 0; r < k_h; ++r) {
         const int8_t *wr = p->weights + r * k_w * ch_n + ch;
@@ -401,6 +419,54 @@ OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane_padded_dsp(const ofa_conv_p
         for (oy = 0; oy < band_h; ++oy) {
             const int8_t *row0 = pad + oy * stride_h * pw;
             ox = 0;
+            if (stride_w == 1 && shift < 0) {
+                /* four outputs per step: the weight words and the loop serve four windows, the
+                 * words at +1, +2, +3 are the next windows' (unaligned loads); a last single tap
+                 * of the four windows is one word, widened, against its weight (SMLABB / SMLATB) */
+                const int32_t e = -shift;
+                for (; ox + 4 <= out_w; ox += 4) {
+                    int32_t a = base, b = base, c2 = base, d = base;
+                    const int8_t *rr = row0 + ox;
+                    const int32_t *w = wk;
+                    int32_t ky;
+                    uint32_t v;
+                    for (ky = 0; ky < k_h; ++ky, rr += pw) {
+                        const int8_t *rg = rr;
+                        for (g = 0; g < groups; ++g, rg += 4, w += 2) {
+                            const int32_t w02 = w[0], w13 = w[1];
+                            int32_t u = ofa_load_s8x4(rg);
+                            a = ofa_smlad(ofa_sxtb16(u), w02, a);
+                            a = ofa_smlad(ofa_sxtb16_ror8(u), w13, a);
+                            u = ofa_load_s8x4(rg + 1);
+                            b = ofa_smlad(ofa_sxtb16(u), w02, b);
+                            b = ofa_smlad(ofa_sxtb16_ror8(u), w13, b);
+                            u = ofa_load_s8x4(rg + 2);
+                            c2 = ofa_smlad(ofa_sxtb16(u), w02, c2);
+                            c2 = ofa_smlad(ofa_sxtb16_ror8(u), w13, c2);
+                            u = ofa_load_s8x4(rg + 3);
+                            d = ofa_smlad(ofa_sxtb16(u), w02, d);
+                            d = ofa_smlad(ofa_sxtb16_ror8(u), w13, d);
+                        }
+                        if (single) {
+                            const int32_t ws = *w++;
+                            const int32_t u = ofa_load_s8x4(rr + k_w - 1);
+                            const int32_t ev = ofa_sxtb16(u), od = ofa_sxtb16_ror8(u);
+                            a = ofa_smlabb(ev, ws, a);
+                            b = ofa_smlabb(od, ws, b);
+                            c2 = ofa_smlatb(ev, ws, c2);
+                            d = ofa_smlatb(od, ws, d);
+                        }
+                    }
+                    v = ofa_clamp4_s8(ofa_output_sat8(a, mult, e, out_off), ofa_output_sat8(b, mult, e, out_off),
+                                      ofa_output_sat8(c2, mult, e, out_off), ofa_output_sat8(d, mult, e, out_off),
+                                      lo4, hi4);
+                    dst[0] = (int8_t)v;
+                    dst[dst_stride] = (int8_t)(v >> 8);
+                    dst[2 * dst_stride] = (int8_t)(v >> 16);
+                    dst[3 * dst_stride] = (int8_t)(v >> 24);
+                    dst += 4 * dst_stride;
+                }
+            }
             if (stride_w == 1) {
                 for (; ox + 2 <= out_w; ox += 2) {
                     int32_t a = base, b = base;

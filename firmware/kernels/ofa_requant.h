@@ -187,7 +187,9 @@ OFA_INLINE int8_t ofa_output_s8(int32_t acc, int32_t multiplier, int shift,
  *
  *   ofa_output_sat8(acc, m, e, off)  ofa_requant(acc, m, -e) + off saturated to [-128, 127]:
  *                                    the 6-instruction rounding of ofa_requant with the offset
- *                                    added by its last ADC, then SSAT (7 instructions);
+ *                                    added by its last ADC, then SSAT (7 instructions); only
+ *                                    the low byte of e counts (as for ASR by a register), so
+ *                                    e may be a word of four shifts shifted down (ofa_neg_shifts4);
  *   ofa_clamp4_s8(v, lo4, hi4)       four such results packed in the bytes of v, each clamped
  *                                    to [lo, hi] (lo4, hi4: lo and hi in every byte, ofa_dup8)
  *                                    with SSUB8 + SEL (4 instructions for four outputs).
@@ -200,6 +202,18 @@ OFA_INLINE int8_t ofa_output_s8(int32_t acc, int32_t multiplier, int shift,
 OFA_INLINE uint32_t ofa_dup8(int32_t v)
 {
     return ((uint32_t)v & 0xFFu) * 0x01010101u;
+}
+
+/* four int8 shifts, all negative (check with ofa_all_neg4), to their four e = -shift bytes: ~s + 1
+ * per byte never carries (~s <= 127) */
+OFA_INLINE uint32_t ofa_neg_shifts4(uint32_t s4)
+{
+    return ~s4 + 0x01010101u;
+}
+
+OFA_INLINE int ofa_all_neg4(uint32_t s4)
+{
+    return (s4 & 0x80808080u) == 0x80808080u;
 }
 
 #if defined(OFA_ARM_DSP) && !defined(OFA_NO_ASM)
@@ -238,7 +252,7 @@ OFA_INLINE uint32_t ofa_clamp4_s8(int32_t v0, int32_t v1, int32_t v2, int32_t v3
 #else
 OFA_INLINE int32_t ofa_output_sat8(int32_t acc, int32_t multiplier, int32_t e, int32_t off)
 {
-    return ofa_clamp(ofa_requant(acc, multiplier, -(int)e) + off, -128, 127);
+    return ofa_clamp(ofa_requant(acc, multiplier, -(int)(e & 0xFF)) + off, -128, 127);
 }
 
 OFA_INLINE uint32_t ofa_clamp4_s8(int32_t v0, int32_t v1, int32_t v2, int32_t v3, uint32_t lo4, uint32_t hi4)
