@@ -31,7 +31,8 @@ DW_PAD_BYTES = 256
 DW_PAD_MAX_K = 8
 #: ``OFA_DW_SMALL_PIX``: planes of fewer outputs go in lanes.
 DW_SMALL_PIX = 16
-#: ``OFA_DW_LANE_PIX``: in place on DSP cores, strided planes up to this many outputs go in lanes.
+#: ``OFA_DW_LANE_PIX``: in place on DSP cores, strided planes and planes of kernels other than 3x3 up to
+#: this many outputs go in lanes.
 DW_LANE_PIX = 16
 #: ``OFA_CONV_PATCH_BYTES`` / ``OFA_CONV_PATCH_MAX_C`` (conv.c): the patch loop's limits.
 CONV_PATCH_BYTES = 128
@@ -74,7 +75,7 @@ def depthwise_variant(p: Mapping[str, int], inplace: bool, dsp: bool) -> str:
     npix = p["out_h"] * p["out_w"]
     strided = p["stride_h"] != 1 or p["stride_w"] != 1
     if inplace:
-        if npix < DW_SMALL_PIX or (dsp and strided and npix <= DW_LANE_PIX):
+        if npix < DW_SMALL_PIX or (dsp and (strided or p["k_h"] != 3 or p["k_w"] != 3) and npix <= DW_LANE_PIX):
             return "lanes"
     elif dsp:
         if (strided or npix < DW_SMALL_PIX or p["k_h"] != 3 or p["k_w"] != 3
