@@ -268,6 +268,7 @@ OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane3_padded(const ofa_conv_para
 #if OFA_USE_DSP
     /* (w0, w2) and w1 of each row as int16 halves */
     const int32_t k02a = ofa_pk16(w0, w2), k02b = ofa_pk16(w3, w5), k02c = ofa_pk16(w6, w8);
+    const uint32_t lo4 = ofa_dup8(lo), hi4 = ofa_dup8(hi);
 #endif
 
     int32_t oy0;
@@ -285,6 +286,57 @@ OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane3_padded(const ofa_conv_para
     for (oy = 0; oy < band_h; ++oy) {
         const int8_t *r0 = pad + oy * stride_h * pw;
         ox = 0;
+        if (stride_w == 1 && shift < 0) {
+            /* four outputs per step, the two-output form on the words at +0 and +2, through the
+             * four-output stage */
+            const int32_t e = -shift;
+            for (; ox + 4 <= out_w; ox += 4) {
+                int32_t a = base, b = base, c = base, d = base, v, ev, od;
+                uint32_t q;
+                v = ofa_load_s8x4(r0);
+                ev = ofa_sxtb16(v);
+                od = ofa_sxtb16_ror8(v);
+                a = ofa_smlabb(od, w1, ofa_smlad(ev, k02a, a));
+                b = ofa_smlatb(ev, w1, ofa_smlad(od, k02a, b));
+                v = ofa_load_s8x4(r0 + 2);
+                ev = ofa_sxtb16(v);
+                od = ofa_sxtb16_ror8(v);
+                c = ofa_smlabb(od, w1, ofa_smlad(ev, k02a, c));
+                d = ofa_smlatb(ev, w1, ofa_smlad(od, k02a, d));
+                v = ofa_load_s8x4(r0 + pw);
+                ev = ofa_sxtb16(v);
+                od = ofa_sxtb16_ror8(v);
+                a = ofa_smlabb(od, w4, ofa_smlad(ev, k02b, a));
+                b = ofa_smlatb(ev, w4, ofa_smlad(od, k02b, b));
+                v = ofa_load_s8x4(r0 + pw + 2);
+                ev = ofa_sxtb16(v);
+                od = ofa_sxtb16_ror8(v);
+                c = ofa_smlabb(od, w4, ofa_smlad(ev, k02b, c));
+                d = ofa_smlatb(ev, w4, ofa_smlad(od, k02b, d));
+                v = ofa_load_s8x4(r0 + 2 * pw);
+                ev = ofa_sxtb16(v);
+                od = ofa_sxtb16_ror8(v);
+                a = ofa_smlabb(od, w7, ofa_smlad(ev, k02c, a));
+                b = ofa_smlatb(ev, w7, ofa_smlad(od, k02c, b));
+                v = ofa_load_s8x4(r0 + 2 * pw + 2);
+                ev = ofa_sxtb16(v);
+                od = ofa_sxtb16_ror8(v);
+                c = ofa_smlabb(od, w7, ofa_smlad(ev, k02c, c));
+                d = ofa_smlatb(ev, w7, ofa_smlad(od, k02c, d));
+                q = ofa_clamp4_s8(ofa_output_sat8(a, mult, e, out_off), ofa_output_sat8(b, mult, e, out_off),
+                                  ofa_output_sat8(c, mult, e, out_off), ofa_output_sat8(d, mult, e, out_off), lo4, hi4);
+                if (dst_stride == 1) {
+                    memcpy(dst, &q, 4);
+                } else {
+                    dst[0] = (int8_t)q;
+                    dst[dst_stride] = (int8_t)(q >> 8);
+                    dst[2 * dst_stride] = (int8_t)(q >> 16);
+                    dst[3 * dst_stride] = (int8_t)(q >> 24);
+                }
+                dst += 4 * dst_stride;
+                r0 += 4;
+            }
+        }
         if (stride_w == 1) {
             for (; ox + 2 <= out_w; ox += 2) {
                 int32_t a = base, b = base, v, e, o;
@@ -625,9 +677,10 @@ OFA_DW_NOINLINE static void dw_plane_any(const ofa_conv_params_t *restrict p, co
 /* planes of fewer outputs than this go channels-in-lanes: a plane's set-up would dominate */
 #define OFA_DW_SMALL_PIX 16
 /* in place on DSP cores, strided planes and planes of kernels other than 3x3 up to this many
- * outputs go in lanes too (four channels' outputs on the stack; measured on 4x4 planes of 5x5 and
- * 7x7 kernels: 7.0 and 5.7 instructions per MAC through padded planes, far less in lanes) */
-#define OFA_DW_LANE_PIX 16
+ * outputs (7x7) go in lanes too, four channels' outputs on the stack (measured, instructions per
+ * MAC, padded plane -> lanes: 4x4 planes 7.0 -> 3.9 (5x5) and 5.7 -> 3.1 (7x7), 7x7 planes
+ * 6.6 -> 5.3 (5x5) and 5.0 -> 3.6 (7x7); 3x3 planes stay planes: 8x8 6.0 against 10.4 in lanes) */
+#define OFA_DW_LANE_PIX 49
 
 /*
  * The variant a layer runs (ofa_depthwise_variant_t), from its shape alone. ofa_depthwise_s8 and

@@ -33,7 +33,7 @@ DW_PAD_MAX_K = 8
 DW_SMALL_PIX = 16
 #: ``OFA_DW_LANE_PIX``: in place on DSP cores, strided planes and planes of kernels other than 3x3 up to
 #: this many outputs go in lanes.
-DW_LANE_PIX = 16
+DW_LANE_PIX = 49
 #: ``OFA_CONV_PATCH_BYTES`` / ``OFA_CONV_PATCH_MAX_C`` (conv.c): the patch loop's limits.
 CONV_PATCH_BYTES = 128
 CONV_PATCH_MAX_C = 8
