@@ -9,12 +9,37 @@
  * current TFLM also supports, with the same double rounding.
  *
  * Four weight rows per pass share each input load (and, on DSP cores, its
- * widening with the offset added: SXTAB16); the last 1-3 rows go two and one
- * at a time.
+ * widening with the offset added: SXTAB16; on Cortex-M an assembly loop, 8
+ * inputs a pass, and the four-output stage of ofa_requant.h with one word
+ * store); the last 1-3 rows go two and one at a time.
  */
+#include <string.h>
+
 #include "ofa_kernels.h"
 #include "ofa_dot.h"
 #include "ofa_requant.h"
+
+#if defined(OFA_ARM_DSP) && !defined(OFA_NO_ASM)
+/* four inputs against the four rows: one input word widened with the offset (SXTAB16), each row's
+ * word widened (SXTB16) into two SMLADs: 23 instructions for 16 MACs */
+#define FC_ROW(acc, addr)                            \
+    "ldr %[t2], " addr "\n\t"                      \
+    "sxtb16 %[t3], %[t2]\n\t"                      \
+    "smlad %[" acc "], %[t1], %[t3], %[" acc "]\n\t" \
+    "sxtb16 %[t2], %[t2], ror #8\n\t"              \
+    "smlad %[" acc "], %[t0], %[t2], %[" acc "]\n\t"
+#define FC_STEP4                                     \
+    "ldr %[t0], [%[x]], #4\n\t"                    \
+    "sxtab16 %[t1], %[off], %[t0]\n\t"             \
+    "sxtab16 %[t0], %[off], %[t0], ror #8\n\t"     \
+    FC_ROW("a1", "[%[wa], %[n]]")                    \
+    FC_ROW("a0", "[%[wa]], #4")                      \
+    FC_ROW("a3", "[%[wb], %[n]]")                    \
+    FC_ROW("a2", "[%[wb]], #4")
+#define FC_OPERANDS                                                                              \
+    [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(xp), [wa] "+r"(wa),      \
+    [wb] "+r"(wb), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3)
+#endif
 
 /*
  * acc[j] += W[j][:] . (x + off) for the four rows at w, w + n, w + 2n, w + 3n. The DSP loop
@@ -25,7 +50,28 @@ OFA_INLINE void fc_dot4(const int8_t *restrict x, const int8_t *restrict w, int3
 {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
     int32_t i = 0;
-#if OFA_USE_DSP
+#if defined(OFA_ARM_DSP) && !defined(OFA_NO_ASM)
+    {
+        /* the loop below in assembly, 8 inputs a pass, all fourteen registers in use */
+        const int32_t off2 = ofa_dup16(off);
+        const int8_t *wa = w, *wb = w + 2 * n;
+        const int8_t *xp = x;
+        int32_t t0, t1, t2, t3;
+        if (n >= 8) {
+            const int8_t *const x_end = x + (n & ~7);
+            __asm__ volatile("1:\n\t" FC_STEP4 FC_STEP4
+                             "cmp %[x], %[end]\n\t"
+                             "bne 1b"
+                             : FC_OPERANDS
+                             : [n] "r"(n), [off] "r"(off2), [end] "r"(x_end)
+                             : "cc", "memory");
+        }
+        if (n & 4) {
+            __asm__ volatile(FC_STEP4 : FC_OPERANDS : [n] "r"(n), [off] "r"(off2) : "memory");
+        }
+        i = n & ~3;
+    }
+#elif OFA_USE_DSP
     {
         const int32_t off2 = ofa_dup16(off);
         const int8_t *wa = w, *wb = w + 2 * n;
@@ -86,6 +132,26 @@ OFA_INLINE void fc_s8(const ofa_fc_params_t *restrict p, const int8_t *restrict 
                 acc[j] = p->bias ? p->bias[o + j] : 0;
             }
             fc_dot4(x, p->weights + o * n_in, n_in, p->in_offset, acc);
+#if OFA_USE_DSP
+            {
+                /* right shifts (all of them in practice): the four-output stage and one word store */
+                const int32_t q = p->per_channel ? o : 0;
+                const uint32_t s4 = p->per_channel ? (uint32_t)ofa_load_s8x4(p->out_shift + q)
+                                                   : ofa_dup8(p->out_shift[0]);
+                if (ofa_all_neg4(s4)) {
+                    const int32_t *m = p->out_mult + q;
+                    const int32_t step = p->per_channel ? 1 : 0;
+                    const uint32_t e4 = ofa_neg_shifts4(s4);
+                    const uint32_t v = ofa_clamp4_s8(ofa_output_sat8(acc[0], m[0], (int32_t)e4, out_off),
+                                                     ofa_output_sat8(acc[1], m[step], (int32_t)(e4 >> 8), out_off),
+                                                     ofa_output_sat8(acc[2], m[2 * step], (int32_t)(e4 >> 16), out_off),
+                                                     ofa_output_sat8(acc[3], m[3 * step], (int32_t)(e4 >> 24), out_off),
+                                                     ofa_dup8(lo), ofa_dup8(hi));
+                    memcpy(y + o, &v, 4);
+                    continue;
+                }
+            }
+#endif
             for (j = 0; j < 4; ++j) {
                 const int32_t q = p->per_channel ? o + j : 0;
                 y[o + j] = ofa_output_s8(acc[j], p->out_mult[q], p->out_shift[q], out_off, lo, hi);
