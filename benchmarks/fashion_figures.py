@@ -34,7 +34,15 @@ from ofa_mcu.data import load_source  # noqa: E402
 from ofa_mcu.ir import build_graph  # noqa: E402
 from ofa_mcu.search import SearchOptions, run_search  # noqa: E402
 from ofa_mcu.search.evolution import Evolution  # noqa: E402
-from ofa_mcu.search.predictor import AccuracyCache, fit_predictor, kendall_tau, measure, training_set  # noqa: E402
+from ofa_mcu.search.predictor import (  # noqa: E402
+    DEFAULT_PREDICTOR,
+    PREDICTORS,
+    AccuracyCache,
+    fit_predictor,
+    kendall_tau,
+    measure,
+    training_set,
+)
 from ofa_mcu.search.run import board_constraints  # noqa: E402
 from ofa_mcu.table import fmt_bytes, render  # noqa: E402
 from ofa_mcu.train.bn import evaluate  # noqa: E402
@@ -52,8 +60,10 @@ def pct(a: float) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", required=True)
-    ap.add_argument("--val-images", type=int, default=2000, help="validation images per subnet measurement")
-    ap.add_argument("--predictor-samples", type=int, default=100)
+    ap.add_argument("--val-images", type=int, default=None,
+                    help="validation images per subnet measurement (default: all, as the search measures)")
+    ap.add_argument("--predictor", choices=sorted(PREDICTORS), default=DEFAULT_PREDICTOR)
+    ap.add_argument("--predictor-samples", type=int, default=120, help="as the search (its cache is shared)")
     ap.add_argument("--held-out", type=int, default=100)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--out", default="runs/fashion-figures")
@@ -84,7 +94,8 @@ def main() -> None:
           flush=True)
 
     # 2. predictor on held-out subnets (validation measurements, cached beside the checkpoint)
-    cache = AccuracyCache(ckpt.path, split=f"validation:{len(val_y)}")
+    # the split names of the search's own cache, so that the search below measures nothing twice
+    cache = AccuracyCache(ckpt.path, split="validation" if args.val_images is None else f"validation:{len(val_y)}")
 
     def val_acc(cfg: SubnetConfig) -> float:
         return evaluate(ckpt.supernet, cfg, calib, val_x, val_y)
@@ -99,11 +110,12 @@ def main() -> None:
             held.append(c)
     acc_train = measure(train_cfgs, val_acc, cache)
     acc_held = np.array(measure(held, val_acc, cache))
-    predictor = fit_predictor(space, train_cfgs, acc_train, seed=0)
+    predictor = fit_predictor(space, train_cfgs, acc_train, seed=0, kind=args.predictor)
     pred = predictor.predict(held)
     tau = kendall_tau(pred, acc_held)
     rmse = float(np.sqrt(np.mean((pred - acc_held) ** 2)))
-    print(f"\npredictor: trained on {len(train_cfgs)}, tested on {len(held)} held-out subnets (validation): "
+    print(f"\n{predictor.kind} predictor ({predictor.detail or 'defaults'}): trained on {len(train_cfgs)}, "
+          f"tested on {len(held)} held-out subnets (validation): "
           f"Kendall tau {tau:.3f}, RMSE {100 * rmse:.2f} points; held-out accuracies span "
           f"{100 * acc_held.min():.1f}..{100 * acc_held.max():.1f}% ({time.time() - t:.0f} s)", flush=True)
 
@@ -113,7 +125,8 @@ def main() -> None:
     for runtime in ("native", "tflm"):
         names = [b for b, rt in FAMILY if rt == runtime]
         res = run_search(SearchOptions(ckpt.path, names, out / runtime, runtime=runtime, seed=0,
-                                       predictor_samples=args.predictor_samples, val_images=args.val_images,
+                                       predictor_samples=args.predictor_samples, predictor=args.predictor,
+                                       val_images=args.val_images,
                                        quiet=True), log=lambda m: None)
         for name in names:
             e = res["boards"][name]

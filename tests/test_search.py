@@ -12,7 +12,7 @@ from ofa_mcu.boards import load_board
 from ofa_mcu.checkpoint import load_checkpoint
 from ofa_mcu.config import SubnetConfig
 from ofa_mcu.search.evolution import Evolution, EvolutionSettings
-from ofa_mcu.search.predictor import Encoder, fit_predictor, kendall_tau
+from ofa_mcu.search.predictor import PREDICTORS, Encoder, fit_predictor, kendall_tau
 from ofa_mcu.search.run import MIN_USEFUL_TAU, pareto_front, predictor_warning
 from ofa_mcu.space import load_space
 
@@ -109,8 +109,26 @@ def test_predictor_learns_a_ranking():
     assert enc.encode(cfgs).shape == (120, enc.size) and enc.encode(cfgs).sum(1).min() > 0
     # a synthetic accuracy that grows with resolution and kernel sizes
     target = [c.resolution / 40 + sum(b.kernel for _, _, b in c.blocks()) / 200 for c in cfgs]
-    p = fit_predictor(space, cfgs[:100], target[:100], seed=0)
-    assert kendall_tau(p.predict(cfgs[100:]), target[100:]) > 0.6
+    for kind in PREDICTORS:
+        p = fit_predictor(space, cfgs[:100], target[:100], seed=0, kind=kind)
+        assert p.kind == kind
+        assert kendall_tau(p.predict(cfgs[100:]), target[100:]) > 0.6, kind
+
+
+def test_ridge_predictor_does_not_fit_noise():
+    """Leave-one-out picks a strong penalty when the accuracies carry no signal: the predictions
+    stay near the mean instead of reproducing the noise (what a flexible model does with few subnets)."""
+    space = load_space("mcu-32")
+    cfgs = [SubnetConfig.sample(space, i) for i in range(80)]
+    noise = np.random.default_rng(0).normal(0.85, 0.01, size=80)
+    p = fit_predictor(space, cfgs, noise.tolist(), kind="ridge")
+    spread = np.std(p.predict(cfgs))
+    assert spread < 0.25 * np.std(noise), spread
+    # while a real signal of the same size is kept
+    signal = np.array([0.8 + 0.002 * c.resolution for c in cfgs])
+    q = fit_predictor(space, cfgs, signal.tolist(), kind="ridge")
+    assert np.corrcoef(q.predict(cfgs), signal)[0, 1] > 0.95
+    assert np.array_equal(q.predict(cfgs), fit_predictor(space, cfgs, signal.tolist(), kind="ridge").predict(cfgs))
 
 
 def test_pareto_front_is_non_dominated():

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ofa_mcu.commands.options import echo_json, json_option, runtime_option, seed_option
+from ofa_mcu.search.predictor import DEFAULT_PREDICTOR, PREDICTORS
 from ofa_mcu.table import fmt_bytes, fmt_int, render
 
 
@@ -34,6 +35,8 @@ from ofa_mcu.table import fmt_bytes, fmt_int, render
 @seed_option
 @click.option("--predictor-samples", type=click.IntRange(min=10), default=120, show_default=True,
               help="Subnets measured (BN-recalibrated, validation split) to train the accuracy predictor.")
+@click.option("--predictor", type=click.Choice(sorted(PREDICTORS)), default=DEFAULT_PREDICTOR, show_default=True,
+              help="Accuracy model: ridge regression (penalty chosen by leave-one-out error) or the OFA MLP.")
 @click.option("--val-images", type=click.IntRange(min=10), default=None,
               help="Measure subnets on a stratified subset of this many validation images (default: all).")
 @click.option("--out", type=click.Path(file_okay=False), required=True,
@@ -42,7 +45,7 @@ from ofa_mcu.table import fmt_bytes, fmt_int, render
 @json_option
 def search(checkpoint: str, targets: tuple[str, ...], runtime: str, sram_kb: float | None, flash_kb: float | None,
            latency_ms: float | None, energy_uj: float | None, latency_luts: tuple[str, ...], modes: int,
-           mode_latency_ms: str | None, seed: int, predictor_samples: int,
+           mode_latency_ms: str | None, seed: int, predictor_samples: int, predictor: str,
            val_images: int | None, out: str, quiet: bool, as_json: bool) -> None:
     """Search the most accurate subnet that fits each --target's SRAM, flash (and latency).
 
@@ -68,7 +71,7 @@ def search(checkpoint: str, targets: tuple[str, ...], runtime: str, sram_kb: flo
     opts = SearchOptions(checkpoint=Path(checkpoint), targets=list(targets), out=Path(out), runtime=runtime,
                          sram_kb=sram_kb, flash_kb=flash_kb, latency_ms=latency_ms, energy_uj=energy_uj,
                          latency_luts=[Path(p) for p in latency_luts], seed=seed,
-                         predictor_samples=predictor_samples, val_images=val_images, quiet=quiet or as_json,
+                         predictor_samples=predictor_samples, predictor=predictor, val_images=val_images, quiet=quiet or as_json,
                          modes=modes, mode_latency_ms=tiers)
     def log(message: str) -> None:  # with --json only warnings, on stderr
         if not as_json or message.startswith("warning:"):

@@ -1,11 +1,22 @@
-"""Accuracy predictor: a small MLP on a one-hot encoding of a subnet, trained on measured subnets.
+"""Accuracy predictor: a model of a subnet's accuracy, trained on measured subnets.
 
 Measuring a subnet means recalibrating BatchNorm on training images and evaluating on the
 validation split (``ofa_mcu.train.bn.evaluate``); the measured set is cached beside the
 checkpoint (``accuracy-cache.json``, keyed by the checkpoint's content hash), so a second search
-of the same checkpoint does not measure again. The encoding: per stage and block slot a one-hot
-kernel and a one-hot expand ratio (zeros for inactive blocks), per stage a one-hot depth, and a
-one-hot resolution.
+of the same checkpoint does not measure again.
+
+Features (``Encoder``): per stage and block slot a one-hot kernel and a one-hot expand ratio
+(zeros for inactive blocks), per stage a one-hot depth, a one-hot resolution and, for the ridge
+model, the subnet's capacity (log2 of its MACs and of its parameter count).
+
+Models (``PREDICTORS``, chosen by name):
+
+- ``ridge`` (default): linear least squares on the standardized features with an L2 penalty whose
+  strength is chosen by exact leave-one-out error over a fixed grid. A few hundred measured
+  subnets, each measured with sampling noise, are too few for a flexible model; the closed-form
+  fit is deterministic and takes milliseconds.
+- ``mlp``: a two-layer MLP on the one-hot features (full-batch Adam), the model of the OFA paper,
+  which trains it on thousands of subnets.
 """
 
 from __future__ import annotations
@@ -61,22 +72,73 @@ class Encoder:
         return x
 
 
+def capacity(space: SearchSpace, cfgs: Sequence[SubnetConfig]) -> np.ndarray:
+    """Per subnet: log2 of its MACs and of its parameter count (the IR graph's own figures)."""
+    from ofa_mcu.ir import build_graph
+
+    out = np.zeros((len(cfgs), 2), dtype=np.float64)
+    for n, c in enumerate(cfgs):
+        g = build_graph(space, c)
+        out[n] = (np.log2(max(g.macs, 1)), np.log2(max(g.params, 1)))
+    return out
+
+
 @dataclass
 class Predictor:
-    encoder: Encoder
-    net: object  # torch.nn.Sequential
-    base: float
+    """A fitted accuracy model: ``predict`` maps subnets to predicted accuracies (fractions)."""
+
+    kind: str
+    model: Callable[[Sequence[SubnetConfig]], np.ndarray]
+    detail: str = ""  # e.g. the ridge penalty chosen
 
     def predict(self, cfgs: Sequence[SubnetConfig]) -> np.ndarray:
-        import torch
-
-        with torch.no_grad():
-            out = self.net(torch.from_numpy(self.encoder.encode(cfgs))).squeeze(1).numpy()
-        return out + self.base
+        return np.asarray(self.model(cfgs), dtype=np.float64)
 
 
-def fit_predictor(space: SearchSpace, cfgs: Sequence[SubnetConfig], accs: Sequence[float], seed: int = 0,
-                  hidden: int = 128, epochs: int = 600) -> Predictor:
+#: the ridge penalties tried (on standardized features; chosen by leave-one-out error)
+RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-2, 4, 25))
+
+
+def _ridge_features(enc: Encoder, cfgs: Sequence[SubnetConfig]) -> np.ndarray:
+    return np.hstack([enc.encode(cfgs).astype(np.float64), capacity(enc.space, cfgs)])
+
+
+def fit_ridge(space: SearchSpace, cfgs: Sequence[SubnetConfig], accs: Sequence[float], seed: int = 0) -> Predictor:
+    """Ridge regression, its penalty chosen by exact leave-one-out error (``seed`` is unused: the fit is closed-form)."""
+    enc = Encoder(space)
+    x = _ridge_features(enc, cfgs)
+    y = np.asarray(accs, dtype=np.float64)
+    mean = x.mean(0)
+    scale = x.std(0)
+    scale[scale == 0] = 1.0  # a feature constant over the training set carries nothing
+    xs = (x - mean) / scale
+    base = float(y.mean())
+    yc = y - base
+    # with the SVD xs = U S V^T, the ridge hat matrix is U diag(s^2 / (s^2 + a)) U^T (the centring
+    # of y adds 1/n to every diagonal entry); leave-one-out residuals are r_i / (1 - h_ii)
+    u, sv, vt = np.linalg.svd(xs, full_matrices=False)
+    uty = u.T @ yc
+    n = len(y)
+    best: tuple[float, float] | None = None
+    for a in RIDGE_ALPHAS:
+        f = sv**2 / (sv**2 + a)
+        fitted = u @ (f * uty)
+        h = (u**2) @ f + 1.0 / n
+        loo = np.mean(((yc - fitted) / np.maximum(1.0 - h, 1e-9)) ** 2)
+        if best is None or loo < best[1] - 1e-15:
+            best = (a, float(loo))
+    assert best is not None
+    alpha = best[0]
+    coef = vt.T @ ((sv / (sv**2 + alpha)) * uty)
+
+    def model(new: Sequence[SubnetConfig]) -> np.ndarray:
+        return ((_ridge_features(enc, new) - mean) / scale) @ coef + base
+
+    return Predictor("ridge", model, f"alpha {alpha:.3g}, leave-one-out RMSE {100 * best[1] ** 0.5:.2f} points")
+
+
+def fit_mlp(space: SearchSpace, cfgs: Sequence[SubnetConfig], accs: Sequence[float], seed: int = 0,
+            hidden: int = 128, epochs: int = 600) -> Predictor:
     """Train the MLP (full batch Adam, MSE on accuracy minus its mean); deterministic per seed."""
     import torch
 
@@ -94,7 +156,25 @@ def fit_predictor(space: SearchSpace, cfgs: Sequence[SubnetConfig], accs: Sequen
         loss.backward()
         opt.step()
     net.eval()
-    return Predictor(enc, net, base)
+
+    def model(new: Sequence[SubnetConfig]) -> np.ndarray:
+        with torch.no_grad():
+            return net(torch.from_numpy(enc.encode(new))).squeeze(1).numpy().astype(np.float64) + base
+
+    return Predictor("mlp", model)
+
+
+#: accuracy models by name (``fit(space, cfgs, accs, seed) -> Predictor``)
+PREDICTORS: dict[str, Callable[..., Predictor]] = {"ridge": fit_ridge, "mlp": fit_mlp}
+DEFAULT_PREDICTOR = "ridge"
+
+
+def fit_predictor(space: SearchSpace, cfgs: Sequence[SubnetConfig], accs: Sequence[float], seed: int = 0,
+                  kind: str = DEFAULT_PREDICTOR) -> Predictor:
+    """Fit the accuracy model ``kind`` (see ``PREDICTORS``) on measured subnets; deterministic per seed."""
+    if kind not in PREDICTORS:
+        raise ValueError(f"unknown predictor {kind!r} (known: {', '.join(PREDICTORS)})")
+    return PREDICTORS[kind](space, cfgs, accs, seed)
 
 
 def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
@@ -139,6 +219,15 @@ class AccuracyCache:
             except (UserError, KeyError, TypeError, ValueError, AttributeError):
                 self.splits = {}  # a damaged cache is rebuilt, never trusted
         self.entries: dict[str, dict] = self.splits.setdefault(split, {})
+
+    def for_split(self, split: str) -> AccuracyCache:
+        """A cache of another split in the same file, sharing what is loaded (saving either keeps both)."""
+        other = object.__new__(AccuracyCache)
+        other.path, other.checkpoint, other.split = self.path, self.checkpoint, split
+        other.key = self.checkpoint + "/" + split
+        other.splits = self.splits
+        other.entries = self.splits.setdefault(split, {})
+        return other
 
     def other_splits(self) -> dict[str, int]:
         """Splits other than this one with entries in the file, and how many subnets each holds."""

@@ -32,7 +32,14 @@ from ofa_mcu.runtimes import get_runtime
 from ofa_mcu.search.evolution import Evolution, EvolutionSettings
 from ofa_mcu.search.latency import LatencyModel, board_latency
 from ofa_mcu.search.modes import Candidate, select_modes
-from ofa_mcu.search.predictor import AccuracyCache, fit_predictor, kendall_tau, measure, training_set
+from ofa_mcu.search.predictor import (
+    DEFAULT_PREDICTOR,
+    AccuracyCache,
+    fit_predictor,
+    kendall_tau,
+    measure,
+    training_set,
+)
 from ofa_mcu.space import SearchSpace
 
 
@@ -49,6 +56,7 @@ class SearchOptions:
     latency_luts: list[Path] = field(default_factory=list)
     seed: int = 0
     predictor_samples: int = 120
+    predictor: str = DEFAULT_PREDICTOR  # accuracy model (ofa_mcu.search.predictor.PREDICTORS)
     val_images: int | None = None  # measure subnets on a stratified subset of the validation split (None: all)
     top_k: int = 5
     modes: int = 1  # K > 1: also choose K operating modes per board (ofa_mcu.search.modes)
@@ -248,11 +256,13 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
         bar.close()
     measure_s = time.time() - t0
     n_hold = max(5, len(train_cfgs) // 5)
-    held_pred = fit_predictor(space, train_cfgs[:-n_hold], accs[:-n_hold], seed=opts.seed).predict(train_cfgs[-n_hold:])
+    held_pred = fit_predictor(space, train_cfgs[:-n_hold], accs[:-n_hold], seed=opts.seed,
+                              kind=opts.predictor).predict(train_cfgs[-n_hold:])
     tau = kendall_tau(held_pred, accs[-n_hold:])
-    predictor = fit_predictor(space, train_cfgs, accs, seed=opts.seed)
+    predictor = fit_predictor(space, train_cfgs, accs, seed=opts.seed, kind=opts.predictor)
     log(f"predictor: {len(train_cfgs)} measured subnets ({measure_s:.0f}s, cached in {cache.path.name}), "
-        f"Kendall tau {tau:.3f} on {n_hold} held out")
+        f"{predictor.kind} predictor, Kendall tau {tau:.3f} on {n_hold} held out"
+        + (f" ({predictor.detail})" if predictor.detail else ""))
     weak = predictor_warning(tau, n_hold, len(train_cfgs))
     if weak:
         log(weak)
@@ -261,7 +271,7 @@ def run_search(opts: SearchOptions, log: Callable[[str], None] = print) -> dict[
                               "runtime": opts.runtime, "seed": opts.seed,
                               "accuracy_splits": {"measured_acc": f"validation ({len(val_y)} images)",
                                                   "test_acc": f"test ({len(data.test_y)} images, {data.test_source})"},
-                              "predictor": {"samples": len(train_cfgs), "held_out": n_hold,
+                              "predictor": {"kind": predictor.kind, "samples": len(train_cfgs), "held_out": n_hold,
                                             "kendall_tau": round(tau, 4) if math.isfinite(tau) else None,
                                             "min_useful_tau": MIN_USEFUL_TAU, "no_better_than_chance": bool(weak),
                                             "warning": weak},
