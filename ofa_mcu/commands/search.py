@@ -36,7 +36,7 @@ from ofa_mcu.table import fmt_bytes, fmt_int, render
 @click.option("--predictor-samples", type=click.IntRange(min=10), default=120, show_default=True,
               help="Subnets measured (BN-recalibrated, validation split) to train the accuracy predictor.")
 @click.option("--predictor", type=click.Choice(sorted(PREDICTORS)), default=DEFAULT_PREDICTOR, show_default=True,
-              help="Accuracy model: ridge regression (penalty chosen by leave-one-out error) or the OFA MLP.")
+              help="Accuracy model: the OFA MLP, or ridge regression (penalty chosen by leave-one-out error).")
 @click.option("--val-images", type=click.IntRange(min=10), default=None,
               help="Measure subnets on a stratified subset of this many validation images (default: all).")
 @click.option("--out", type=click.Path(file_okay=False), required=True,

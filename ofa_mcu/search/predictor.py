@@ -11,12 +11,16 @@ model, the subnet's capacity (log2 of its MACs and of its parameter count).
 
 Models (``PREDICTORS``, chosen by name):
 
-- ``ridge`` (default): linear least squares on the standardized features with an L2 penalty whose
-  strength is chosen by exact leave-one-out error over a fixed grid. A few hundred measured
-  subnets, each measured with sampling noise, are too few for a flexible model; the closed-form
-  fit is deterministic and takes milliseconds.
-- ``mlp``: a two-layer MLP on the one-hot features (full-batch Adam), the model of the OFA paper,
-  which trains it on thousands of subnets.
+- ``mlp`` (default): a two-layer MLP on the one-hot features (full-batch Adam), the model of the
+  OFA paper.
+- ``ridge``: linear least squares on the standardized features with an L2 penalty whose strength
+  is chosen by exact leave-one-out error over a fixed grid; closed-form, milliseconds.
+
+``benchmarks/predictor_quality.py`` compares them against the noise of measuring. On the
+Fashion-MNIST ``cpu-40min`` supernet (100 held-out subnets measured on all 12,000 validation
+images) both rank equally well from 60 or 120 training subnets (Kendall tau 0.37-0.38 and
+0.50-0.53); from 240 the MLP is ahead (0.62 against 0.52). The number of measured subnets and
+the noise of each measurement matter more than the model.
 """
 
 from __future__ import annotations
@@ -165,8 +169,8 @@ def fit_mlp(space: SearchSpace, cfgs: Sequence[SubnetConfig], accs: Sequence[flo
 
 
 #: accuracy models by name (``fit(space, cfgs, accs, seed) -> Predictor``)
-PREDICTORS: dict[str, Callable[..., Predictor]] = {"ridge": fit_ridge, "mlp": fit_mlp}
-DEFAULT_PREDICTOR = "ridge"
+PREDICTORS: dict[str, Callable[..., Predictor]] = {"mlp": fit_mlp, "ridge": fit_ridge}
+DEFAULT_PREDICTOR = "mlp"
 
 
 def fit_predictor(space: SearchSpace, cfgs: Sequence[SubnetConfig], accs: Sequence[float], seed: int = 0,
