@@ -63,7 +63,7 @@ def main() -> None:
     ap.add_argument("--val-images", type=int, default=None,
                     help="validation images per subnet measurement (default: all, as the search measures)")
     ap.add_argument("--predictor", choices=sorted(PREDICTORS), default=DEFAULT_PREDICTOR)
-    ap.add_argument("--predictor-samples", type=int, default=120, help="as the search (its cache is shared)")
+    ap.add_argument("--predictor-samples", type=int, default=240, help="as the search (its cache is shared)")
     ap.add_argument("--held-out", type=int, default=100)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--out", default="runs/fashion-figures")

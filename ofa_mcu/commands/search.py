@@ -33,7 +33,7 @@ from ofa_mcu.table import fmt_bytes, fmt_int, render
 @click.option("--mode-latency-ms", default=None, metavar="T1,T2,...",
               help="Latency tiers of the modes in ms (one per mode; the most accurate subnet at or under each).")
 @seed_option
-@click.option("--predictor-samples", type=click.IntRange(min=10), default=120, show_default=True,
+@click.option("--predictor-samples", type=click.IntRange(min=10), default=240, show_default=True,
               help="Subnets measured (BN-recalibrated, validation split) to train the accuracy predictor.")
 @click.option("--predictor", type=click.Choice(sorted(PREDICTORS)), default=DEFAULT_PREDICTOR, show_default=True,
               help="Accuracy model: the OFA MLP, or ridge regression (penalty chosen by leave-one-out error).")
