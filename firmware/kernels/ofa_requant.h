@@ -151,6 +151,63 @@ OFA_INLINE int32_t ofa_requant(int32_t x, int32_t multiplier, int shift)
             : "cc");
     return hi;
 }
+#elif defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB == 1 && defined(__GNUC__) && !defined(OFA_NO_ASM)
+/*
+ * ARMv6-M (Cortex-M0/M0+/M1): no 64-bit multiply instruction (the C form calls __aeabi_lmul,
+ * about 60 instructions with its set-up). The same function with four 16x16 MULS, exact for any
+ * int32 x and 0 <= m < 2^31: with xl = x & 0xFFFF (unsigned), xh = x >> 16 (signed),
+ * ml = m & 0xFFFF, mh = m >> 16 (< 2^15):
+ *   P = x*m = xh*mh * 2^32 + (xl*mh + xh*ml) * 2^16 + xl*ml
+ * where xl*ml < 2^32 (unsigned), 0 <= xl*mh < 2^31 and |xh*ml| < 2^31: each cross product is
+ * added into the 64-bit (hi:lo) as (p << 16, p >> 16) with ADDS/ADCS, then
+ * y = floor((P + 2^30) / 2^31) = 2*hi + bit 31 of lo + bit 30 of lo (LSRS #31 leaves bit 30 in
+ * the carry). 20 instructions; the rounding shift is the ARMv7-M form (ADD, ASRS by register
+ * sets the carry to bit e-1, ADCS with a zero). benchmarks/requant_qemu.py runs it in QEMU
+ * against ofa_requant_ref.
+ */
+OFA_INLINE int32_t ofa_requant(int32_t x, int32_t multiplier, int shift)
+{
+    int32_t xs = shift > 0 ? (int32_t)((uint32_t)x << shift) : x;
+    int32_t m = multiplier;
+    int32_t lo, hi, t;
+    __asm__(".syntax unified\n\t"
+            "lsrs %[t], %[m], #16\n\t"        /* t = mh */
+            "uxth %[m], %[m]\n\t"             /* m = ml */
+            "uxth %[lo], %[x]\n\t"            /* lo = xl */
+            "asrs %[x], %[x], #16\n\t"        /* x = xh */
+            "movs %[hi], %[lo]\n\t"
+            "muls %[hi], %[t], %[hi]\n\t"      /* hi = xl * mh */
+            "muls %[lo], %[m], %[lo]\n\t"      /* lo = xl * ml */
+            "muls %[m], %[x], %[m]\n\t"        /* m = xh * ml */
+            "muls %[x], %[t], %[x]\n\t"        /* x = xh * mh: (x:lo) = xh*mh*2^32 + xl*ml */
+            "lsls %[t], %[hi], #16\n\t"
+            "lsrs %[hi], %[hi], #16\n\t"
+            "adds %[lo], %[lo], %[t]\n\t"
+            "adcs %[x], %[hi]\n\t"             /* + xl*mh * 2^16 */
+            "lsls %[t], %[m], #16\n\t"
+            "asrs %[m], %[m], #16\n\t"
+            "adds %[lo], %[lo], %[t]\n\t"
+            "adcs %[x], %[m]\n\t"              /* + xh*ml * 2^16: (x:lo) = P */
+            "lsrs %[lo], %[lo], #31\n\t"       /* C = bit 30 */
+            "adcs %[lo], %[x]\n\t"
+            "adds %[lo], %[lo], %[x]"           /* y = 2*hi + bit 31 + bit 30 */
+            : [x] "+l"(xs), [m] "+l"(m), [lo] "=&l"(lo), [hi] "=&l"(hi), [t] "=&l"(t)
+            :
+            : "cc");
+    if (shift < 0) {
+        const int32_t e = -shift;
+        int32_t r = lo + (lo >> 31), z;
+        __asm__(".syntax unified\n\t"
+                "movs %[z], #0\n\t"
+                "asrs %[r], %[e]\n\t"          /* C = bit e-1 */
+                "adcs %[r], %[z]"
+                : [r] "+l"(r), [z] "=&l"(z)
+                : [e] "l"(e)
+                : "cc");
+        return r;
+    }
+    return lo;
+}
 #else
 OFA_INLINE int32_t ofa_requant(int32_t x, int32_t multiplier, int shift)
 {

@@ -14,13 +14,19 @@
  * arithmetic is a ring).
  */
 
-/* portable code folds the input offset into the bias from this many pixels on */
-#define OFA_PW_FOLD_PIXELS 8
 #include <string.h>
 
 #include "ofa_kernels.h"
 #include "ofa_dot.h"
 #include "ofa_requant.h"
+
+/* portable code folds the input offset into the bias from this many pixels on (ARMv6-M: from
+ * one 2-pixel block on, its assembly loop has no offset) */
+#if defined(OFA_M0_ASM)
+#define OFA_PW_FOLD_PIXELS 2
+#else
+#define OFA_PW_FOLD_PIXELS 8
+#endif
 
 #if OFA_USE_DSP
 #if defined(OFA_ARM_DSP) && !defined(OFA_NO_ASM)
@@ -173,7 +179,11 @@ void ofa_pointwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restric
             acc[1] = base1;
             acc[2] = base0;
             acc[3] = base1;
+#if defined(OFA_M0_ASM)
+            ofa_dot2x2_m0(x, x + in_c, w0, w1, in_c, acc);
+#else
             ofa_dot2x2_s8(x, x + in_c, w0, w1, in_c, dot_off, acc);
+#endif
             y[0] = ofa_output_s8(acc[0], m0, s0, out_off, lo, hi);
             y[out_c] = ofa_output_s8(acc[2], m0, s0, out_off, lo, hi);
             if (two) {
