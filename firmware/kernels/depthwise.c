@@ -196,14 +196,15 @@ static int32_t dw_band_rows(const ofa_conv_params_t *p)
  * Input rows [top, top + rows) of channel `ch` into a band of `pw`-byte rows: columns [left,
  * left + mid) from the image, the rest, and rows outside the image, the input zero point (a
  * padded tap then contributes w * (zp + in_offset) = 0, TFLM's skipped tap); then `tail` more
- * zero-point bytes that a word load of the last window may read.
+ * zero-point bytes that a word load of the last window may read. Every byte is stored XOR
+ * `flip` (0x80: x + 128 as uint8, for LDRB).
  */
 OFA_NO_LIBCALLS static inline void dw_fill_band(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
                                                 int32_t ch, int8_t *restrict pad, int32_t pw, int32_t top,
-                                                int32_t rows, int32_t left, int32_t mid, int32_t tail)
+                                                int32_t rows, int32_t left, int32_t mid, int32_t tail, int32_t flip)
 {
     const int32_t in_h = p->in_h, in_w = p->in_w, ch_n = p->in_c;
-    const int8_t zp = (int8_t)(-p->in_offset);
+    const int8_t zp = (int8_t)(-p->in_offset ^ flip);
     int32_t r, c;
     for (r = 0; r < rows; ++r) {
         const int32_t iy = top + r;
@@ -220,7 +221,7 @@ OFA_NO_LIBCALLS static inline void dw_fill_band(const ofa_conv_params_t *restric
                 row[c] = zp;
             }
             for (c = 0; c < mid; ++c) {
-                row[left + c] = *src;
+                row[left + c] = (int8_t)(*src ^ flip);
                 src += ch_n;
             }
             for (c = left + mid; c < pw; ++c) {
@@ -276,7 +277,7 @@ OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane3_padded(const ofa_conv_para
     const int32_t band_h = (out_h - oy0) < band ? (out_h - oy0) : band;
     const int32_t ph = (band_h - 1) * stride_h + 3;
     const int32_t top = oy0 * stride_h - pad_top; /* input row of padded row 0 */
-    dw_fill_band(p, input, ch, pad, pw, top, ph, left, mid, 4); /* + 4: a word load past the band */
+    dw_fill_band(p, input, ch, pad, pw, top, ph, left, mid, 4, 0); /* + 4: a word load past the band */
 #if OFA_USE_DSP
     /*
      * A word x0..x3 of a padded row widens to e = (x0, x2) and o = (x1, x3). The window at x0 is
@@ -467,7 +468,7 @@ OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane_padded_dsp(const ofa_conv_p
         const int32_t band_h = (out_h - oy0) < band ? (out_h - oy0) : band;
         const int32_t ph = (band_h - 1) * stride_h + k_h;
         const int32_t top = oy0 * stride_h - pad_top;
-        dw_fill_band(p, input, ch, pad, pw, top, ph, left, mid, 8); /* + 8: a group's word past the band */
+        dw_fill_band(p, input, ch, pad, pw, top, ph, left, mid, 8, 0); /* + 8: a group's word past the band */
         for (oy = 0; oy < band_h; ++oy) {
             const int8_t *row0 = pad + oy * stride_h * pw;
             ox = 0;
@@ -563,6 +564,124 @@ OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane_padded_dsp(const ofa_conv_p
                     }
                 }
                 *dst = ofa_output_s8(a, mult, shift, out_off, lo, hi);
+                dst += dst_stride;
+            }
+        }
+    }
+}
+#endif
+
+#if defined(OFA_M0_ASM)
+/* ARMv6-M: odd kernel widths up to this have a padded-plane path (dw_plane_padded_m0) */
+#define OFA_DW_M0_MAX_K 7
+
+/* output rows per padded band of the ARMv6-M plane kernel, 0 when it does not apply */
+static int32_t dw_band_rows_m0(const ofa_conv_params_t *p)
+{
+    const int32_t pw = (p->out_w - 1) * p->stride_w + p->k_w;
+    const int32_t rows = OFA_DW_PAD_BYTES / pw;
+    if (p->k_w > OFA_DW_M0_MAX_K || p->k_h > OFA_DW_M0_MAX_K || (p->k_w & 1) == 0 || rows < p->k_h) {
+        return 0;
+    }
+    return (rows - p->k_h) / p->stride_h + 1;
+}
+
+/*
+ * One kernel tap t of the ARMv6-M window loop: both outputs' products with the tap's weight (the
+ * weight loaded once), a += w * x_a[t], b += w * x_b[t]; 7 instructions for 2 MACs.
+ */
+#define OFA_DW_M0_TAP(t, w4)                      \
+    "ldr %[w], [%[wq], #" w4 "]\n\t"              \
+    "ldrb %[xa], [%[qa], #" t "]\n\t"             \
+    "ldrb %[xb], [%[qb], #" t "]\n\t"             \
+    "muls %[xa], %[w], %[xa]\n\t"                 \
+    "add %[a], %[xa]\n\t"                         \
+    "muls %[w], %[xb], %[w]\n\t"                  \
+    "add %[b], %[w]\n\t"
+
+/* the rows of two windows: kernel row after kernel row until wq reaches wend */
+#define OFA_DW_M0_WINDOWS(taps, row_bytes)                                                                  \
+    __asm__(".syntax unified\n"                                                                             \
+            "1:\n\t" taps                                                                                   \
+            "add %[qa], %[pw]\n\t"                                                                          \
+            "add %[qb], %[pw]\n\t"                                                                          \
+            "adds %[wq], #" row_bytes "\n\t"                                                                \
+            "cmp %[wq], %[wend]\n\t"                                                                        \
+            "bne 1b"                                                                                        \
+            : [a] "+h"(a), [b] "+h"(b), [qa] "+l"(qa), [qb] "+l"(qb), [wq] "+l"(wq), [w] "=&l"(w),          \
+              [xa] "=&l"(xa), [xb] "=&l"(xb)                                                                \
+            : [pw] "h"(pw), [wend] "h"(wend)                                                                \
+            : "cc", "memory")
+
+/*
+ * ARMv6-M: one channel plane through padded bands (as dw_plane3_padded), any odd kernel width up
+ * to 7 and any stride, two outputs at a time. Thumb-1 has eight low registers, a two-operand MULS
+ * and LDRSB only with a register offset, so: the band holds x + 128 as uint8 (LDRB with an
+ * immediate offset; the -128 and the input offset go into the bias: acc = bias + (in_offset -
+ * 128) * sum w + sum w * (x + 128), exact in int32), the channel's weights are int32 on the stack
+ * (LDR with an immediate offset), each weight load serves both outputs, the two sums live in high
+ * registers, and each kernel row is unrolled (one asm block per width 3, 5, 7).
+ */
+OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane_padded_m0(const ofa_conv_params_t *restrict p,
+                                               const int8_t *restrict input, int32_t ch, int8_t *restrict dst,
+                                               int32_t dst_stride, int32_t pw, int32_t band)
+{
+    const int32_t in_w = p->in_w, ch_n = p->in_c;
+    const int32_t out_h = p->out_h, out_w = p->out_w;
+    const int32_t k_h = p->k_h, k_w = p->k_w, taps = k_h * k_w;
+    const int32_t stride_h = p->stride_h, stride_w = p->stride_w;
+    const int32_t pad_top = p->pad_top, pad_left = p->pad_left;
+    const int32_t out_off = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t mult = p->out_mult[ch];
+    const int shift = p->out_shift[ch];
+    const int32_t left = pad_left < pw ? pad_left : pw;
+    const int32_t mid = (in_w < pw - left) ? in_w : pw - left;
+    const int8_t *const wc = p->weights + ch;
+    int32_t wk[OFA_DW_M0_MAX_K * OFA_DW_M0_MAX_K];
+    uint32_t pad_words[(OFA_DW_PAD_BYTES + 3) / 4];
+    const uint8_t *const pad = (const uint8_t *)pad_words;
+    const int32_t *const wend = wk + taps;
+    int32_t base = p->bias ? p->bias[ch] : 0;
+    int32_t wsum = 0;
+    int32_t t, oy, ox, oy0;
+
+    for (t = 0; t < taps; ++t) {
+        wk[t] = wc[t * ch_n];
+        wsum += wk[t];
+    }
+    base += (p->in_offset - 128) * wsum;
+    for (oy0 = 0; oy0 < out_h; oy0 += band) {
+        const int32_t band_h = (out_h - oy0) < band ? (out_h - oy0) : band;
+        dw_fill_band(p, input, ch, (int8_t *)pad_words, pw, oy0 * stride_h - pad_top, (band_h - 1) * stride_h + k_h,
+                     left, mid, 0, 0x80);
+        for (oy = 0; oy < band_h; ++oy) {
+            const uint8_t *const row0 = pad + oy * stride_h * pw;
+            for (ox = 0; ox < out_w; ox += 2) {
+                const uint8_t *qa = row0 + ox * stride_w;
+                const uint8_t *qb = ox + 1 < out_w ? qa + stride_w : qa;
+                const int32_t *wq = wk;
+                int32_t a = base, b = base, w, xa, xb;
+                __asm__("" : "+g"(a), "+g"(b)); /* two registers, not one */
+                if (k_w == 3) {
+                    OFA_DW_M0_WINDOWS(OFA_DW_M0_TAP("0", "0") OFA_DW_M0_TAP("1", "4") OFA_DW_M0_TAP("2", "8"), "12");
+                } else if (k_w == 5) {
+                    OFA_DW_M0_WINDOWS(OFA_DW_M0_TAP("0", "0") OFA_DW_M0_TAP("1", "4") OFA_DW_M0_TAP("2", "8")
+                                      OFA_DW_M0_TAP("3", "12") OFA_DW_M0_TAP("4", "16"), "20");
+                } else if (k_w == 7) {
+                    OFA_DW_M0_WINDOWS(OFA_DW_M0_TAP("0", "0") OFA_DW_M0_TAP("1", "4") OFA_DW_M0_TAP("2", "8")
+                                      OFA_DW_M0_TAP("3", "12") OFA_DW_M0_TAP("4", "16") OFA_DW_M0_TAP("5", "20")
+                                      OFA_DW_M0_TAP("6", "24"), "28");
+                } else { /* k_w == 1 */
+                    OFA_DW_M0_WINDOWS(OFA_DW_M0_TAP("0", "0"), "4");
+                }
+                (void)w;
+                (void)xa;
+                (void)xb;
+                dst[0] = ofa_output_s8(a, mult, shift, out_off, lo, hi);
+                if (ox + 1 < out_w) {
+                    dst[dst_stride] = ofa_output_s8(b, mult, shift, out_off, lo, hi);
+                    dst += dst_stride;
+                }
                 dst += dst_stride;
             }
         }
@@ -786,6 +905,41 @@ OFA_DW_NOINLINE static void dw_inplace_lanes(const ofa_conv_params_t *p, int8_t 
     }
 }
 
+#if defined(OFA_M0_ASM)
+/*
+ * ARMv6-M: the plane3 and plane_any variants' planes through dw_plane_padded_m0 where its band
+ * applies (odd kernel widths up to 7; same results, the variant a layer takes is unchanged),
+ * straight into the output (scratch NULL) or, in place, each plane into the scratch and back.
+ * Returns 0 when the band does not apply.
+ */
+static int dw_planes_m0(const ofa_conv_params_t *restrict p, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    const int32_t band = dw_band_rows_m0(p);
+    const int32_t pw = (p->out_w - 1) * p->stride_w + p->k_w;
+    const int32_t npix = (int32_t)p->out_h * p->out_w;
+    const int32_t ch_n = p->in_c;
+    int32_t ch, pix;
+    if (band == 0) {
+        return 0;
+    }
+    for (ch = 0; ch < ch_n; ++ch) {
+        if (scratch) {
+            int8_t *dst = output + ch;
+            dw_plane_padded_m0(p, input, ch, scratch, 1, pw, band);
+            for (pix = 0; pix < npix; ++pix) {
+                *dst = scratch[pix];
+                dst += ch_n;
+            }
+        } else {
+            dw_plane_padded_m0(p, input, ch, output + ch, ch_n, pw, band);
+        }
+    }
+    return 1;
+}
+#else
+#define dw_planes_m0(p, input, output, scratch) 0
+#endif
+
 /* ---- the variants' entry points (ofa_kernels.h) ---- */
 
 void ofa_depthwise_s8_lanes(const ofa_conv_params_t *p, const int8_t *input, int8_t *output)
@@ -795,6 +949,9 @@ void ofa_depthwise_s8_lanes(const ofa_conv_params_t *p, const int8_t *input, int
 
 void ofa_depthwise_s8_plane3(const ofa_conv_params_t *p, const int8_t *input, int8_t *output)
 {
+    if (dw_planes_m0(p, input, output, 0)) {
+        return;
+    }
     dw_planes(p, input, output, dw_plane3);
 }
 
@@ -807,6 +964,9 @@ void ofa_depthwise_s8_plane_k(const ofa_conv_params_t *p, const int8_t *input, i
 
 void ofa_depthwise_s8_plane_any(const ofa_conv_params_t *p, const int8_t *input, int8_t *output)
 {
+    if (dw_planes_m0(p, input, output, 0)) {
+        return;
+    }
     dw_planes(p, input, output, dw_plane_any);
 }
 
@@ -818,6 +978,9 @@ void ofa_depthwise_s8_inplace_lanes(const ofa_conv_params_t *p, int8_t *buf, int
 
 void ofa_depthwise_s8_inplace_plane3(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch)
 {
+    if (dw_planes_m0(p, buf, buf, scratch)) {
+        return;
+    }
     dw_planes_inplace(p, buf, scratch, dw_plane3);
 }
 
@@ -830,6 +993,9 @@ void ofa_depthwise_s8_inplace_plane_k(const ofa_conv_params_t *p, int8_t *buf, i
 
 void ofa_depthwise_s8_inplace_plane_any(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch)
 {
+    if (dw_planes_m0(p, buf, buf, scratch)) {
+        return;
+    }
     dw_planes_inplace(p, buf, scratch, dw_plane_any);
 }
 
