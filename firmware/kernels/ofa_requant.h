@@ -161,13 +161,15 @@ OFA_INLINE int32_t ofa_requant(int32_t x, int32_t multiplier, int shift)
  * where xl*ml < 2^32 (unsigned), 0 <= xl*mh < 2^31 and |xh*ml| < 2^31: each cross product is
  * added into the 64-bit (hi:lo) as (p << 16, p >> 16) with ADDS/ADCS, then
  * y = floor((P + 2^30) / 2^31) = 2*hi + bit 31 of lo + bit 30 of lo (LSRS #31 leaves bit 30 in
- * the carry). 20 instructions; the rounding shift is the ARMv7-M form (ADD, ASRS by register
- * sets the carry to bit e-1, ADCS with a zero). benchmarks/requant_qemu.py runs it in QEMU
- * against ofa_requant_ref.
+ * the carry). 20 instructions, then the rounding shift in 5 (the ARMv7-M form, with no branch
+ * on the sign of the shift). benchmarks/requant_qemu.py runs it in QEMU against
+ * ofa_requant_ref.
  */
 OFA_INLINE int32_t ofa_requant(int32_t x, int32_t multiplier, int shift)
 {
-    int32_t xs = shift > 0 ? (int32_t)((uint32_t)x << shift) : x;
+    /* no branch on the shift: a shift by 0 (by register) changes nothing, not even the carry */
+    const int32_t left = shift > 0 ? shift : 0, e = shift < 0 ? -shift : 0;
+    int32_t xs = (int32_t)((uint32_t)x << left);
     int32_t m = multiplier;
     int32_t lo, hi, t;
     __asm__(".syntax unified\n\t"
@@ -194,18 +196,19 @@ OFA_INLINE int32_t ofa_requant(int32_t x, int32_t multiplier, int shift)
             : [x] "+l"(xs), [m] "+l"(m), [lo] "=&l"(lo), [hi] "=&l"(hi), [t] "=&l"(t)
             :
             : "cc");
-    if (shift < 0) {
-        const int32_t e = -shift;
-        int32_t r = lo + (lo >> 31), z;
-        __asm__(".syntax unified\n\t"
-                "movs %[z], #0\n\t"
-                "asrs %[r], %[e]\n\t"          /* C = bit e-1 */
-                "adcs %[r], %[z]"
-                : [r] "+l"(r), [z] "=&l"(z)
-                : [e] "l"(e)
-                : "cc");
-        return r;
-    }
+    /*
+     * the rounding shift by e: t = y + (y >> 31) sets the carry to (y < 0); ASRS by e >= 1 sets it
+     * to bit e-1 of t, by e == 0 leaves it, so ADCS gives (t >> e) + bit e-1, or y when e == 0
+     */
+    __asm__(".syntax unified\n\t"
+            "asrs %[t], %[y], #31\n\t"
+            "adds %[y], %[y], %[t]\n\t"
+            "movs %[t], #0\n\t"
+            "asrs %[y], %[e]\n\t"
+            "adcs %[y], %[t]"
+            : [y] "+l"(lo), [t] "=&l"(t)
+            : [e] "l"(e)
+            : "cc");
     return lo;
 }
 #else
