@@ -57,11 +57,16 @@ OFA_NO_LIBCALLS static void ofa_conv_gather(const ofa_conv_params_t *restrict p,
             d[i] = zp;
         }
         if (in_image) {
+#if !(defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB == 1)
+            /* (not on ARMv6-M: no unaligned word access there, the 4-byte memcpy is a library call) */
             for (i = lead; i + 4 <= copy_end; i += 4) {
                 uint32_t v;
                 memcpy(&v, src + i - lead, 4);
                 memcpy(d + i, &v, 4);
             }
+#else
+            i = lead;
+#endif
             for (; i < copy_end; ++i) {
                 d[i] = src[i - lead];
             }
@@ -133,7 +138,11 @@ OFA_INLINE void ofa_conv_patch_loop(const ofa_conv_params_t *restrict p, const i
                 acc[1] = b1;
                 acc[2] = b0;
                 acc[3] = b1;
+#if defined(OFA_M0_ASM)
+                ofa_dot2x2_off_m0(patch0, two_px ? patch1 : patch0, w0, w1, len, in_off, acc);
+#else
                 ofa_dot2x2_s8(patch0, two_px ? patch1 : patch0, w0, w1, len, in_off, acc);
+#endif
                 ofa_conv_store4(p, oc, two_ch, two_px, acc, y0 + oc, y1 + oc, add);
             }
         }
@@ -179,7 +188,11 @@ OFA_INLINE void ofa_conv_row_loop(const ofa_conv_params_t *restrict p, const int
                     for (ky = ky_begin; ky < ky_end; ++ky) {
                         const int8_t *x = input + ((iy0 + ky) * in_w + ix0) * in_c;
                         const int32_t woff = ky * run;
+#if defined(OFA_M0_ASM)
+                        ofa_dot2x2_off_m0(x, x + step, w0 + woff, w1 + woff, run, in_off, acc);
+#else
                         ofa_dot2x2_s8(x, x + step, w0 + woff, w1 + woff, run, in_off, acc);
+#endif
                     }
                     ofa_conv_store4(p, oc, two_ch, 1, acc, out_px + oc, out_px + out_c + oc, add);
                 }

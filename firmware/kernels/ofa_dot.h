@@ -247,6 +247,43 @@ OFA_INLINE void ofa_dot2x2_m0(const int8_t *x0, const int8_t *x1, const int8_t *
     acc[2] = a10;
     acc[3] = a11;
 }
+
+/* ofa_dot2x2_m0 with the input offset added to each input byte: acc[2*a + b] += w_b . (x_a + off) */
+OFA_INLINE void ofa_dot2x2_off_m0(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, int32_t n,
+                                  int32_t off, int32_t acc[4])
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    int32_t i = -n, a, b;
+    __asm__("" : "+g"(a00), "+g"(a01), "+g"(a10), "+g"(a11));
+    __asm__(".syntax unified\n"
+            "1:\n\t"
+            "ldrsb %[a], [%[x0], %[i]]\n\t"
+            "add %[a], %[off]\n\t"
+            "ldrsb %[b], [%[w0], %[i]]\n\t"
+            "muls %[a], %[b], %[a]\n\t"
+            "add %[a00], %[a]\n\t"
+            "ldrsb %[a], [%[x1], %[i]]\n\t"
+            "add %[a], %[off]\n\t"
+            "muls %[b], %[a], %[b]\n\t"
+            "add %[a10], %[b]\n\t"
+            "ldrsb %[b], [%[w1], %[i]]\n\t"
+            "muls %[a], %[b], %[a]\n\t"
+            "add %[a11], %[a]\n\t"
+            "ldrsb %[a], [%[x0], %[i]]\n\t"
+            "add %[a], %[off]\n\t"
+            "muls %[a], %[b], %[a]\n\t"
+            "add %[a01], %[a]\n\t"
+            "adds %[i], %[i], #1\n\t"
+            "bne 1b"
+            : [a] "=&l"(a), [b] "=&l"(b), [i] "+l"(i), [a00] "+h"(a00), [a01] "+h"(a01), [a10] "+h"(a10),
+              [a11] "+h"(a11)
+            : [x0] "l"(x0 + n), [x1] "l"(x1 + n), [w0] "l"(w0 + n), [w1] "l"(w1 + n), [off] "h"(off)
+            : "cc", "memory");
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
 #endif
 
 /* sum of n int8 weights (for folding the input offset into the bias) */
