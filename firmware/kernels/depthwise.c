@@ -599,6 +599,33 @@ static int32_t dw_band_rows_m0(const ofa_conv_params_t *p)
     "muls %[w], %[xb], %[w]\n\t"                  \
     "add %[b], %[w]\n\t"
 
+/*
+ * Stride 1: the second window's byte t is the first window's byte t + 1, so each byte is loaded
+ * once per row (into xa and xb by turns): 6 instructions for 2 MACs, and no second row pointer.
+ */
+#define OFA_DW_M0_TAP1(t1, w4, cur, nxt)          \
+    "ldr %[w], [%[wq], #" w4 "]\n\t"              \
+    "ldrb %[" nxt "], [%[qa], #" t1 "]\n\t"       \
+    "muls %[" cur "], %[w], %[" cur "]\n\t"       \
+    "add %[a], %[" cur "]\n\t"                    \
+    "muls %[w], %[" nxt "], %[w]\n\t"             \
+    "add %[b], %[w]\n\t"
+
+#define OFA_DW_M0_WINDOWS1(taps, row_bytes)                                                                 \
+    __asm__(".syntax unified\n"                                                                             \
+            "1:\n\t"                                                                                        \
+            "ldrb %[xa], [%[qa], #0]\n\t" taps                                                              \
+            "add %[qa], %[pw]\n\t"                                                                          \
+            "adds %[wq], #" row_bytes "\n\t"                                                                \
+            "cmp %[wq], %[wend]\n\t"                                                                        \
+            "bne 1b"                                                                                        \
+            : [a] "+h"(a), [b] "+h"(b), [qa] "+l"(qa), [wq] "+l"(wq), [w] "=&l"(w), [xa] "=&l"(xa),         \
+              [xb] "=&l"(xb)                                                                                \
+            : [pw] "h"(pw), [wend] "h"(wend)                                                                \
+            : "cc", "memory")
+#define OFA_DW_M0_T1E(t1, w4) OFA_DW_M0_TAP1(t1, w4, "xa", "xb")
+#define OFA_DW_M0_T1O(t1, w4) OFA_DW_M0_TAP1(t1, w4, "xb", "xa")
+
 /* the rows of two windows: kernel row after kernel row until wq reaches wend */
 #define OFA_DW_M0_WINDOWS(taps, row_bytes)                                                                  \
     __asm__(".syntax unified\n"                                                                             \
@@ -662,7 +689,16 @@ OFA_DW_NOINLINE OFA_NO_LIBCALLS static void dw_plane_padded_m0(const ofa_conv_pa
                 const int32_t *wq = wk;
                 int32_t a = base, b = base, w, xa, xb;
                 __asm__("" : "+g"(a), "+g"(b)); /* two registers, not one */
-                if (k_w == 3) {
+                if (stride_w == 1 && k_w == 3) {
+                    OFA_DW_M0_WINDOWS1(OFA_DW_M0_T1E("1", "0") OFA_DW_M0_T1O("2", "4") OFA_DW_M0_T1E("3", "8"), "12");
+                } else if (stride_w == 1 && k_w == 5) {
+                    OFA_DW_M0_WINDOWS1(OFA_DW_M0_T1E("1", "0") OFA_DW_M0_T1O("2", "4") OFA_DW_M0_T1E("3", "8")
+                                       OFA_DW_M0_T1O("4", "12") OFA_DW_M0_T1E("5", "16"), "20");
+                } else if (stride_w == 1 && k_w == 7) {
+                    OFA_DW_M0_WINDOWS1(OFA_DW_M0_T1E("1", "0") OFA_DW_M0_T1O("2", "4") OFA_DW_M0_T1E("3", "8")
+                                       OFA_DW_M0_T1O("4", "12") OFA_DW_M0_T1E("5", "16") OFA_DW_M0_T1O("6", "20")
+                                       OFA_DW_M0_T1E("7", "24"), "28");
+                } else if (k_w == 3) {
                     OFA_DW_M0_WINDOWS(OFA_DW_M0_TAP("0", "0") OFA_DW_M0_TAP("1", "4") OFA_DW_M0_TAP("2", "8"), "12");
                 } else if (k_w == 5) {
                     OFA_DW_M0_WINDOWS(OFA_DW_M0_TAP("0", "0") OFA_DW_M0_TAP("1", "4") OFA_DW_M0_TAP("2", "8")
