@@ -978,8 +978,18 @@ static int dw_planes_m0(const ofa_conv_params_t *restrict p, const int8_t *input
 
 /* ---- the variants' entry points (ofa_kernels.h) ---- */
 
+#ifndef OFA_DW_M0_PLANE_MIN
+#define OFA_DW_M0_PLANE_MIN 8
+#endif
 void ofa_depthwise_s8_lanes(const ofa_conv_params_t *p, const int8_t *input, int8_t *output)
 {
+#if defined(OFA_M0_ASM)
+    /* ARMv6-M: planes of OFA_DW_M0_PLANE_MIN outputs or more (one output row of a fused expand +
+     * depthwise, small planes) through the padded band too: faster than lanes in C there */
+    if ((int32_t)p->out_h * p->out_w >= OFA_DW_M0_PLANE_MIN && dw_planes_m0(p, input, output, 0)) {
+        return;
+    }
+#endif
     dw_lanes(p, input, 0, p->in_c, output, p->in_c);
 }
 
