@@ -143,6 +143,24 @@ OFA_INLINE void ofa_conv_patch_loop(const ofa_conv_params_t *restrict p, const i
 #else
                 ofa_dot2x2_s8(patch0, two_px ? patch1 : patch0, w0, w1, len, in_off, acc);
 #endif
+#if OFA_USE_DSP
+                if (!add && two_ch && two_px && p->out_shift[oc] < 0 && p->out_shift[oc + 1] < 0) {
+                    /* the four-output stage, two halfword stores */
+                    const int32_t e0 = -p->out_shift[oc], e1 = -p->out_shift[oc + 1];
+                    const int32_t m0 = p->out_mult[oc], m1 = p->out_mult[oc + 1];
+                    const int32_t out_off = p->out_offset;
+                    const uint32_t v = ofa_clamp4_s8(ofa_output_sat8(acc[0], m0, e0, out_off),
+                                                     ofa_output_sat8(acc[1], m1, e1, out_off),
+                                                     ofa_output_sat8(acc[2], m0, e0, out_off),
+                                                     ofa_output_sat8(acc[3], m1, e1, out_off),
+                                                     ofa_dup8(p->act_min), ofa_dup8(p->act_max));
+                    uint16_t h = (uint16_t)v;
+                    memcpy(y0 + oc, &h, 2);
+                    h = (uint16_t)(v >> 16);
+                    memcpy(y1 + oc, &h, 2);
+                    continue;
+                }
+#endif
                 ofa_conv_store4(p, oc, two_ch, two_px, acc, y0 + oc, y1 + oc, add);
             }
         }
