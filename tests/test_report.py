@@ -58,7 +58,7 @@ def test_report_html_and_markdown(folder: Path) -> None:
     assert not _external(html), _external(html)
     assert "<script" not in html
     # the family table: headers and one row per board, predicted latency clearly labelled
-    for h in ("board", "runtime", "accuracy float / INT8", "SRAM used / usable", "flash used / usable", "latency",
+    for h in ("board", "runtime", "test accuracy", "accuracy float / INT8", "SRAM used / usable", "flash used / usable", "latency",
               "MACs"):
         assert f"<th>{h}</th>" in html
     search = json.loads((folder / "search" / "search.json").read_text())
@@ -67,6 +67,7 @@ def test_report_html_and_markdown(folder: Path) -> None:
         assert f'id="board-{b}"' in html
         assert f"{e['peak_sram_bytes'] / 1024:.1f} KB / {e['limits']['sram_bytes'] / 1024:.1f} KB" in html
         assert f"{e['macs']:,}" in html and e["subnet_hash"] in html
+        assert f"<td class=\"num\">{100 * e['test_acc']:.1f}%</td>" in html  # the whole test split's figure
     assert html.count("(predicted)</td>") == len(FAMILY) and "PREDICTED" in html
     # energy per inference: the predicted latency x the board's datasheet power, labelled an estimate
     from ofa_mcu.energy import run_power_mw
@@ -83,7 +84,7 @@ def test_report_html_and_markdown(folder: Path) -> None:
     assert "Training the supernet" in html and "peak SRAM at layer" in html
 
     md = (folder / "report.md").read_text()
-    assert ("| board | runtime | accuracy float / INT8 | SRAM used / usable | flash used / usable | latency | "
+    assert ("| board | runtime | test accuracy | accuracy float / INT8 | SRAM used / usable | flash used / usable | latency | "
             "energy / inference | MACs |") in md
     assert "Energy per inference: an estimate: latency x datasheet run-mode current x supply voltage" in md
     for b in FAMILY:

@@ -173,6 +173,13 @@ class BoardReport:
         return f"{self.runtime} ({kernels} kernels)" if kernels and kernels != self.runtime else self.runtime
 
     @property
+    def acc_test(self) -> float | None:
+        """The search's float accuracy on the whole TEST split (None without a search entry)."""
+        if self.search and self.search.get("test_acc") is not None:
+            return float(self.search["test_acc"])
+        return None
+
+    @property
     def acc_float(self) -> float | None:
         acc = (self.export or {}).get("accuracy") or (self.compile or {}).get("accuracy") or {}
         if acc.get("float") is not None:
