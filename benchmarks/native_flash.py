@@ -27,8 +27,8 @@ Reported per model, core and revision:
 - instructions per MAC of one inference (the serial profiler's count over the MACs of the model).
 
     .venv/bin/python benchmarks/native_flash.py --mlperf-repo /path/to/mlcommons+tiny \\
-        [--random-subnets 2] [--tflite M.tflite ...] [--revs b1b9f36,25bbaa9] [--variants m4-dsp,m0] \\
-        [--no-run] [--work DIR] [--json OUT]
+        [--random-subnets 2] [--tflite M.tflite ...] [--revs b1b9f36,25bbaa9] [--after REV] \\
+        [--variants m4-dsp,m0] [--no-run] [--work DIR] [--json OUT]
 """
 
 from __future__ import annotations
@@ -158,6 +158,8 @@ def main() -> int:
     ap.add_argument("--revs", default=DEFAULT_REVS,
                     help=f"comma-separated git revisions to compare with this tree (default {DEFAULT_REVS}: "
                          "before issue #13's kernels, and main before per-layer kernel variants)")
+    ap.add_argument("--after", default=None,
+                    help="a git revision for the 'after' column instead of this tree (exported like --revs)")
     ap.add_argument("--variants", default="m4-dsp,m0", help=f"cores: {', '.join(VARIANTS)}")
     ap.add_argument("--no-run", action="store_true", help="build only (no QEMU, no instructions per MAC)")
     ap.add_argument("--work", type=Path, default=None, help="trees, models and projects go here")
@@ -174,7 +176,7 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     variants = args.variants.split(",")
     trees = {rev: export_tree(rev, work) for rev in args.revs.split(",") if rev}
-    trees["after"] = ROOT
+    trees["after"] = export_tree(args.after, work) if args.after else ROOT
     found = models(args, work)
     if not found:
         ap.error("no model: give --mlperf-repo, --random-subnets or --tflite")

@@ -7,8 +7,9 @@ For each model (``--tflite``, the four MLPerf Tiny reference models out of ``--m
 - builds the bare-metal kernel firmware of ``benchmarks/kernels_qemu.py`` (every op lowered with
   ``ofa_mcu.native.lowering``, weights in flash, each op's output checked against TFLM's CRC)
   twice: with this tree's ``firmware/kernels`` ("after") and with the kernels of git revision
-  ``--before`` ("before"), for each ``--variants`` core (default: Cortex-M4 with DSP and Cortex-M0
-  code), and runs them in QEMU with ``-icount`` (instructions, not cycles);
+  ``--before`` ("before"; default b1b9f36, the last commit before issue #13's kernel work), for
+  each ``--variants`` core (default: Cortex-M4 with DSP and Cortex-M0 code), and runs them in QEMU
+  with ``-icount`` (instructions, not cycles);
 - with ``--tflm-dir`` and ``--tflm-library`` (a ``libofa_tflm.a`` compiled with CMSIS-NN for the
   emulated Cortex-M4 by an earlier ``ofa-mcu build``, with its ``libofa_tflm.config`` beside it:
   a library built with other settings is refused at configure time, TFLM is never compiled
@@ -49,6 +50,8 @@ import kernels_qemu  # noqa: E402
 from ofa_mcu import tflite  # noqa: E402
 from ofa_mcu.native import lowering  # noqa: E402
 
+#: The 'before' kernels by default: the last commit before issue #13's kernel work.
+BEFORE = "b1b9f36"
 KINDS = ("first conv", "conv", "pointwise", "depthwise", "fc", "add", "pool", "softmax", "other")
 PER_ELEMENT = ("add", "pool", "softmax")
 
@@ -162,7 +165,9 @@ def main() -> int:
                     help="also N random mcu-32 subnets (random weights, native_qemu.py's seeds)")
     ap.add_argument("--builtin", action="store_true",
                     help="also the built-in MobileNetV2-like model (the default when no model is given)")
-    ap.add_argument("--before", default="main", help="git revision of the 'before' kernels (default: main)")
+    ap.add_argument("--before", default=BEFORE,
+                    help=f"git revision of the 'before' kernels (default {BEFORE}: the last commit before issue "
+                         "#13's kernel work; main would now compare the new kernels with themselves)")
     ap.add_argument("--kernels", type=Path, default=kernels_qemu.KERNELS,
                     help="the 'after' kernel folder (default: this tree's firmware/kernels)")
     ap.add_argument("--variants", default="m4-dsp,m0", help="comma-separated: " + ",".join(kernels_qemu.VARIANTS))

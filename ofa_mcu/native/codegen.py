@@ -176,11 +176,15 @@ def _calls(function: str, params: dict[str, int]) -> tuple[dict[str, Any], dict[
     return out["dsp"], (out["portable"] if out["portable"] != out["dsp"] else None), entries
 
 
-def _share_entries(ops_ctx: list[dict[str, Any]], layers: list[NativeLayer]) -> None:
-    """Calls of an entry point whose loop the model also holds in a more general one go to the
-    general one (:func:`ofa_mcu.native.variants.shared_entries`): one copy of each loop."""
-    used = {f for op in ops_ctx if not op["reshape"] for fs in op["entries"].values() for f in fs}
-    share = shared_entries(used)
+def _entries(ops_ctx: list[dict[str, Any]]) -> set[str]:
+    return {f for op in ops_ctx if not op["reshape"] for fs in op["entries"].values() for f in fs}
+
+
+def _share_entries(ops_ctx: list[dict[str, Any]], layers: list[NativeLayer], used: set[str] | None = None) -> None:
+    """Calls of an entry point whose loop the firmware also holds in a more general one go to the
+    general one (:func:`ofa_mcu.native.variants.shared_entries`): one copy of each loop. ``used``:
+    the entry points of the whole firmware (default: this model's)."""
+    share = shared_entries(_entries(ops_ctx) if used is None else used)
     if not share:
         return
     by_index = {layer.index: layer for layer in layers}
@@ -194,6 +198,14 @@ def _share_entries(ops_ctx: list[dict[str, Any]], layers: list[NativeLayer]) -> 
                 op[key] = {"function": fn, "extra": [*extra, *c["extra"]]}
         op["entries"] = {b: [share[f][0] if f in share else f for f in fs] for b, fs in op["entries"].items()}
         by_index[op["index"]].entries = op["entries"]
+
+
+def share_entries(models: list[NativeModel]) -> None:
+    """:func:`_share_entries` over the models of one firmware (operating modes): a loop one model
+    runs in a general entry point is run there by every model."""
+    used = set().union(*(_entries(m.context["ops"]) for m in models))
+    for m in models:
+        _share_entries(m.context["ops"], m.layers, used)
 
 
 def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite", use_metadata: bool = True,

@@ -7,7 +7,9 @@ module turns K ``.tflite`` models into the native runtime's model sources:
 * each mode is planned exactly as a single model (:func:`ofa_mcu.native.codegen.plan_model`) and
   rendered into its own ``mode<k>.c`` (``templates/native/modes/mode.c.j2``, which extends the
   single model's ``native/model.c.j2``): its constants are ``static const`` in that file and its
-  kernel calls are ``ofa_mode<k>_invoke()``;
+  kernel calls are ``ofa_mode<k>_invoke()``; a kernel loop one mode runs through a general entry
+  point is run there by every mode (:func:`ofa_mcu.native.codegen.share_entries`), so the
+  firmware holds one copy of it;
 * all modes share ONE arena, ``ofa_arena``, of the largest mode's size (each mode's plan fits in
   it from offset 0; only one mode runs at a time);
 * identical int8 weights are stored once (:func:`share_weights`): a weight array of one layer that
@@ -41,7 +43,7 @@ import numpy as np
 from ofa_mcu import __version__
 from ofa_mcu.codegen import render, render_all
 from ofa_mcu.errors import UserError
-from ofa_mcu.native.codegen import ARENA_PAINT, NativeModel, plan_model
+from ofa_mcu.native.codegen import ARENA_PAINT, NativeModel, plan_model, share_entries
 
 TEMPLATE_DIR = "native/modes"
 SHARED_PREFIX = "ofa_shared_"
@@ -170,6 +172,7 @@ def plan_modes(models: Sequence[bytes], *, name: str = "model", names: Sequence[
         raise UserError(f"mode names must be one per model and distinct, got {names}")
     planned = [plan_model(bytes(mb), name=f"{name} {n}", origin=f"mode{k}.tflite")
                for k, (mb, n) in enumerate(zip(models, names))]
+    share_entries(planned)  # one copy of each kernel loop for all modes
     separate = sum(a["bytes"] for m in planned for a in _weights(m))
     const_separate = sum(m.const_bytes for m in planned)
     shared = share_weights(planned) if share else []
