@@ -8,8 +8,8 @@ channels in lanes or one channel plane at a time through a padded band (3x3 on e
 firmware calling them links every loop. The code generator knows every shape, so it calls the
 chosen variant's own entry point (``ofa_depthwise_s8_plane3``, ...) and the linker drops the
 variants the model never uses. A fully connected layer of a multiple of 4 outputs runs
-``ofa_fully_connected_s8_x4`` (no code for 1-3 rows left over), one of fewer than 4 outputs
-``ofa_fully_connected_s8_x2`` (no 4-row passes). Where a model would call two entry
+``ofa_fully_connected_s8_x4`` (no code for 1-3 rows left over), one of fewer than 4 outputs or a
+tiny classifier head ``ofa_fully_connected_s8_x2`` (no 4-row passes). Where a model would call two entry
 points holding the same loop (a plain conv and a conv + ADD of the same loop; both fully connected
 entry points) it calls the more general one for both (:func:`shared_entries`): one copy of the loop.
 
@@ -37,6 +37,11 @@ DW_LANE_PIX = 49
 #: ``OFA_CONV_PATCH_BYTES`` / ``OFA_CONV_PATCH_MAX_C`` (conv.c): the patch loop's limits.
 CONV_PATCH_BYTES = 128
 CONV_PATCH_MAX_C = 8
+
+#: Fully connected layers of at most this many MACs (and not a multiple of 4 outputs) run the code
+#: of two rows at a time (``ofa_fully_connected_s8_x2``): about 500 B less code than the 4-row passes,
+#: which would save a layer this small at most a few hundred instructions (ic01's 64 -> 10 head).
+FC_SMALL_MACS = 4096
 
 #: ``ofa_conv_variant_t`` values, in order (the entry point is ``ofa_conv_s8_<name>``).
 CONV_VARIANTS = ("patch", "rows")
@@ -92,9 +97,15 @@ def depthwise_variant(p: Mapping[str, int], inplace: bool, dsp: bool) -> str:
 
 def fc_variant(p: Mapping[str, int]) -> str:
     """The fully connected entry point a layer needs: ``x4`` (4-row passes only) for a multiple of 4
-    outputs, ``x2`` (rows two and one at a time) for fewer than 4, ``any`` (both) otherwise."""
+    outputs; ``x2`` (rows two and one at a time) for fewer than 4, and for a classifier head of at
+    most :data:`FC_SMALL_MACS` MACs (the 4-row passes would save it a few hundred instructions for
+    about 500 B more code); ``any`` (both) otherwise."""
     n = p["out_features"]
-    return "x4" if n % 4 == 0 else "x2" if n < 4 else "any"
+    if n % 4 == 0:
+        return "x4"
+    if n < 4 or p["batches"] * p["in_features"] * n <= FC_SMALL_MACS:
+        return "x2"
+    return "any"
 
 
 def entry_point(function: str, p: Mapping[str, int], dsp: bool) -> str:
