@@ -87,7 +87,9 @@ class NativeKernels:
         self.lib.h_avgpool.argtypes = [vp] * 3
         self.lib.h_softmax.argtypes = [vp] * 3
         self.lib.h_requant.argtypes = [ci, vp, vp, vp, vp, ctypes.c_int32]
-        self.lib.h_expand_dw.argtypes = [vp] * 13 + [ci]
+        self.lib.h_expand_dw.argtypes = [vp] * 13 + [ci, ci]
+        self.lib.h_pw_variant.argtypes = [vp, vp]
+        self.lib.h_pw_entry.argtypes = [ci, ci] + [vp] * 8
         self.lib.h_variant.argtypes = [ci, vp]
         self.lib.h_conv_entry.argtypes = [ci, ci] + [vp] * 8
         self.lib.h_add_in.argtypes = [vp, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, vp]
@@ -363,17 +365,19 @@ def test_fused_expand_depthwise_equals_the_two_kernels(kernel_libs: dict[str, Na
             lib.lib.h_expand_dw(
                 _ptr(ip1), _ptr(e["weights"]), _ptr(e["bias"]), _ptr(e["out_mult"]), _ptr(e["out_shift"]),
                 _ptr(ip2), _ptr(d["weights"]), _ptr(d["bias"]), _ptr(d["out_mult"]), _ptr(d["out_shift"]),
-                _ptr(x), _ptr(window), _ptr(got), -1)  # fmt: skip
+                _ptr(x), _ptr(window), _ptr(got), -1, -1)  # fmt: skip
             assert np.array_equal(got, want), (h, w, c_in, c, k, stride, padding)
             assert (window[-guard:] == 77).all(), "the fused kernel wrote past its window"
             # the generated call: ofa_expand_depthwise_s8_with the variant the code generator picks
-            kernel = variants.expand_depthwise_kernel(dw.params, lib is kernel_libs["dsp-emulated"])
+            dsp = lib is kernel_libs["dsp-emulated"]
+            kernel = variants.expand_depthwise_kernel(dw.params, dsp)
+            pw = variants.pointwise_variant(expand.params, expand.arrays["out_shift"], dsp)
             got2 = np.zeros(out_size, np.int8)
             window[:] = 77
             rc = lib.lib.h_expand_dw(
                 _ptr(ip1), _ptr(e["weights"]), _ptr(e["bias"]), _ptr(e["out_mult"]), _ptr(e["out_shift"]),
                 _ptr(ip2), _ptr(d["weights"]), _ptr(d["bias"]), _ptr(d["out_mult"]), _ptr(d["out_shift"]),
-                _ptr(x), _ptr(window), _ptr(got2),
+                _ptr(x), _ptr(window), _ptr(got2), variants.PW_VARIANTS.index(pw),
                 variants.DW_VARIANTS.index(kernel.removeprefix("ofa_depthwise_s8_")))  # fmt: skip
             assert rc == 0 and np.array_equal(got2, want), (kernel, h, w, c_in, c, k, stride, padding)
             assert (window[-guard:] == 77).all(), "the fused kernel wrote past its window"
@@ -411,6 +415,22 @@ def test_variant_choice_matches_the_c_dispatch(kernel_libs: dict[str, NativeKern
     # the grid reaches every variant each build has (plane_k only on DSP cores)
     assert seen == {(b, v) for b in kernel_libs for v in variants.DW_VARIANTS
                     if v != "plane_k" or b == "dsp-emulated"}
+    # pointwise: from the shape and the shifts
+    rng = np.random.default_rng(11)
+    for build, lib in kernel_libs.items():
+        got = set()
+        for in_c in (1, 3, 4, 6, 8, 16):
+            for out_c in (1, 2, 3, 8, 9):
+                for shifts in ("right", "zero", "left"):
+                    shift = rng.integers(-12, 0, out_c).astype(np.int8)
+                    if shifts != "right":
+                        shift[rng.integers(0, out_c)] = 0 if shifts == "zero" else 2
+                    p = dict(in_h=4, in_w=4, in_c=in_c, out_h=4, out_w=4, out_c=out_c, k_h=1, k_w=1, stride_h=1,
+                             stride_w=1, pad_top=0, pad_left=0, in_offset=0, out_offset=0, act_min=-128, act_max=127)
+                    c_choice = variants.PW_VARIANTS[lib.lib.h_pw_variant(_ptr(_ints(p, CONV_FIELDS)), _ptr(shift))]
+                    assert c_choice == variants.pointwise_variant(p, shift, build == "dsp-emulated"), (build, p, shift)
+                    got.add(c_choice)
+        assert got == ({"any", "pairs"} if build == "dsp-emulated" else {"any"})
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -448,6 +468,44 @@ def test_variant_entry_points_equal_the_dispatch(kernel_libs: dict[str, NativeKe
             for v in ("patch", "rows") if k * k * c <= variants.CONV_PATCH_BYTES else ("rows",):
                 got = lib.conv_entry(0, variants.CONV_VARIANTS.index(v), conv, x, n_conv)
                 assert got is not None and np.array_equal(got, want), (build, v, conv.params)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pointwise_pairs_entry_points_equal_the_general_one(kernel_libs: dict[str, NativeKernels], seed: int) -> None:
+    """ofa_pointwise_s8_pairs and ofa_pointwise_s8_inplace_pairs (DSP builds) give what
+    ofa_pointwise_s8 gives on the layers the code generator sends to them (right shifts only)."""
+    rng = np.random.default_rng(400 + seed)
+    lib = kernel_libs["dsp-emulated"]
+    for _ in range(8):
+        c_in, c_out = 4 * int(rng.integers(1, 12)), 2 * int(rng.integers(1, 12))
+        h, w = (int(v) for v in rng.integers(1, 9, 2))
+        call = _random_conv(rng, "ofa_pointwise_s8", h, w, c_in, c_out, 1, 1, "VALID")
+        a = call.arrays
+        if np.any(a["out_shift"] >= 0):  # the pair path takes right shifts only
+            a["out_shift"] = np.minimum(a["out_shift"], -1).astype(np.int8)
+        assert variants.pointwise_variant(call.params, a["out_shift"], True) == "pairs"
+        x = rng.integers(-128, 128, h * w * c_in).astype(np.int8)
+        n = h * w * c_out
+        want = lib.conv(1, call, x, n)
+        ip = _ints(call.params, CONV_FIELDS)
+        for inplace in (0, 1):
+            if inplace and c_in != c_out:
+                continue
+            y = x.copy() if inplace else np.zeros(n, np.int8)
+            scratch = np.zeros(8 * c_out, np.int8)
+            assert lib.lib.h_pw_entry(1, inplace, _ptr(ip), _ptr(a["weights"]), _ptr(a["bias"]), _ptr(a["out_mult"]),
+                                      _ptr(a["out_shift"]), _ptr(x), _ptr(y), _ptr(scratch)) == 0
+            assert np.array_equal(y[:n], want), (inplace, call.params)
+        # in place: a square layer
+        sq = _random_conv(rng, "ofa_pointwise_s8", h, w, c_in, c_in, 1, 1, "VALID")
+        sq.arrays["out_shift"] = np.minimum(sq.arrays["out_shift"], -1).astype(np.int8)
+        want = lib.conv(1, sq, x, h * w * c_in)
+        y = x.copy()
+        scratch = np.zeros(8 * c_in, np.int8)
+        b = sq.arrays
+        assert lib.lib.h_pw_entry(1, 1, _ptr(_ints(sq.params, CONV_FIELDS)), _ptr(b["weights"]), _ptr(b["bias"]),
+                                  _ptr(b["out_mult"]), _ptr(b["out_shift"]), _ptr(x), _ptr(y), _ptr(scratch)) == 0
+        assert np.array_equal(y, want), sq.params
 
 
 # ------------------------------------------------------------------------------------------

@@ -8,16 +8,16 @@
  * the window). When the depthwise conv moves down, the rows it still needs are moved to the top
  * of the window. Every expanded row is computed exactly once, by the same kernels, so the results
  * are bit for bit those of the two layers run one after the other. ofa_expand_depthwise_s8_with
- * takes the depthwise kernel to call (generated models pass the variant ofa_depthwise_s8 would
- * choose for one output row, so that only that variant is linked).
+ * takes the pointwise and depthwise kernels to call (generated models pass the variants
+ * ofa_pointwise_s8 and ofa_depthwise_s8 would choose, so that only those variants are linked).
  */
 #include <string.h>
 
 #include "ofa_kernels.h"
 #include "ofa_window.h"
 
-void ofa_expand_depthwise_s8_with(const ofa_conv_params_t *expand, const ofa_conv_params_t *dw,
-                                  ofa_depthwise_fn dw_kernel, const int8_t *input, int8_t *window, int8_t *output)
+void ofa_expand_depthwise_s8_with(const ofa_conv_params_t *expand, const ofa_conv_params_t *dw, ofa_conv_fn pw_kernel,
+                                  ofa_conv_fn dw_kernel, const int8_t *input, int8_t *window, int8_t *output)
 {
     const int32_t in_h = dw->in_h;
     const int32_t row_bytes = (int32_t)dw->in_w * dw->in_c;         /* one expanded row */
@@ -43,7 +43,7 @@ void ofa_expand_depthwise_s8_with(const ofa_conv_params_t *expand, const ofa_con
             lo = need_lo;
         }
         for (; hi < need_hi; ++hi) {
-            ofa_pointwise_s8(&row_expand, input + hi * in_row_bytes, window + (hi - lo) * row_bytes);
+            pw_kernel(&row_expand, input + hi * in_row_bytes, window + (hi - lo) * row_bytes);
         }
         row_dw.in_h = (uint16_t)(hi - lo);
         row_dw.pad_top = (uint8_t)(lo - iy0);
@@ -54,5 +54,5 @@ void ofa_expand_depthwise_s8_with(const ofa_conv_params_t *expand, const ofa_con
 void ofa_expand_depthwise_s8(const ofa_conv_params_t *expand, const ofa_conv_params_t *dw,
                              const int8_t *input, int8_t *window, int8_t *output)
 {
-    ofa_expand_depthwise_s8_with(expand, dw, ofa_depthwise_s8, input, window, output);
+    ofa_expand_depthwise_s8_with(expand, dw, ofa_pointwise_s8, ofa_depthwise_s8, input, window, output);
 }

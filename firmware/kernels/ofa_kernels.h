@@ -170,6 +170,17 @@ typedef enum {
     OFA_DW_VARIANT_PLANE_ANY = 3 /* channel planes, border taps skipped */
 } ofa_depthwise_variant_t;
 
+typedef enum {
+    OFA_PW_VARIANT_ANY = 0,  /* ofa_pointwise_s8 */
+    OFA_PW_VARIANT_PAIRS = 1 /* DSP cores: every channel pair through the assembly pair path */
+} ofa_pointwise_variant_t;
+
+/* A conv-like kernel of the (params, input, output) form: a pointwise or depthwise entry point. */
+typedef void (*ofa_conv_fn)(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
+
+/* The variant ofa_pointwise_s8 runs for a layer, from its shape and shifts (an ofa_pointwise_variant_t). */
+int ofa_pointwise_variant(const ofa_conv_params_t *p);
+
 /* The variant ofa_conv_s8 / ofa_conv_add_s8 run for a layer (an ofa_conv_variant_t). */
 int ofa_conv_variant(const ofa_conv_params_t *p);
 
@@ -183,12 +194,19 @@ void ofa_conv_s8_rows(const ofa_conv_params_t *p, const int8_t *input, int8_t *o
 
 /* 1x1 conv, stride 1, no padding (out_h == in_h, out_w == in_w). */
 void ofa_pointwise_s8(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
+#if OFA_KERNELS_DSP
+/* DSP cores, layers of an even out_c, in_c a multiple of 4 and only right shifts (see ofa_pointwise_variant) */
+void ofa_pointwise_s8_pairs(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
+#endif
 
 /*
  * In-place 1x1 conv (stride 1, out_c == in_c): the output overwrites the input `buf`;
  * `scratch` holds min(out_h * out_w, OFA_PW_INPLACE_PIXELS) * out_c bytes, not overlapping buf.
  */
 void ofa_pointwise_s8_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch);
+#if OFA_KERNELS_DSP
+void ofa_pointwise_s8_inplace_pairs(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch);
+#endif
 
 /*
  * A conv (any kernel, stride, padding) whose result feeds only the ADD after it: each result r
@@ -210,9 +228,6 @@ void ofa_depthwise_s8_plane3(const ofa_conv_params_t *p, const int8_t *input, in
 void ofa_depthwise_s8_plane_k(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
 #endif
 void ofa_depthwise_s8_plane_any(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
-
-/* A depthwise conv kernel: ofa_depthwise_s8 or one of its variants. */
-typedef void (*ofa_depthwise_fn)(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
 
 /*
  * In-place depthwise conv: the output overwrites the input.
@@ -249,12 +264,13 @@ void ofa_expand_depthwise_s8(const ofa_conv_params_t *expand, const ofa_conv_par
                              const int8_t *input, int8_t *window, int8_t *output);
 
 /*
- * ofa_expand_depthwise_s8 with the depthwise rows computed by `dw_kernel`: ofa_depthwise_s8 or the
- * variant it would choose for one output row of `dw` (out_h 1; the choice does not depend on the
- * window's height or padding).
+ * ofa_expand_depthwise_s8 with the expanded rows computed by `pw_kernel` (ofa_pointwise_s8 or the
+ * variant it would choose for `expand`) and the depthwise rows by `dw_kernel` (ofa_depthwise_s8 or
+ * the variant it would choose for one output row of `dw`: out_h 1; the choice does not depend on
+ * the window's height or padding).
  */
-void ofa_expand_depthwise_s8_with(const ofa_conv_params_t *expand, const ofa_conv_params_t *dw,
-                                  ofa_depthwise_fn dw_kernel, const int8_t *input, int8_t *window, int8_t *output);
+void ofa_expand_depthwise_s8_with(const ofa_conv_params_t *expand, const ofa_conv_params_t *dw, ofa_conv_fn pw_kernel,
+                                  ofa_conv_fn dw_kernel, const int8_t *input, int8_t *window, int8_t *output);
 
 void ofa_fully_connected_s8(const ofa_fc_params_t *p, const int8_t *input, int8_t *output);
 /* out_features a multiple of 4 only: no code for 1-3 rows left after the 4-row passes */

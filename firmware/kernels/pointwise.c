@@ -11,7 +11,8 @@
  * code folds it into the bias when the layer has enough pixels to pay for
  * the weight sum: with no padding every tap is in the image, so
  * sum w * (x + in_offset) = sum w * x + in_offset * sum w exactly (int32
- * arithmetic is a ring).
+ * arithmetic is a ring). Where every channel pair of a layer takes the DSP path
+ * (ofa_pointwise_variant), generated models call ofa_pointwise_s8_pairs, which has no other loop.
  */
 
 #include <string.h>
@@ -138,9 +139,11 @@ static void pw_pair_dsp(const ofa_conv_params_t *p, const int8_t *x, const int8_
 }
 #endif
 
-void ofa_pointwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
-                      int8_t *restrict output)
+/* pairs_only: every channel pair takes the DSP pair path (ofa_pointwise_variant), no other loop */
+OFA_INLINE void pw_s8(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int8_t *restrict output,
+                      int pairs_only)
 {
+    (void)pairs_only; /* portable builds have no pair path */
     const int32_t npix = (int32_t)p->out_h * p->out_w;
     const int32_t in_c = p->in_c, out_c = p->out_c;
 #if OFA_USE_DSP
@@ -167,7 +170,7 @@ void ofa_pointwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restric
         int32_t pix;
 
 #if OFA_USE_DSP
-        if (two && s0 < 0 && s1 < 0 && (in_c & 3) == 0) {
+        if (pairs_only || (two && s0 < 0 && s1 < 0 && (in_c & 3) == 0)) {
             pw_pair_dsp(p, x, w0, y, npix, base0, base1, m0, m1, -s0, -s1);
             continue;
         }
@@ -203,3 +206,43 @@ void ofa_pointwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restric
         }
     }
 }
+
+/*
+ * The variant a layer runs (an ofa_pointwise_variant_t): on DSP cores, OFA_PW_VARIANT_PAIRS when every
+ * channel pair takes the pair path of ofa_pointwise_s8 (an even out_c, in_c a multiple of 4, every
+ * shift a right shift); OFA_PW_VARIANT_ANY otherwise and on other cores. ofa_mcu/native/variants.py
+ * makes the same choice for the code generator.
+ */
+int ofa_pointwise_variant(const ofa_conv_params_t *p)
+{
+#if OFA_USE_DSP
+    int32_t c;
+    if ((p->out_c & 1) != 0 || (p->in_c & 3) != 0) {
+        return OFA_PW_VARIANT_ANY;
+    }
+    for (c = 0; c < p->out_c; ++c) {
+        if (p->out_shift[c] >= 0) {
+            return OFA_PW_VARIANT_ANY;
+        }
+    }
+    return OFA_PW_VARIANT_PAIRS;
+#else
+    (void)p;
+    return OFA_PW_VARIANT_ANY;
+#endif
+}
+
+void ofa_pointwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
+                      int8_t *restrict output)
+{
+    pw_s8(p, input, output, 0);
+}
+
+#if OFA_USE_DSP
+/* the pair path only: layers ofa_pointwise_variant calls OFA_PW_VARIANT_PAIRS (the generator's choice) */
+void ofa_pointwise_s8_pairs(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
+                            int8_t *restrict output)
+{
+    pw_s8(p, input, output, 1);
+}
+#endif

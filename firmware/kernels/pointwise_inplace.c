@@ -4,12 +4,14 @@
  * computed by ofa_pointwise_s8 into `scratch` (out_c bytes per pixel), then
  * copied over those pixels, whose input has been read. Output pixel k only
  * depends on input pixel k, so the results equal ofa_pointwise_s8's.
+ * ofa_pointwise_s8_inplace_pairs does the same through ofa_pointwise_s8_pairs (DSP cores).
  */
 #include <string.h>
 
 #include "ofa_kernels.h"
+#include "ofa_requant.h"
 
-void ofa_pointwise_s8_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch)
+OFA_INLINE void pw_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch, ofa_conv_fn pointwise)
 {
     const int32_t npix = (int32_t)p->out_h * p->out_w;
     const int32_t c = p->out_c;
@@ -20,7 +22,19 @@ void ofa_pointwise_s8_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *s
         const int32_t n = (npix - pix) < OFA_PW_INPLACE_PIXELS ? (npix - pix) : OFA_PW_INPLACE_PIXELS;
         chunk.out_h = chunk.in_h = (uint16_t)n;
         chunk.out_w = chunk.in_w = 1;
-        ofa_pointwise_s8(&chunk, buf + pix * c, scratch);
+        pointwise(&chunk, buf + pix * c, scratch);
         memcpy(buf + pix * c, scratch, (size_t)(n * c));
     }
 }
+
+void ofa_pointwise_s8_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch)
+{
+    pw_inplace(p, buf, scratch, ofa_pointwise_s8);
+}
+
+#if OFA_USE_DSP
+void ofa_pointwise_s8_inplace_pairs(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch)
+{
+    pw_inplace(p, buf, scratch, ofa_pointwise_s8_pairs);
+}
+#endif

@@ -159,51 +159,59 @@ def _op_description(op: Op, layer: irmod.Op) -> str:
     return f"{op.opcode}{extra}, {shapes}" + (f", fused {act}" if act != "NONE" else "")
 
 
-def _calls(function: str, params: dict[str, int]) -> tuple[dict[str, Any], dict[str, Any] | None,
-                                                          dict[str, list[str]]]:
-    """The generated call of the run-time entry point ``function`` with the parameters ``params``:
-    its variant's entry point (:mod:`ofa_mcu.native.variants`), for a fused
-    ``ofa_expand_depthwise_s8_with`` call (``params``: the depthwise conv's) the depthwise variant
-    it is given as an argument. Returns (the call on DSP builds, the call on portable builds or
-    None when it is the same, {"dsp": functions called, "portable": functions called})."""
+def _calls(function: str, params: dict[str, int], arrays: dict[str, Any], expand: Any = None
+           ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, list[str]]]:
+    """The generated call of the run-time entry point ``function`` for a layer with the parameters
+    ``params`` and constant ``arrays``: its variant's entry point (:mod:`ofa_mcu.native.variants`);
+    for a fused ``ofa_expand_depthwise_s8_with`` call (``params``: the depthwise conv's, ``expand``:
+    the expand conv's :class:`~ofa_mcu.native.lowering.KernelCall`) the pointwise and depthwise
+    variants it is given as arguments. Returns (the call on DSP builds, the call on portable builds
+    or None when it is the same, {"dsp": functions called, "portable": functions called})."""
     out: dict[str, dict[str, Any]] = {}
     for build, dsp in (("dsp", True), ("portable", False)):
         if function == "ofa_expand_depthwise_s8_with":
-            out[build] = {"function": function, "extra": [expand_depthwise_kernel(params, dsp)]}
+            out[build] = {"function": function,
+                          "extra": [entry_point("ofa_pointwise_s8", expand.params, dsp, expand.arrays),
+                                    expand_depthwise_kernel(params, dsp)]}
         else:
-            out[build] = {"function": entry_point(function, params, dsp), "extra": []}
+            out[build] = {"function": entry_point(function, params, dsp, arrays), "extra": []}
     entries = {b: [c["function"], *c["extra"]] for b, c in out.items()}
     return out["dsp"], (out["portable"] if out["portable"] != out["dsp"] else None), entries
 
 
-def _entries(ops_ctx: list[dict[str, Any]]) -> set[str]:
-    return {f for op in ops_ctx if not op["reshape"] for fs in op["entries"].values() for f in fs}
+def _entries(ops_ctx: list[dict[str, Any]], build: str) -> set[str]:
+    return {f for op in ops_ctx if not op["reshape"] for f in op["entries"][build]}
 
 
-def _share_entries(ops_ctx: list[dict[str, Any]], layers: list[NativeLayer], used: set[str] | None = None) -> None:
+def _share_entries(ops_ctx: list[dict[str, Any]], layers: list[NativeLayer],
+                   used: dict[str, set[str]] | None = None) -> None:
     """Calls of an entry point whose loop the firmware also holds in a more general one go to the
-    general one (:func:`ofa_mcu.native.variants.shared_entries`): one copy of each loop. ``used``:
-    the entry points of the whole firmware (default: this model's)."""
-    share = shared_entries(_entries(ops_ctx) if used is None else used)
-    if not share:
+    general one (:func:`ofa_mcu.native.variants.shared_entries`), per build (DSP, portable): one
+    copy of each loop. ``used``: the entry points of the whole firmware per build (default: this
+    model's)."""
+    share = {b: shared_entries(_entries(ops_ctx, b) if used is None else used[b]) for b in ("dsp", "portable")}
+    if not any(share.values()):
         return
     by_index = {layer.index: layer for layer in layers}
     for op in ops_ctx:
         if op["reshape"]:
             continue
-        for key in ("call", "call_portable"):
-            c = op[key]
-            if c is not None and c["function"] in share:
-                fn, extra = share[c["function"]]
-                op[key] = {"function": fn, "extra": [*extra, *c["extra"]]}
-        op["entries"] = {b: [share[f][0] if f in share else f for f in fs] for b, fs in op["entries"].items()}
+        calls = {"dsp": op["call"], "portable": op["call_portable"] or op["call"]}
+        for b, c in calls.items():
+            sh = share[b]
+            fn, extra = sh.get(c["function"], (c["function"], []))
+            # a kernel passed as an argument (the fused call's) is replaced alike; it never takes NULL
+            calls[b] = {"function": fn, "extra": [*extra, *(sh[e][0] if e in sh else e for e in c["extra"])]}
+        op["call"] = calls["dsp"]
+        op["call_portable"] = calls["portable"] if calls["portable"] != calls["dsp"] else None
+        op["entries"] = {b: [c["function"], *(e for e in c["extra"] if e != "NULL")] for b, c in calls.items()}
         by_index[op["index"]].entries = op["entries"]
 
 
 def share_entries(models: list[NativeModel]) -> None:
     """:func:`_share_entries` over the models of one firmware (operating modes): a loop one model
     runs in a general entry point is run there by every model."""
-    used = set().union(*(_entries(m.context["ops"]) for m in models))
+    used = {b: set().union(*(_entries(m.context["ops"], b) for m in models)) for b in ("dsp", "portable")}
     for m in models:
         _share_entries(m.context["ops"], m.layers, used)
 
@@ -306,7 +314,7 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
                                  "depthwise conv; only a 1x1 stride-1 conv can be fused")
             params_ctx.append(params)
             pending_expand = {"op": op, "in_offsets": in_offsets, "window": out_offset,
-                              "const_bytes": const_bytes, "tfl_op": tfl_op}
+                              "const_bytes": const_bytes, "tfl_op": tfl_op, "call": call}
             continue
         if ir_index in fused_into:
             ex = pending_expand
@@ -317,7 +325,7 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
             ex_op = ex["op"]
             params_ctx.append(params)
             fused_name = f"{ex_op.name}+{op.name}"
-            c_dsp, c_port, entries = _calls("ofa_expand_depthwise_s8_with", call.params)
+            c_dsp, c_port, entries = _calls("ofa_expand_depthwise_s8_with", call.params, call.arrays, ex["call"])
             buffers = (f"in @{ex['in_offsets']}, expanded rows in the window @{ex['window']} "
                        f"({plan.sizes[group_of[mapping.tensor_of[call.inputs[0]]]]} B), out @{out_offset} "
                        f"({tens[call.outputs[0]].size} B)")
@@ -344,7 +352,7 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
                                  "only ofa_conv_s8 convs can be")
             params_ctx.append(params)
             pending_conv = {"op": op, "in_offsets": in_offsets, "const_bytes": const_bytes, "tfl_op": tfl_op,
-                            "params": call.params}
+                            "params": call.params, "arrays": call.arrays}
             continue
         if ir_index in add_of:
             cv = pending_conv
@@ -360,7 +368,7 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
             params_ctx.append(params)
             fused_name = f"{cv_op.name}+{op.name}"
             out_bytes = tens[call.outputs[0]].size
-            c_dsp, c_port, entries = _calls("ofa_conv_add_s8", cv["params"])
+            c_dsp, c_port, entries = _calls("ofa_conv_add_s8", cv["params"], cv["arrays"])
             ops_ctx.append({
                 "reshape": False, "index": ir_index, "tflite_index": call.op_index,
                 "name": fused_name, "kind": FUSED_ADD_KIND, "param_vars": [f"op{cv_op.index}", var],
@@ -409,7 +417,7 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
             args = [*in_offsets, out_offset]
         out_bytes = tens[call.outputs[0]].size
         params_ctx.append(params)
-        c_dsp, c_port, entries = _calls(function, call.params)
+        c_dsp, c_port, entries = _calls(function, call.params, call.arrays)
         ops_ctx.append({
             "reshape": False, "index": ir_index, "tflite_index": call.op_index,
             "name": op.name, "kind": op.kind, "param_vars": [var], "function": function, "call": c_dsp,

@@ -9,7 +9,9 @@ firmware calling them links every loop. The code generator knows every shape, so
 chosen variant's own entry point (``ofa_depthwise_s8_plane3``, ...) and the linker drops the
 variants the model never uses. A fully connected layer of a multiple of 4 outputs runs
 ``ofa_fully_connected_s8_x4`` (no code for 1-3 rows left over), one of fewer than 4 outputs or a
-tiny classifier head ``ofa_fully_connected_s8_x2`` (no 4-row passes). Where a model would call two entry
+tiny classifier head ``ofa_fully_connected_s8_x2`` (no 4-row passes). On DSP cores a 1x1 conv whose
+every channel pair takes the assembly pair path (even out_c, in_c a multiple of 4, right shifts
+only: ``ofa_pointwise_variant``) runs ``ofa_pointwise_s8_pairs``, which has no other loop. Where a model would call two entry
 points holding the same loop (a plain conv and a conv + ADD of the same loop; both fully connected
 entry points) it calls the more general one for both (:func:`shared_entries`): one copy of the loop.
 
@@ -24,6 +26,9 @@ depend on whether the kernels are built with the DSP-extension loops (``OFA_KERN
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
 
 #: ``OFA_DW_PAD_BYTES`` (depthwise.c): bytes of the padded band a channel plane goes through.
 DW_PAD_BYTES = 256
@@ -43,6 +48,8 @@ CONV_PATCH_MAX_C = 8
 #: which would save a layer this small at most a few hundred instructions (ic01's 64 -> 10 head).
 FC_SMALL_MACS = 4096
 
+#: ``ofa_pointwise_variant_t`` values, in order (``pairs``: entry point ``ofa_pointwise_s8[_inplace]_pairs``).
+PW_VARIANTS = ("any", "pairs")
 #: ``ofa_conv_variant_t`` values, in order (the entry point is ``ofa_conv_s8_<name>``).
 CONV_VARIANTS = ("patch", "rows")
 #: ``ofa_depthwise_variant_t`` values, in order (entry point ``ofa_depthwise_s8[_inplace]_<name>``).
@@ -108,9 +115,22 @@ def fc_variant(p: Mapping[str, int]) -> str:
     return "any"
 
 
-def entry_point(function: str, p: Mapping[str, int], dsp: bool) -> str:
+def pointwise_variant(p: Mapping[str, int], out_shift: Any, dsp: bool) -> str:
+    """``ofa_pointwise_variant``: ``pairs`` when on DSP builds every channel pair of the 1x1 conv
+    takes the assembly pair path (an even out_c, in_c a multiple of 4, every shift a right shift:
+    ``out_shift`` < 0), else ``any``."""
+    if not dsp or p["out_c"] % 2 or p["in_c"] % 4:
+        return "any"
+    return "pairs" if bool(np.all(np.asarray(out_shift) < 0)) else "any"
+
+
+def entry_point(function: str, p: Mapping[str, int], dsp: bool, arrays: Mapping[str, Any] | None = None) -> str:
     """The C function a generated call of the run-time entry point ``function`` calls instead:
-    its variant for the parameters ``p`` (``function`` itself when it has no variants)."""
+    its variant for the parameters ``p`` and the constant ``arrays`` (``out_shift``: pointwise
+    convs) of the layer (``function`` itself when it has no variants)."""
+    if function in ("ofa_pointwise_s8", "ofa_pointwise_s8_inplace"):
+        pairs = arrays is not None and pointwise_variant(p, arrays["out_shift"], dsp) == "pairs"
+        return f"{function}_pairs" if pairs else function
     if function in ("ofa_conv_s8", "ofa_conv_add_s8"):
         return f"{function}_{conv_variant(p)}"
     if function in ("ofa_depthwise_s8", "ofa_depthwise_s8_inplace"):
@@ -133,6 +153,8 @@ def shared_entries(functions: set[str]) -> dict[str, tuple[str, list[str]]]:
 
     - a plain conv whose loop the model also runs as a conv + ADD: the conv + ADD entry point with
       ``add`` NULL (``ofa_conv_s8_rows`` -> ``ofa_conv_add_s8_rows(&p, NULL, ...)``);
+    - the pointwise ``_pairs`` entry points when the model also calls ``ofa_pointwise_s8`` (or
+      its in-place form), which holds the pair path as well;
     - the fully connected ``_x4`` / ``_x2`` entry points when the model needs more than one
       fully connected entry point: ``ofa_fully_connected_s8`` (both loops) for every layer.
     """
@@ -141,6 +163,9 @@ def shared_entries(functions: set[str]) -> dict[str, tuple[str, list[str]]]:
         plain, twin = f"ofa_conv_s8_{v}", f"ofa_conv_add_s8_{v}"
         if plain in functions and twin in functions:
             out[plain] = (twin, ["NULL"])
+    if functions & {"ofa_pointwise_s8", "ofa_pointwise_s8_inplace"}:  # the pair path is in those too
+        out.update({f"{f}_pairs": (f, []) for f in ("ofa_pointwise_s8", "ofa_pointwise_s8_inplace")
+                    if f"{f}_pairs" in functions})
     fcs = {f for f in functions if f.startswith("ofa_fully_connected_s8")}
     if len(fcs) > 1:
         out.update({f: ("ofa_fully_connected_s8", []) for f in fcs - {"ofa_fully_connected_s8"}})

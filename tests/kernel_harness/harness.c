@@ -71,7 +71,7 @@ int h_variant(int which, const int32_t *ip)
 }
 
 /* the depthwise variant's entry point (an ofa_depthwise_variant_t), NULL when this build lacks it */
-static ofa_depthwise_fn dw_entry(int variant)
+static ofa_conv_fn dw_entry(int variant)
 {
     switch (variant) {
     case OFA_DW_VARIANT_LANES:
@@ -105,7 +105,7 @@ int h_conv_entry(int kind, int variant, const int32_t *ip, const int8_t *w, cons
         return 0;
     }
     if (kind == 2) {
-        const ofa_depthwise_fn fn = dw_entry(variant);
+        const ofa_conv_fn fn = dw_entry(variant);
         if (!fn) {
             return -1;
         }
@@ -132,11 +132,52 @@ int h_conv_entry(int kind, int variant, const int32_t *ip, const int8_t *w, cons
     }
 }
 
+/* the pointwise variant's entry point (an ofa_pointwise_variant_t), NULL when this build lacks it */
+static ofa_conv_fn pw_entry(int variant)
+{
+#if OFA_KERNELS_DSP
+    if (variant == OFA_PW_VARIANT_PAIRS) {
+        return ofa_pointwise_s8_pairs;
+    }
+#endif
+    return variant == OFA_PW_VARIANT_ANY ? ofa_pointwise_s8 : 0;
+}
+
+/* ofa_pointwise_variant of a 1x1 conv (weights not read) */
+int h_pw_variant(const int32_t *ip, const int8_t *shift)
+{
+    ofa_conv_params_t p;
+    fill_conv(&p, ip, 0, 0, 0, shift);
+    return ofa_pointwise_variant(&p);
+}
+
+/* A pointwise variant's own entry point, out of place (inplace 0) or in place (1: out holds the input
+ * on entry; scratch OFA_PW_INPLACE_PIXELS * out_c bytes). -1: no such variant here. */
+int h_pw_entry(int variant, int inplace, const int32_t *ip, const int8_t *w, const int32_t *bias,
+               const int32_t *mult, const int8_t *shift, const int8_t *in, int8_t *out, int8_t *scratch)
+{
+    ofa_conv_params_t p;
+    fill_conv(&p, ip, w, bias, mult, shift);
+    if (!pw_entry(variant)) {
+        return -1;
+    }
+    if (!inplace) {
+        pw_entry(variant)(&p, in, out);
+    } else if (variant == OFA_PW_VARIANT_ANY) {
+        ofa_pointwise_s8_inplace(&p, out, scratch);
+    } else {
+#if OFA_KERNELS_DSP
+        ofa_pointwise_s8_inplace_pairs(&p, out, scratch);
+#endif
+    }
+    return 0;
+}
+
 /* an expand conv (ip1, ...) fused with a depthwise conv (ip2, ...): ofa_expand_depthwise_s8, or with
- * dw_variant >= 0 ofa_expand_depthwise_s8_with that depthwise variant */
+ * dw_variant >= 0 ofa_expand_depthwise_s8_with the pointwise variant pw_variant and that depthwise variant */
 int h_expand_dw(const int32_t *ip1, const int8_t *w1, const int32_t *b1, const int32_t *m1, const int8_t *s1,
                 const int32_t *ip2, const int8_t *w2, const int32_t *b2, const int32_t *m2, const int8_t *s2,
-                const int8_t *in, int8_t *window, int8_t *out, int dw_variant)
+                const int8_t *in, int8_t *window, int8_t *out, int pw_variant, int dw_variant)
 {
     ofa_conv_params_t expand, dw;
     fill_conv(&expand, ip1, w1, b1, m1, s1);
@@ -145,10 +186,10 @@ int h_expand_dw(const int32_t *ip1, const int8_t *w1, const int32_t *b1, const i
         ofa_expand_depthwise_s8(&expand, &dw, in, window, out);
         return 0;
     }
-    if (!dw_entry(dw_variant)) {
+    if (!dw_entry(dw_variant) || !pw_entry(pw_variant)) {
         return -1;
     }
-    ofa_expand_depthwise_s8_with(&expand, &dw, dw_entry(dw_variant), in, window, out);
+    ofa_expand_depthwise_s8_with(&expand, &dw, pw_entry(pw_variant), dw_entry(dw_variant), in, window, out);
     return 0;
 }
 
