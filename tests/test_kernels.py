@@ -436,7 +436,7 @@ def test_variant_choice_matches_the_c_dispatch(kernel_libs: dict[str, NativeKern
 @pytest.mark.parametrize("seed", range(4))
 def test_variant_entry_points_equal_the_dispatch(kernel_libs: dict[str, NativeKernels], seed: int) -> None:
     """Every variant's own entry point gives what the run-time entry point gives, on every shape it
-    can run (lanes, plane_any and the row loop: any; in place, lanes: planes of up to 16 outputs;
+    can run (lanes, plane_any and the row loop: any; in place, lanes: planes of up to DW_LANE_PIX outputs;
     plane3 / plane_k: where their padded band fits; the patch loop: windows of up to 128 bytes), out
     of place and in place."""
     rng = np.random.default_rng(300 + seed)
@@ -460,7 +460,7 @@ def test_variant_entry_points_equal_the_dispatch(kernel_libs: dict[str, NativeKe
             if build == "dsp-emulated" and variants.dw_band_rows_k(p) > 0:
                 runnable.add("plane_k")
             for v in runnable:
-                # in place, lanes go through a stack buffer of 16 outputs per channel
+                # in place, lanes go through a stack buffer of DW_LANE_PIX outputs per channel
                 for kind in (2, 3) if v != "lanes" or p["out_h"] * p["out_w"] <= variants.DW_LANE_PIX else (2,):
                     got = lib.conv_entry(kind, variants.DW_VARIANTS.index(v), dw, x, n_dw)
                     assert got is not None and np.array_equal(got, want), (build, v, kind, p)
