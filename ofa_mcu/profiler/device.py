@@ -135,6 +135,22 @@ def _numbers(body: str, what: str, port: str, kind: type = int) -> list:
 # the device connection
 
 
+def _open_keeping_input(ser: Any) -> None:
+    """Open ``ser`` without discarding what has already arrived.
+
+    pyserial's ``socket://`` handler drains its input right after connecting. QEMU (``wait=on``)
+    starts the guest when we connect, so under load the firmware's start-up banner can arrive in
+    that window and be thrown away. The drain is skipped here; ``Device.sync`` still clears stale
+    input when it means to.
+    """
+    drain = ser.reset_input_buffer
+    ser.reset_input_buffer = lambda: None  # an instance attribute shadows the method during open()
+    try:
+        ser.open()
+    finally:
+        ser.reset_input_buffer = drain
+
+
 class Device:
     """One serial connection to an MLPerf Tiny / ofa-mcu device; one command at a time.
 
@@ -156,8 +172,10 @@ class Device:
         self.info_cache: DeviceInfo | None = None
         try:
             self._ser = serial.serial_for_url(
-                port, baudrate=baud, timeout=min(0.25, self.timeout_s), write_timeout=self.timeout_s
+                port, baudrate=baud, timeout=min(0.25, self.timeout_s), write_timeout=self.timeout_s,
+                do_not_open=True,
             )
+            _open_keeping_input(self._ser)
         except (serial.SerialException, OSError, ValueError) as e:
             raise WorkFailed(f"cannot open serial port {port}: {e}") from None
 
