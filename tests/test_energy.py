@@ -224,3 +224,34 @@ def test_energy_mode_protocol_in_qemu(tmp_path):
     assert [ln for ln in perf[1] if ln.startswith("m-lap-us-")] and not [ln for ln in energy[1] if "lap-us" in ln]
     assert energy[1] == [ln for ln in perf[1] if not ln.startswith("m-lap-us-")]
     assert energy[2] == perf[2] and energy[3] == perf[3]
+
+
+def test_device_keeps_a_banner_sent_while_it_connects(tmp_path, monkeypatch):
+    """QEMU starts the guest when the serial client connects; a banner that arrives before pyserial's
+    socket handler has finished opening must still be read (it drains its input on open). The
+    connection is slowed down here so that the banner always arrives in that window."""
+    require_tool("arm-none-eabi-gcc")
+    require_tool("qemu-system-arm")
+    import socket
+    import time
+
+    from ofa_mcu.profiler import Device
+    from ofa_mcu.qemu import run_qemu
+
+    board = load_board("qemu-microbit")
+    proj = render_project(board, tmp_path / "fw", SUM_MODEL, runtime="test", model_name="sum-fixture")
+    elf = build_project(proj, jobs=1).elf
+    connect = socket.create_connection
+
+    def slow_connect(*args, **kwargs):
+        s = connect(*args, **kwargs)
+        time.sleep(1.0)  # the guest boots and prints its banner meanwhile
+        return s
+
+    monkeypatch.setattr(socket, "create_connection", slow_connect)
+    with run_qemu(elf, board, timeout_s=60) as session:
+        with Device(session.url, timeout_s=10) as dev:
+            banner, deadline = [], time.monotonic() + 20
+            while (line := dev.read_line(deadline)) not in (None, "m-ready"):
+                banner.append(line)
+    assert banner == ["m-timestamp-mode-performance", "m-init-done"]
