@@ -176,3 +176,20 @@ def test_predictor_warning_says_what_the_search_does_instead():
         assert line is not None and "\n" not in line
         assert f"Kendall tau {shown} on 24" in line and "no better than chance" in line
         assert "every feasible one of the 120 measured subnets is a final candidate" in line
+
+
+def test_accuracy_cache_splits_share_one_file(tmp_path):
+    """``for_split`` gives a cache of another split in the same file: saving either keeps both."""
+    from ofa_mcu.search.predictor import AccuracyCache
+
+    ckpt = tmp_path / "checkpoint.pt"
+    ckpt.write_bytes(b"weights")
+    c = SubnetConfig.min(load_space("mcu-28"))
+    a = AccuracyCache(ckpt, "validation-half-a:6")
+    b = a.for_split("validation-half-b:6")
+    a.put(c, 0.5)
+    b.put(c, 0.7)
+    b.save()
+    again = AccuracyCache(ckpt, "validation-half-a:6")
+    assert again.get(c) == 0.5 and again.for_split("validation-half-b:6").get(c) == 0.7
+    assert again.other_splits() == {"validation-half-b:6": 1}

@@ -25,6 +25,7 @@ the noise of each measurement matter more than the model.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import random
 from collections.abc import Callable, Sequence
@@ -226,10 +227,8 @@ class AccuracyCache:
 
     def for_split(self, split: str) -> AccuracyCache:
         """A cache of another split in the same file, sharing what is loaded (saving either keeps both)."""
-        other = object.__new__(AccuracyCache)
-        other.path, other.checkpoint, other.split = self.path, self.checkpoint, split
-        other.key = self.checkpoint + "/" + split
-        other.splits = self.splits
+        other = copy.copy(self)  # shallow: the splits dict (what save() writes) stays shared
+        other.split, other.key = split, self.checkpoint + "/" + split
         other.entries = self.splits.setdefault(split, {})
         return other
 
