@@ -1092,6 +1092,30 @@ def test_qemu_cortex_m_bit_exact(variant: str, models: ModelCache, tflm: Any, tm
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["m4-dsp", "m0"])
+def test_qemu_depthwise_variants_bit_exact(variant: str, tmp_path: Path) -> None:
+    """Every depthwise variant that can run a layer, on real Cortex-M4 DSP code (SMLAD, the
+    four-output steps of the 3x3 and k x k planes, the assembly output stage) and ARMv6-M code in
+    QEMU, out of place and in place, equals the numpy model of TFLM's arithmetic: kernels 3/5/7,
+    strides 1/2, planes 2x2 to 16x16, channel counts that leave 0, 2 or 4 channels after groups of
+    4 and 8, shift-0 and left-shift channels, no bias, and single output rows of a fused expand +
+    depthwise conv (benchmarks/dw_qemu.py --grid --all-variants)."""
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        require_tool(tool)
+    bench = load_benchmark("dw_qemu")
+    dsp = variant.endswith("dsp")
+    layers = bench.grid(np.random.default_rng(13), dsp)
+    cases = [(L.describe(), c["function"]) for L in layers for c in L.cases]
+    # the grid reaches every variant, in place and not, and the shapes the brief names
+    assert {fn for _, fn in cases} == {f"ofa_depthwise_s8{ip}_{v}" for ip in ("", "_inplace") for v in variants.DW_VARIANTS
+                                       if v != "plane_k" or dsp}
+    res = bench.run(layers, variant, tmp_path, reps=1)
+    bad = [(L.describe(), c["function"]) for L in layers for c in L.cases if not c["ok"]]
+    assert res["all_ok"] and not bad, (bad[:10], res["log"][-500:])
+    assert all(c["instructions"] > 0 for L in layers for c in L.cases)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["m4-dsp", "m0"])
 def test_qemu_softmax_bit_exact(variant: str, models: ModelCache, tflm: Any, tmp_path: Path) -> None:
     """ofa_softmax_s8 (and the FC layers before it) built for Cortex-M4 and ARMv6-M, run in QEMU:
     every op's output equals TFLM's, on a random and an all-equal input."""
