@@ -12,7 +12,7 @@ For one checkpoint (e.g. `ofa-mcu train --data fashion-mnist --space mcu-28 --sc
    same number of distinct subnets with the predictor, over ``--seeds`` seeds; the winner of each
    is then measured on the test split (mean +- std over seeds).
 
-Run: .venv/bin/python benchmarks/fashion_figures.py --checkpoint runs/fm40 [--val-images 2000]
+Run: .venv/bin/python benchmarks/fashion_figures.py --checkpoint runs/fm40 [--val-images 2000] [--device cuda]
 """
 
 from __future__ import annotations
@@ -70,9 +70,12 @@ def main() -> None:
     ap.add_argument("--int8-test-images", type=int, default=2000,
                     help="stratified test subset for INT8 vs float (TFLM runs ~30 ms per image on 2 cores)")
     ap.add_argument("--skip-int8", action="store_true")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="where subnets are measured (the search's own measurements stay on the CPU)")
     args = ap.parse_args()
     t_all = time.time()
     ckpt = load_checkpoint(args.checkpoint)
+    ckpt.supernet.to(args.device)
     space = ckpt.space
     data = load_source(ckpt.data, ckpt.seed)
     calib = data.calibration_images(ckpt.bn_calib_samples, ckpt.seed)
@@ -145,6 +148,7 @@ def main() -> None:
         from ofa_mcu.export.pipeline import export_subnet
 
         rows = []
+        ckpt.supernet.cpu()  # the export runs on the CPU
         for name, _ in FAMILY:
             cfg, _e = chosen[name]
             t = time.time()
@@ -154,6 +158,7 @@ def main() -> None:
                          rep["test_samples"], f"{time.time() - t:.0f} s"))
         print(render(["board", "float (torch)", "INT8 (TFLM)", "drop (points)", "test images", "export"], rows,
                      title="INT8 vs float, test split"), flush=True)
+        ckpt.supernet.to(args.device)
 
     # 5. evolution vs random search, same number of distinct subnets scored by the predictor
     rows = []

@@ -42,13 +42,14 @@ from ofa_mcu.train.trainer import Trainer, TrainOptions
 
 
 def train_scratch(space, cfg: SubnetConfig, data, epochs: int, batch: int, lr: float, seed: int,
-                  train_images: int | None = None, on_epoch=None) -> tuple[float, float]:
+                  train_images: int | None = None, on_epoch=None, device: str = "cpu") -> tuple[float, float]:
     """A static subnet trained alone: SGD + nesterov, warm-up epoch then cosine; (test acc, seconds).
 
-    Channels-last, as the supernet trains. ``on_epoch(epoch, net, seconds)`` is called after each epoch.
+    Channels-last, as the supernet trains. ``on_epoch(epoch, net, seconds)`` is called after each
+    epoch. Batches and augmentation are drawn on the CPU whatever the ``device``.
     """
     torch.manual_seed(seed)
-    net = build_static(space, cfg).to(memory_format=torch.channels_last)
+    net = build_static(space, cfg).to(device=device, memory_format=torch.channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=3e-5)
     train_x, train_y = data.train_subset(train_images, seed)
     x_all, y_all = torch.from_numpy(train_x), torch.from_numpy(train_y)
@@ -66,8 +67,8 @@ def train_scratch(space, cfg: SubnetConfig, data, epochs: int, batch: int, lr: f
             rate = lr * (step + 1) / warm if step < warm else 0.5 * lr * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
             for g in opt.param_groups:
                 g["lr"] = rate
-            x = resize(augment(x_all[idx], gen, data.flip), cfg.resolution)
-            loss = F.cross_entropy(net(x), y_all[idx])
+            x = resize(augment(x_all[idx], gen, data.flip).to(device), cfg.resolution)
+            loss = F.cross_entropy(net(x), y_all[idx].to(device))
             opt.zero_grad()
             loss.backward()
             opt.step()

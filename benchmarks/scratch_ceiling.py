@@ -9,6 +9,7 @@ epoch the validation and TEST accuracy and the training images per second (whole
 
 Run: .venv/bin/python benchmarks/scratch_ceiling.py [--data fashion-mnist] [--space mcu-28]
      [--subnet max] [--epochs 10] [--batch 128] [--lr 0.2] [--train-images N] [--seed 0]
+     [--device cuda]
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=0.2)
     ap.add_argument("--train-images", type=int, default=None, help="a stratified subset (default: all)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = ap.parse_args()
 
     data = load_source(args.data, args.seed)
@@ -56,7 +58,8 @@ def main() -> None:
         rows.append((epoch + 1, f"{100 * val:.2f}%", f"{100 * test:.2f}%", f"{per_epoch * args.batch / seconds:.0f}"))
         print(f"epoch {epoch + 1}: val {100 * val:.2f}%  test {100 * test:.2f}%  {seconds:.0f} s", flush=True)
 
-    train_scratch(space, cfg, data, args.epochs, args.batch, args.lr, args.seed, args.train_images, on_epoch)
+    train_scratch(space, cfg, data, args.epochs, args.batch, args.lr, args.seed, args.train_images, on_epoch,
+                  device=args.device)
     print(render(["epoch", "validation", "test", "train img/s"], rows,
                  title=f"{args.subnet} subnet of {args.space} from scratch, batch {args.batch}, lr {args.lr}, "
                        f"seed {args.seed}, test = {len(data.test_y)} held-out images"))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import pickle
 import zipfile
 import zlib
@@ -32,7 +33,9 @@ from ofa_mcu.errors import UserError
 
 VAL_FRACTION = 0.2  # of the training data (after the test split is set aside)
 TEST_FRACTION = 0.2  # of all data, for sources without an official test split
-FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+# where the Debian package puts the files; OFA_MCU_FASHION_MNIST_DIR points elsewhere (a machine without
+# the package, e.g. a lent GPU machine that gets the files copied with the working tree)
+FASHION_MNIST_DIR = Path(os.environ.get("OFA_MCU_FASHION_MNIST_DIR") or "/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_PACKAGE = "dataset-fashion-mnist"
 MAX_IDX_BYTES = 1 << 30  # an IDX file (decompressed) larger than this is refused, not read
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -172,6 +174,17 @@ def test_fashion_mnist_missing_names_the_package(monkeypatch, tmp_path):
     monkeypatch.setattr("ofa_mcu.data.FASHION_MNIST_DIR", tmp_path / "absent")
     with pytest.raises(UserError, match="install the Debian package dataset-fashion-mnist"):
         load_source("fashion-mnist", 0)
+
+
+def test_fashion_mnist_folder_from_the_environment(tmp_path):
+    """OFA_MCU_FASHION_MNIST_DIR replaces the Debian package's folder (a machine with a copy of the
+    files only); read when ofa_mcu.data is imported, so a fresh interpreter checks it."""
+    _mnist_folder(tmp_path / "fm", 200, 50)
+    code = ("from ofa_mcu.data import load_source; d = load_source('fashion-mnist', 0); "
+            "print(d.name, len(d.train_y) + len(d.val_y), len(d.test_y), d.test_source)")
+    env = {**os.environ, "OFA_MCU_FASHION_MNIST_DIR": str(tmp_path / "fm")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["fashion-mnist", "200", "50", "official"]
 
 
 @pytest.mark.skipif(not FASHION_MNIST_DIR.is_dir() and os.environ.get("CI") != "true",

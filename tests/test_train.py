@@ -121,7 +121,7 @@ def test_save_state_is_atomic(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
 
 
-@pytest.mark.parametrize("name", ["quick", "default", "demo", "cpu-40min"])
+@pytest.mark.parametrize("name", ["quick", "default", "demo", "cpu-40min", "gpu"])
 def test_shipped_schedules_load(name):
     from ofa_mcu.train.schedule import load_schedule
 
