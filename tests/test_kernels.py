@@ -407,7 +407,8 @@ def test_variant_choice_matches_the_c_dispatch(kernel_libs: dict[str, NativeKern
         dsp = build == "dsp-emulated"
         for p in _variant_grid():
             ip = _ints(p, CONV_FIELDS)
-            assert variants.CONV_VARIANTS[lib.lib.h_variant(0, _ptr(ip))] == variants.conv_variant(p), (build, p)
+            assert variants.CONV_VARIANTS[lib.lib.h_variant(0, _ptr(ip))] == \
+                variants.conv_variant(p, build == "dsp-emulated"), (build, p)
             for inplace in (False, True):
                 c_choice = variants.DW_VARIANTS[lib.lib.h_variant(2 if inplace else 1, _ptr(ip))]
                 assert c_choice == variants.depthwise_variant(p, inplace, dsp), (build, inplace, p)
@@ -437,7 +438,8 @@ def test_variant_choice_matches_the_c_dispatch(kernel_libs: dict[str, NativeKern
 def test_variant_entry_points_equal_the_dispatch(kernel_libs: dict[str, NativeKernels], seed: int) -> None:
     """Every variant's own entry point gives what the run-time entry point gives, on every shape it
     can run (lanes, plane_any and the row loop: any; in place, lanes: planes of up to DW_LANE_PIX outputs;
-    plane3 / plane_k: where their padded band fits; the patch loop: windows of up to 128 bytes), out
+    plane3 / plane_k: where their padded band fits; the patch loop: windows of up to 128 bytes, 64 on
+    DSP builds), out
     of place and in place."""
     rng = np.random.default_rng(300 + seed)
     for _ in range(8):
@@ -465,7 +467,8 @@ def test_variant_entry_points_equal_the_dispatch(kernel_libs: dict[str, NativeKe
                     got = lib.conv_entry(kind, variants.DW_VARIANTS.index(v), dw, x, n_dw)
                     assert got is not None and np.array_equal(got, want), (build, v, kind, p)
             want = lib.conv(0, conv, x, n_conv)
-            for v in ("patch", "rows") if k * k * c <= variants.CONV_PATCH_BYTES else ("rows",):
+            limit = variants.CONV_PATCH_BYTES_DSP if build == "dsp-emulated" else variants.CONV_PATCH_BYTES
+            for v in ("patch", "rows") if k * k * c <= limit else ("rows",):
                 got = lib.conv_entry(0, variants.CONV_VARIANTS.index(v), conv, x, n_conv)
                 assert got is not None and np.array_equal(got, want), (build, v, conv.params)
 

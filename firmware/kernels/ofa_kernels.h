@@ -154,7 +154,7 @@ typedef struct {
  * calls exactly the variants a model needs and the linker (--gc-sections) drops the others.
  * ofa_mcu/native/variants.py makes the same choice in Python. A variant may be called for any layer
  * it can run: the row loop, depthwise lanes (out of place) and plane_any for any shape; the patch
- * loop for windows (k_h * k_w * in_c) of up to 128 bytes; plane3 for 3x3 kernels and plane_k for
+ * loop for windows (k_h * k_w * in_c) of up to 128 bytes (64 with the DSP loops); plane3 for 3x3 kernels and plane_k for
  * kernels up to 8x8 whose padded band of 256 bytes holds k_h rows of (out_w - 1) * stride_w + k_w;
  * in place, lanes for planes of up to OFA_DW_LANE_PIX outputs (depthwise.c; its stack buffer).
  */

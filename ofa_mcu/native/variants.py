@@ -39,8 +39,10 @@ DW_SMALL_PIX = 16
 #: ``OFA_DW_LANE_PIX``: in place on DSP cores, strided planes and planes of kernels other than 3x3 up to
 #: this many outputs go in lanes.
 DW_LANE_PIX = 49
-#: ``OFA_CONV_PATCH_BYTES`` / ``OFA_CONV_PATCH_MAX_C`` (conv.c): the patch loop's limits.
+#: ``OFA_CONV_PATCH_BYTES`` / ``OFA_CONV_PATCH_MAX_C`` (conv.c): the patch loop's limits (DSP builds:
+#: ``CONV_PATCH_BYTES_DSP``, their two widened windows take four times that on the stack).
 CONV_PATCH_BYTES = 128
+CONV_PATCH_BYTES_DSP = 64
 CONV_PATCH_MAX_C = 8
 
 #: Fully connected layers of at most this many MACs (and not a multiple of 4 outputs) run the code
@@ -56,11 +58,12 @@ CONV_VARIANTS = ("patch", "rows")
 DW_VARIANTS = ("lanes", "plane3", "plane_k", "plane_any")
 
 
-def conv_variant(p: Mapping[str, int]) -> str:
+def conv_variant(p: Mapping[str, int], dsp: bool) -> str:
     """``ofa_conv_variant``: ``patch`` or ``rows`` for a conv with the parameters ``p`` (the
-    fields of ``ofa_conv_params_t``)."""
+    fields of ``ofa_conv_params_t``), by kernels built with (``dsp``) or without the DSP loops."""
     n = p["k_h"] * p["k_w"] * p["in_c"]
-    return "patch" if p["in_c"] < CONV_PATCH_MAX_C and n <= CONV_PATCH_BYTES else "rows"
+    limit = CONV_PATCH_BYTES_DSP if dsp else CONV_PATCH_BYTES
+    return "patch" if p["in_c"] < CONV_PATCH_MAX_C and n <= limit else "rows"
 
 
 def dw_band_rows(p: Mapping[str, int]) -> int:
@@ -132,7 +135,7 @@ def entry_point(function: str, p: Mapping[str, int], dsp: bool, arrays: Mapping[
         pairs = arrays is not None and pointwise_variant(p, arrays["out_shift"], dsp) == "pairs"
         return f"{function}_pairs" if pairs else function
     if function in ("ofa_conv_s8", "ofa_conv_add_s8"):
-        return f"{function}_{conv_variant(p)}"
+        return f"{function}_{conv_variant(p, dsp)}"
     if function in ("ofa_depthwise_s8", "ofa_depthwise_s8_inplace"):
         return f"{function}_{depthwise_variant(p, function.endswith('_inplace'), dsp)}"
     if function == "ofa_fully_connected_s8":
