@@ -1075,12 +1075,15 @@ def test_qemu_requant_matches_reference(variant: str, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["m4-dsp", "m0"])
-def test_qemu_cortex_m_bit_exact(variant: str, models: ModelCache, tflm: Any, tmp_path: Path) -> None:
-    """The real DSP instructions (Cortex-M4) and ARMv6-M code, run in QEMU, give TFLM's bytes."""
+@pytest.mark.parametrize("model", ["mbv2_3", "add"])
+def test_qemu_cortex_m_bit_exact(variant: str, model: str, models: ModelCache, tflm: Any, tmp_path: Path) -> None:
+    """The real DSP instructions (Cortex-M4) and ARMv6-M code, run in QEMU, give TFLM's bytes: a
+    MobileNetV2-like graph, and ADDs without and with fused ReLU / ReLU6 (the DSP ADD loop's SSAT
+    and clamp forms; fails with the rounding carry's ADC of its output stage made an ADD)."""
     for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
         require_tool(tool)
     bench = load_benchmark("kernels_qemu")
-    conv = models.get("mbv2_3")
+    conv = models.get(model)
     graph = tflite.parse_tflite(conv.data)
     calls = lowering.lower_graph(graph)
     x = np.random.default_rng(5).integers(-128, 128, conv.input_shape).astype(np.int8)

@@ -85,17 +85,20 @@ OFA_INLINE int32_t ofa_srdhm_small(int32_t a, int32_t m)
     return ofa_smmulr(a * 2, m);
 }
 
-/* ofa_rdivpot(y, e) for e in [1, 31]: ofa_requant.h's ADD/ASRS/ADC form */
-OFA_INLINE int32_t ofa_rdivpot_pos(int32_t y, int32_t e)
+/*
+ * ofa_rdivpot(y, e) + c for e in [1, 31]: ofa_requant.h's ADD/ASRS/ADC form, the rounding carry's
+ * ADC adding c as well (the ADD kernel's other input, or its output offset) at no cost
+ */
+OFA_INLINE int32_t ofa_rdivpot_pos_add(int32_t y, int32_t e, int32_t c)
 {
-    int32_t r;
-    __asm__("add %0, %1, %1, asr #31\n\t"
-            "asrs %0, %0, %2\n\t"
-            "adc %0, %0, #0"
-            : "=&r"(r)
-            : "r"(y), "r"(e)
+    /* in place: no register beyond y's (the ADD loop needs all but two for its constants) */
+    __asm__("add %0, %0, %0, asr #31\n\t"
+            "asrs %0, %0, %1\n\t"
+            "adc %0, %0, %2"
+            : "+r"(y)
+            : "r"(e), "r"(c)
             : "cc");
-    return r;
+    return y;
 }
 #endif
 

@@ -234,12 +234,14 @@ int main(void)
     }
 #if OFA_ADD_ASM
     for (i = 0; i < 400000u; ++i) {
-        /* ADD's output stage on DSP cores: |x| < 2^29, shifts [-31, -1] */
+        /* ADD's output stage on DSP cores: |x| < 2^29, shifts [-31, -1], plus an addend (the
+           output offset, or the other input) taken by the rounding carry's ADC */
         const int32_t x = (int32_t)(rnd() >> 2) - (1 << 29);
         const int32_t m = (i & 63u) == 0u ? (1 << 30) : (int32_t)(0x40000000u | (rnd() & 0x3FFFFFFFu));
         const int e = 1 + (int)(rnd() % 31u);
-        const int32_t got = ofa_rdivpot_pos(ofa_srdhm_small(x, m), e);
-        if (got != ofa_requant_ref(x, m, -e)) {
+        const int32_t c = (int32_t)(rnd() >> 4) - (1 << 27);
+        const int32_t got = ofa_rdivpot_pos_add(ofa_srdhm_small(x, m), e, c);
+        if (got != ofa_requant_ref(x, m, -e) + c) {
             if (bad < 8u) {
                 bench_puts("MISMATCH add-output ");
                 bench_put_i32(x);
