@@ -12,12 +12,14 @@
  *    3x3 kernels on any core (dw_plane3_padded; DSP: two outputs per row word), kernels up to 8x8
  *    on DSP cores (dw_plane_padded_dsp: SMLAD over tap pairs); other shapes skip border taps
  *    (dw_plane_any);
- *  - channels in lanes (dw_lanes): one output pixel at a time, on DSP cores four channels per
- *    word (SXTAB16 + SMLABB/SMLATT keep the channels apart). For planes of fewer than 16 outputs,
- *    where a plane's set-up would dominate, and on DSP cores for strided layers and for kernels
- *    other than 3x3 out of place, or in place up to 16 outputs (faster there than the padded band).
+ *  - channels in lanes: on DSP cores blocks of four channels per word (dw_lanes4: SXTAB16 +
+ *    SMLABB/SMLATT keep the channels apart; each window's in-image taps through dw_window4), block
+ *    after block over the plane, then any channels left over one at a time (dw_lanes, the only
+ *    lanes loop on other cores). For planes of fewer than 16 outputs, where a plane's set-up would
+ *    dominate, and on DSP cores for 3x3 stride-1 planes up to 7x7 outputs and for every other
+ *    kernel and stride (in place: up to 8x8 outputs).
  * ofa_depthwise_s8_inplace: planes through the one-plane scratch buffer, small planes in lanes
- *   four channels at a time through a 64-byte stack buffer; see the layout contract in
+ *   four channels at a time through a 256-byte stack buffer; see the layout contract in
  *   ofa_kernels.h.
  * Which way a layer goes depends on its shape only (ofa_depthwise_variant). Each way is an entry
  * point of its own (ofa_depthwise_s8_lanes, _plane3, _plane_k, _plane_any and the _inplace_ ones),
@@ -41,26 +43,78 @@
 #endif
 
 #if OFA_USE_DSP
-/* one tap of a four-channel block: a_j += w[c+j] * (x[c+j] + in_off), j = 0..3 */
-#define OFA_DW_TAP4(xptr, wptr)                                  \
-    do {                                                         \
-        const int32_t xv_ = ofa_load_s8x4(xptr);                 \
-        const int32_t wv_ = ofa_load_s8x4(wptr);                 \
-        const int32_t x02_ = ofa_sxtab16(off2, xv_);             \
-        const int32_t x13_ = ofa_sxtab16_ror8(off2, xv_);        \
-        const int32_t w02_ = ofa_sxtb16(wv_);                    \
-        const int32_t w13_ = ofa_sxtb16_ror8(wv_);               \
-        a0 = ofa_smlabb(x02_, w02_, a0);                         \
-        a2 = ofa_smlatt(x02_, w02_, a2);                         \
-        a1 = ofa_smlabb(x13_, w13_, a1);                         \
-        a3 = ofa_smlatt(x13_, w13_, a3);                         \
-    } while (0)
+/* what dw_window4 reads besides the window's position: the layer's strides and the block's sums */
+typedef struct {
+    int32_t acc[4];     /* in: the bias of the block's four channels; out: the sums */
+    int32_t ch_n;       /* channels: the step between taps */
+    int32_t off2;       /* the input offset in both halves */
+    int32_t row_stride; /* bytes between input rows */
+    int32_t w_row;      /* bytes between kernel rows */
+    int32_t rows;       /* kernel rows in the image */
+} dw_win_t;
 
+/*
+ * The in-image taps of one window for a block of four channels: acc_j += w[c+j] * (x[c+j] +
+ * in_off), j = 0..3, over g->rows kernel rows, each over the taps at xe + i and we + i for i = i0,
+ * i0 + ch_n, ..., -ch_n (xe, we: just past the first row's last tap; i0 < 0). One index serves the
+ * input and the weights and counts up to 0: 12 instructions a tap for four MACs of four channels,
+ * 6 a kernel row. A function of its own (the caller passes four arguments, the rest in *g): inlined
+ * into its caller's loops the asm's 13 registers forced spills around every row (and gcc cannot
+ * always find them with -mfloat-abi=hard).
+ */
+OFA_DW_NOINLINE static void dw_window4(dw_win_t *g, const int8_t *xe, const int8_t *we, int32_t i0)
+{
+    const int32_t ch_n = g->ch_n, off2 = g->off2, row_stride = g->row_stride, w_row = g->w_row;
+    int32_t a0 = g->acc[0], a1 = g->acc[1], a2 = g->acc[2], a3 = g->acc[3];
+    int32_t r;
+    for (r = g->rows; r > 0; --r) {
+        int32_t i = i0, xv, wv, t, u;
+#if defined(OFA_ARM_DSP) && !defined(OFA_NO_ASM) && defined(__OPTIMIZE__)
+        __asm__("1:\n\t"
+                "ldr %[xv], [%[x], %[i]]\n\t"
+                "ldr %[wv], [%[w], %[i]]\n\t"
+                "sxtab16 %[u], %[off], %[xv]\n\t"
+                "sxtab16 %[xv], %[off], %[xv], ror #8\n\t"
+                "sxtb16 %[t], %[wv]\n\t"
+                "sxtb16 %[wv], %[wv], ror #8\n\t"
+                "smlabb %[a0], %[u], %[t], %[a0]\n\t"
+                "smlatt %[a2], %[u], %[t], %[a2]\n\t"
+                "smlabb %[a1], %[xv], %[wv], %[a1]\n\t"
+                "smlatt %[a3], %[xv], %[wv], %[a3]\n\t"
+                "adds %[i], %[i], %[xs]\n\t"
+                "bne 1b"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [i] "+r"(i), [xv] "=&r"(xv),
+                  [wv] "=&r"(wv), [t] "=&r"(t), [u] "=&r"(u)
+                : [x] "r"(xe), [w] "r"(we), [xs] "r"(ch_n), [off] "r"(off2)
+                : "cc", "memory");
+#else
+        for (; i != 0; i += ch_n) {
+            xv = ofa_load_s8x4(xe + i);
+            wv = ofa_load_s8x4(we + i);
+            t = ofa_sxtb16(wv);
+            u = ofa_sxtab16(off2, xv);
+            a0 = ofa_smlabb(u, t, a0);
+            a2 = ofa_smlatt(u, t, a2);
+            t = ofa_sxtb16_ror8(wv);
+            u = ofa_sxtab16_ror8(off2, xv);
+            a1 = ofa_smlabb(u, t, a1);
+            a3 = ofa_smlatt(u, t, a3);
+        }
+#endif
+        xe += row_stride;
+        we += w_row;
+    }
+    g->acc[0] = a0;
+    g->acc[1] = a1;
+    g->acc[2] = a2;
+    g->acc[3] = a3;
+}
 #endif
 
 /*
  * Channels in lanes, one output pixel at a time: channels [c0, c1) of every output pixel, channel
- * c of pixel pix to output[pix * px_stride + c - c0]. On DSP cores four channels per word.
+ * c of pixel pix to output[pix * px_stride + c - c0], one channel after the other (on DSP cores
+ * only the channels left over after blocks of four: dw_lanes4).
  */
 static void dw_lanes(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t c0, int32_t c1,
                      int8_t *restrict output, int32_t px_stride)
@@ -79,10 +133,6 @@ static void dw_lanes(const ofa_conv_params_t *restrict p, const int8_t *restrict
     const int32_t row_stride = in_w * ch_n;
     const int32_t w_row = k_w * ch_n;
     int32_t oy, ox;
-#if OFA_USE_DSP
-    const int32_t off2 = ofa_dup16(in_off);
-    const uint32_t lo4 = ofa_dup8(lo), hi4 = ofa_dup8(hi);
-#endif
 
     for (oy = 0; oy < out_h; ++oy) {
         const int32_t iy0 = oy * stride_h - pad_top;
@@ -108,54 +158,6 @@ static void dw_lanes(const ofa_conv_params_t *restrict p, const int8_t *restrict
             /* first in-image tap, channel 0 */
             in_first = input + ((iy0 + ky_begin) * in_w + ix0 + kx_begin) * ch_n;
             w_first = weights + (ky_begin * k_w + kx_begin) * ch_n;
-#if OFA_USE_DSP
-            for (; c + 4 <= c1; c += 4) {
-                int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-                const int8_t *xr = in_first + c;
-                const int8_t *wr = w_first + c;
-                int32_t ky;
-                for (ky = ky_begin; ky < ky_end; ++ky) {
-                    const int8_t *xp = xr;
-                    const int8_t *wp = wr;
-                    int32_t kx = ntaps_x;
-                    for (; kx >= 2; kx -= 2) {
-                        OFA_DW_TAP4(xp, wp);
-                        OFA_DW_TAP4(xp + ch_n, wp + ch_n);
-                        xp += 2 * ch_n;
-                        wp += 2 * ch_n;
-                    }
-                    if (kx != 0) {
-                        OFA_DW_TAP4(xp, wp);
-                    }
-                    xr += row_stride;
-                    wr += w_row;
-                }
-                if (bias) {
-                    a0 += bias[c];
-                    a1 += bias[c + 1];
-                    a2 += bias[c + 2];
-                    a3 += bias[c + 3];
-                }
-                {
-                    const uint32_t s4 = (uint32_t)ofa_load_s8x4(shift + c);
-                    if (ofa_all_neg4(s4)) {
-                        /* four right shifts: the four-output stage and one word store */
-                        const uint32_t e4 = ofa_neg_shifts4(s4);
-                        const uint32_t v = ofa_clamp4_s8(
-                            ofa_output_sat8(a0, mult[c], (int32_t)e4, out_off),
-                            ofa_output_sat8(a1, mult[c + 1], (int32_t)(e4 >> 8), out_off),
-                            ofa_output_sat8(a2, mult[c + 2], (int32_t)(e4 >> 16), out_off),
-                            ofa_output_sat8(a3, mult[c + 3], (int32_t)(e4 >> 24), out_off), lo4, hi4);
-                        memcpy(out_px + c, &v, 4);
-                        continue;
-                    }
-                }
-                out_px[c] = ofa_output_s8(a0, mult[c], shift[c], out_off, lo, hi);
-                out_px[c + 1] = ofa_output_s8(a1, mult[c + 1], shift[c + 1], out_off, lo, hi);
-                out_px[c + 2] = ofa_output_s8(a2, mult[c + 2], shift[c + 2], out_off, lo, hi);
-                out_px[c + 3] = ofa_output_s8(a3, mult[c + 3], shift[c + 3], out_off, lo, hi);
-            }
-#endif
             for (; c < c1; ++c) {
                 int32_t acc = bias ? bias[c] : 0;
                 const int8_t *xr = in_first + c;
@@ -172,6 +174,115 @@ static void dw_lanes(const ofa_conv_params_t *restrict p, const int8_t *restrict
             }
         }
     }
+}
+
+#if OFA_USE_DSP
+/*
+ * DSP cores, channels in lanes: blocks of four channels [c, c + 4) for c = 0, 4, ... while a whole
+ * block fits, block after block, each over every output pixel (its bias, multipliers and shifts
+ * loaded once): each window's in-image taps row by row through OFA_DW_ROW4 (12 instructions a tap
+ * for four channels), then the four-output stage and one word store, to out + pix * ch_n + c. In
+ * place (tmp not NULL: the input is out) each block goes to tmp (4 bytes a pixel) and then over
+ * the block's bytes of out, which only that block's windows read. Returns the channels done.
+ */
+OFA_DW_NOINLINE static int32_t dw_lanes4(const ofa_conv_params_t *restrict p, const int8_t *input, int8_t *out,
+                                         int8_t *tmp)
+{
+    const int32_t in_h = p->in_h, in_w = p->in_w, ch_n = p->in_c;
+    const int32_t out_h = p->out_h, out_w = p->out_w;
+    const int32_t k_h = p->k_h, k_w = p->k_w;
+    const int32_t stride_h = p->stride_h, stride_w = p->stride_w;
+    const int32_t pad_top = p->pad_top, pad_left = p->pad_left;
+    const int32_t out_off = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const uint32_t lo4 = ofa_dup8(lo), hi4 = ofa_dup8(hi);
+    const int32_t row_stride = in_w * ch_n, w_row = k_w * ch_n;
+    const int32_t px_stride = tmp ? 4 : ch_n;
+    dw_win_t g;
+    int32_t c;
+
+    g.ch_n = ch_n;
+    g.off2 = ofa_dup16(p->in_offset);
+    g.row_stride = in_w * ch_n;
+    g.w_row = k_w * ch_n;
+
+    for (c = 0; c + 4 <= ch_n; c += 4) {
+        const int32_t *const mult = p->out_mult + c;
+        const int8_t *const shift = p->out_shift + c;
+        const int32_t b0 = p->bias ? p->bias[c] : 0, b1 = p->bias ? p->bias[c + 1] : 0;
+        const int32_t b2 = p->bias ? p->bias[c + 2] : 0, b3 = p->bias ? p->bias[c + 3] : 0;
+        const uint32_t s4 = (uint32_t)ofa_load_s8x4(shift);
+        const int right = ofa_all_neg4(s4); /* four right shifts: the four-output stage */
+        const uint32_t e4 = ofa_neg_shifts4(s4);
+        const int8_t *const xc = input + c;
+        const int8_t *const wc = p->weights + c;
+        int8_t *dst = tmp ? tmp : out + c;
+        int32_t oy, ox;
+
+        for (oy = 0; oy < out_h; ++oy) {
+            const int32_t iy0 = oy * stride_h - pad_top;
+            const int32_t ky_begin = ofa_tap_begin(iy0);
+            const int8_t *const xrow = xc + (iy0 + ky_begin) * row_stride; /* column 0 of the first row read */
+            const int8_t *const wrow = wc + ky_begin * w_row;
+            g.rows = ofa_tap_end(iy0, in_h, k_h) - ky_begin;
+            for (ox = 0; ox < out_w; ++ox) {
+                const int32_t ix0 = ox * stride_w - pad_left;
+                const int32_t kx_begin = ofa_tap_begin(ix0);
+                const int32_t kx_end = ofa_tap_end(ix0, in_w, k_w);
+                const int32_t i0 = (kx_begin - kx_end) * ch_n; /* < 0: taps in the image */
+                int32_t a0 = b0, a1 = b1, a2 = b2, a3 = b3;
+                if (i0 < 0 && g.rows > 0) {
+                    g.acc[0] = b0;
+                    g.acc[1] = b1;
+                    g.acc[2] = b2;
+                    g.acc[3] = b3;
+                    /* just past the first row's last tap */
+                    dw_window4(&g, xrow + (ix0 + kx_end) * ch_n, wrow + kx_end * ch_n, i0);
+                    a0 = g.acc[0];
+                    a1 = g.acc[1];
+                    a2 = g.acc[2];
+                    a3 = g.acc[3];
+                }
+                if (right) {
+                    const uint32_t v = ofa_clamp4_s8(ofa_output_sat8(a0, mult[0], (int32_t)e4, out_off),
+                                                     ofa_output_sat8(a1, mult[1], (int32_t)(e4 >> 8), out_off),
+                                                     ofa_output_sat8(a2, mult[2], (int32_t)(e4 >> 16), out_off),
+                                                     ofa_output_sat8(a3, mult[3], (int32_t)(e4 >> 24), out_off),
+                                                     lo4, hi4);
+                    memcpy(dst, &v, 4);
+                } else {
+                    dst[0] = ofa_output_s8(a0, mult[0], shift[0], out_off, lo, hi);
+                    dst[1] = ofa_output_s8(a1, mult[1], shift[1], out_off, lo, hi);
+                    dst[2] = ofa_output_s8(a2, mult[2], shift[2], out_off, lo, hi);
+                    dst[3] = ofa_output_s8(a3, mult[3], shift[3], out_off, lo, hi);
+                }
+                dst += px_stride;
+            }
+        }
+        if (tmp) {
+            const int32_t npix = out_h * out_w;
+            int8_t *o = out + c;
+            int32_t pix;
+            for (pix = 0; pix < npix; ++pix) {
+                memcpy(o, tmp + 4 * pix, 4);
+                o += ch_n;
+            }
+        }
+    }
+    return c;
+}
+#endif
+
+/* channels in lanes, straight into the output: on DSP cores blocks of four (dw_lanes4), then the rest */
+static void dw_lanes_all(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int8_t *restrict output)
+{
+    int32_t c = 0;
+#if OFA_USE_DSP
+    c = dw_lanes4(p, input, output, 0);
+    if (c == p->in_c) {
+        return;
+    }
+#endif
+    dw_lanes(p, input, c, p->in_c, output + c, p->in_c);
 }
 
 /* kernels up to this many taps (8x8) keep one channel's weights on the stack in the in-place path */
@@ -832,10 +943,14 @@ OFA_DW_NOINLINE static void dw_plane_any(const ofa_conv_params_t *restrict p, co
 /* planes of fewer outputs than this go channels-in-lanes: a plane's set-up would dominate */
 #define OFA_DW_SMALL_PIX 16
 /* in place on DSP cores, strided planes and planes of kernels other than 3x3 up to this many
- * outputs (7x7) go in lanes too, four channels' outputs on the stack (measured, instructions per
- * MAC, padded plane -> lanes: 4x4 planes 7.0 -> 3.9 (5x5) and 5.7 -> 3.1 (7x7), 7x7 planes
- * 6.6 -> 5.3 (5x5) and 5.0 -> 3.6 (7x7); 3x3 planes stay planes: 8x8 6.0 against 10.4 in lanes) */
-#define OFA_DW_LANE_PIX 49
+ * outputs (8x8) go in lanes, four channels' outputs through a stack buffer (dw_lanes4; measured,
+ * benchmarks/dw_qemu.py, instructions per output: 8x8 planes 126 -> 98 (5x5), 194 -> 137 (7x7),
+ * strided 16x16 -> 8x8 planes 92 -> 61 (3x3), 250 -> 104 (5x5)) */
+#define OFA_DW_LANE_PIX 64
+/* on DSP cores 3x3 stride-1 planes up to this many outputs (7x7) go in lanes, in place and not
+ * (dw_lanes4: 60-62 instructions per output against 67-80 through the padded band; 8x8 planes 61
+ * against 50-53) */
+#define OFA_DW_LANE3_PIX 49
 
 /*
  * The variant a layer runs (ofa_depthwise_variant_t), from its shape alone. ofa_depthwise_s8 and
@@ -848,18 +963,17 @@ int ofa_depthwise_variant(const ofa_conv_params_t *p, int inplace)
 {
     const int32_t npix = (int32_t)p->out_h * p->out_w;
     const int strided = p->stride_h != 1 || p->stride_w != 1;
+    const int k3s1 = !strided && p->k_h == 3 && p->k_w == 3;
     if (inplace) {
-        if (npix < OFA_DW_SMALL_PIX ||
-            (OFA_USE_DSP && (strided || p->k_h != 3 || p->k_w != 3) && npix <= OFA_DW_LANE_PIX)) {
+        if (npix < OFA_DW_SMALL_PIX || (OFA_USE_DSP && npix <= (k3s1 ? OFA_DW_LANE3_PIX : OFA_DW_LANE_PIX))) {
             return OFA_DW_VARIANT_LANES;
         }
     } else {
 #if OFA_USE_DSP
-        /* padded planes pay for their copy at stride 1 on 3x3 planes of 16 outputs or more; lanes
-         * otherwise (measured: 5x5/7x7 stride-1 planes ran slower through the padded band than in
-         * lanes out of place, 6.26 against 5.05 instructions per MAC on an mcu-32 subnet) */
-        if (strided || npix < OFA_DW_SMALL_PIX || p->k_h != 3 || p->k_w != 3 ||
-            (dw_band_rows(p) == 0 && dw_band_rows_k(p) == 0)) {
+        /* padded planes pay for their copy at stride 1 on 3x3 planes of more than OFA_DW_LANE3_PIX
+         * outputs; lanes otherwise (measured: 5x5/7x7 stride-1 planes ran slower through the padded
+         * band than in lanes out of place, 6.26 against 5.05 instructions per MAC on an mcu-32 subnet) */
+        if (!k3s1 || npix <= OFA_DW_LANE3_PIX || (dw_band_rows(p) == 0 && dw_band_rows_k(p) == 0)) {
             return OFA_DW_VARIANT_LANES;
         }
 #else
@@ -929,8 +1043,11 @@ OFA_DW_NOINLINE static void dw_inplace_lanes(const ofa_conv_params_t *p, int8_t 
 {
     const int32_t ch_n = p->in_c;
     int8_t tmp[4 * OFA_DW_LANE_PIX];
-    int32_t ch, pix, j;
-    for (ch = 0; ch < ch_n; ch += 4) {
+    int32_t ch = 0, pix, j;
+#if OFA_USE_DSP
+    ch = dw_lanes4(p, buf, buf, tmp);
+#endif
+    for (; ch < ch_n; ch += 4) {
         const int32_t n = (ch_n - ch) < 4 ? (ch_n - ch) : 4;
         dw_lanes(p, buf, ch, ch + n, tmp, n);
         for (pix = 0; pix < npix; ++pix) {
@@ -990,7 +1107,7 @@ void ofa_depthwise_s8_lanes(const ofa_conv_params_t *p, const int8_t *input, int
         return;
     }
 #endif
-    dw_lanes(p, input, 0, p->in_c, output, p->in_c);
+    dw_lanes_all(p, input, output);
 }
 
 void ofa_depthwise_s8_plane3(const ofa_conv_params_t *p, const int8_t *input, int8_t *output)

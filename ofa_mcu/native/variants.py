@@ -37,8 +37,10 @@ DW_PAD_MAX_K = 8
 #: ``OFA_DW_SMALL_PIX``: planes of fewer outputs go in lanes.
 DW_SMALL_PIX = 16
 #: ``OFA_DW_LANE_PIX``: in place on DSP cores, strided planes and planes of kernels other than 3x3 up to
-#: this many outputs go in lanes.
-DW_LANE_PIX = 49
+#: this many outputs go in lanes (the in-place lanes' stack buffer holds this many outputs of four channels).
+DW_LANE_PIX = 64
+#: ``OFA_DW_LANE3_PIX``: on DSP cores, 3x3 stride-1 planes up to this many outputs go in lanes.
+DW_LANE3_PIX = 49
 #: ``OFA_CONV_PATCH_BYTES`` / ``OFA_CONV_PATCH_MAX_C`` (conv.c): the patch loop's limits (DSP builds:
 #: ``CONV_PATCH_BYTES_DSP``, their two widened windows take four times that on the stack).
 CONV_PATCH_BYTES = 128
@@ -88,13 +90,12 @@ def depthwise_variant(p: Mapping[str, int], inplace: bool, dsp: bool) -> str:
     """``ofa_depthwise_variant``: the variant of a depthwise conv with the parameters ``p``, run in
     place or not, by kernels built with (``dsp``) or without the DSP-extension loops."""
     npix = p["out_h"] * p["out_w"]
-    strided = p["stride_h"] != 1 or p["stride_w"] != 1
+    k3s1 = p["stride_h"] == 1 and p["stride_w"] == 1 and p["k_h"] == 3 and p["k_w"] == 3
     if inplace:
-        if npix < DW_SMALL_PIX or (dsp and (strided or p["k_h"] != 3 or p["k_w"] != 3) and npix <= DW_LANE_PIX):
+        if npix < DW_SMALL_PIX or (dsp and npix <= (DW_LANE3_PIX if k3s1 else DW_LANE_PIX)):
             return "lanes"
     elif dsp:
-        if (strided or npix < DW_SMALL_PIX or p["k_h"] != 3 or p["k_w"] != 3
-                or (dw_band_rows(p) == 0 and dw_band_rows_k(p) == 0)):
+        if not k3s1 or npix <= DW_LANE3_PIX or (dw_band_rows(p) == 0 and dw_band_rows_k(p) == 0):
             return "lanes"
     elif npix < DW_SMALL_PIX:
         return "lanes"
