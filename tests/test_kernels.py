@@ -596,6 +596,16 @@ def _zoo(keras: Any, name: str) -> tuple[Any, tuple[int, ...], bool]:
         shape = (1, 9, 7, 13)
         x = keras.Input(shape[1:], batch_size=1)
         outs = [relu6(conv(c, 1, 1, "same", None)(x)) for c in (1, 6, 17)] + [conv(32, 1, 1, "same", None)(x)]
+    elif name == "pw_pairs":
+        # the DSP pair path of 1x1 convs (in_c a multiple of 4): in_c 4 (one four-channel step),
+        # 12 and 20 (eight-channel passes entered at their second half), 24; 35 pixels (the odd one
+        # takes the tail)
+        shape = (1, 5, 7, 12)
+        x = keras.Input(shape[1:], batch_size=1)
+        a = relu6(conv(4, 1, 1, "same", None)(x))
+        b = relu6(conv(24, 1, 1, "same", None)(x))
+        outs = [conv(6, 1, 1, "same", None)(a), relu6(conv(10, 1, 1, "same", None)(b)),
+                conv(8, 1, 1, "same", None)(relu6(conv(20, 1, 1, "same", None)(x)))]
     elif name == "dw_c8":
         shape = (1, 14, 13, 8)
         x = keras.Input(shape[1:], batch_size=1)
@@ -667,7 +677,7 @@ def _zoo(keras: Any, name: str) -> tuple[Any, tuple[int, ...], bool]:
 
 
 ZOO = ("conv_c3", "conv_c8", "pointwise", "dw_c8", "dw_c5", "add", "pool", "mean_big", "fc_tensor",
-       "fc_channel", "flatten_fc", "softmax")  # fmt: skip
+       "fc_channel", "flatten_fc", "softmax", "pw_pairs")  # fmt: skip
 
 
 def _random_mbv2(keras: Any, seed: int) -> tuple[Any, tuple[int, ...]]:
@@ -801,7 +811,7 @@ def test_single_op_models_bit_exact(name: str, models: ModelCache, kernel_libs: 
         "dw_c8": {"DEPTHWISE_CONV_2D"}, "dw_c5": {"DEPTHWISE_CONV_2D"}, "add": {"ADD"},
         "pool": {"AVERAGE_POOL_2D", "MEAN"}, "mean_big": {"MEAN"}, "fc_tensor": {"FULLY_CONNECTED"},
         "fc_channel": {"FULLY_CONNECTED"}, "flatten_fc": {"RESHAPE", "FULLY_CONNECTED"},
-        "softmax": {"SOFTMAX", "FULLY_CONNECTED"},
+        "softmax": {"SOFTMAX", "FULLY_CONNECTED"}, "pw_pairs": {"CONV_2D"},
     }[name]  # fmt: skip
     assert expected <= kinds, kinds
     if name == "fc_channel":
@@ -1075,11 +1085,13 @@ def test_qemu_requant_matches_reference(variant: str, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["m4-dsp", "m0"])
-@pytest.mark.parametrize("model", ["mbv2_3", "add"])
+@pytest.mark.parametrize("model", ["mbv2_3", "add", "pw_pairs"])
 def test_qemu_cortex_m_bit_exact(variant: str, model: str, models: ModelCache, tflm: Any, tmp_path: Path) -> None:
     """The real DSP instructions (Cortex-M4) and ARMv6-M code, run in QEMU, give TFLM's bytes: a
-    MobileNetV2-like graph, and ADDs without and with fused ReLU / ReLU6 (the DSP ADD loop's SSAT
-    and clamp forms; fails with the rounding carry's ADC of its output stage made an ADD)."""
+    MobileNetV2-like graph, ADDs without and with fused ReLU / ReLU6 (the DSP ADD loop's SSAT
+    and clamp forms; fails with the rounding carry's ADC of its output stage made an ADD), and 1x1
+    convs of the pointwise pair path with in_c 4, 12, 20 and 24 (fails when the loop is always
+    entered at its first half)."""
     for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
         require_tool(tool)
     bench = load_benchmark("kernels_qemu")

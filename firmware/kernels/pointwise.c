@@ -65,44 +65,70 @@
 
 /*
  * The DSP block: acc[2a + b] += w_b . (x_a + off) for pixels x_a = x + a n and rows
- * w_b = w + b n, n a multiple of 4 (>= 4). On Cortex-M the loop is assembly, 8 channels a pass,
- * all fourteen registers in use (its end is read from the stack), so nothing spills.
+ * w_b = w + b n, n a multiple of 4 (>= 4); returns x + n. On Cortex-M the loop is assembly, 8
+ * channels a pass (entered at its second half when n % 8 == 4), all fourteen registers in use, so
+ * nothing spills: it stops when its copy of w reaches *w_end = w + n (the same for every block of
+ * a channel pair, read from the stack).
  */
-OFA_INLINE void pw_dot2x2(const int8_t *x, const int8_t *w, int32_t n, int32_t off2, int32_t acc[4])
+OFA_INLINE const int8_t *pw_dot2x2(const int8_t *x, const int8_t *w, const int8_t *const *w_end, int32_t n,
+                                   int32_t off2, int32_t acc[4])
 {
 #if defined(OFA_ARM_DSP) && !defined(OFA_NO_ASM)
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     int32_t t0, t1, t2, t3, t4, t5;
-    if (n >= 8) {
-        const int8_t *end = x + (n & ~7);
-        __asm__ volatile("1:\n\t" PW_STEP4 PW_STEP4
-                         "ldr %[t0], %[end]\n\t"
-                         "cmp %[x], %[t0]\n\t"
-                         "bne 1b"
-                         : PW_OPERANDS
-                         : [n] "r"(n), [off] "r"(off2), [end] "m"(end)
-                         : "cc", "memory");
-    }
-    if (n & 4) {
-        __asm__ volatile(PW_STEP4 : PW_OPERANDS : [n] "r"(n), [off] "r"(off2) : "memory");
-    }
+    __asm__ volatile("tst %[n], #4\n\t"
+                     "bne 2f\n\t"
+                     "1:\n\t" PW_STEP4
+                     "2:\n\t" PW_STEP4
+                     "ldr %[t0], %[end]\n\t"
+                     "cmp %[w], %[t0]\n\t"
+                     "bne 1b"
+                     : PW_OPERANDS
+                     : [n] "r"(n), [off] "r"(off2), [end] "m"(*w_end)
+                     : "cc", "memory");
     acc[0] = a00;
     acc[1] = a01;
     acc[2] = a10;
     acc[3] = a11;
+    return x;
 #else
     int32_t a[4] = {0, 0, 0, 0};
+    (void)w_end;
     ofa_dot2x2_s8(x, x + n, w, w + n, n, (int16_t)off2, a);
     acc[0] += a[0];
     acc[1] += a[1];
     acc[2] += a[2];
     acc[3] += a[3];
+    return x + n;
+#endif
+}
+
+/* the four bytes of v: two at y, two at y + oc; returns y + 2 oc */
+OFA_INLINE int8_t *pw_store2x2(int8_t *y, uint32_t v, int32_t oc)
+{
+#if defined(OFA_ARM_DSP) && !defined(OFA_NO_ASM)
+    __asm__ volatile("strh %[v], [%[y]]\n\t"
+                     "lsrs %[v], %[v], #16\n\t"
+                     "strh %[v], [%[y], %[oc]]\n\t"
+                     "add %[y], %[y], %[oc], lsl #1"
+                     : [y] "+r"(y), [v] "+r"(v)
+                     : [oc] "r"(oc)
+                     : "cc", "memory");
+    return y;
+#else
+    uint16_t h = (uint16_t)v;
+    memcpy(y, &h, 2);
+    h = (uint16_t)(v >> 16);
+    memcpy(y + oc, &h, 2);
+    return y + 2 * oc;
 #endif
 }
 
 /*
  * One pair of output channels (rows w, w + in_c; requantization (m0, -e0), (m1, -e1), e >= 1)
- * over all pixels, two at a time; out points at channel oc of pixel 0.
+ * over all pixels, two at a time; out points at channel oc of pixel 0. Per block of 2 pixels x 2
+ * channels: the dot loop, the four-output stage (each channel's multiplier and shift loaded once
+ * for its two pixels), two halfword stores; x and y are the only pointers that move.
  */
 static void pw_pair_dsp(const ofa_conv_params_t *p, const int8_t *x, const int8_t *w, int8_t *y, int32_t npix,
                         int32_t b0, int32_t b1, int32_t m0, int32_t m1, int32_t e0, int32_t e1)
@@ -110,27 +136,23 @@ static void pw_pair_dsp(const ofa_conv_params_t *p, const int8_t *x, const int8_
     const int32_t in_c = p->in_c, out_c = p->out_c;
     const int32_t off = p->out_offset, off2 = ofa_dup16(p->in_offset);
     const uint32_t lo4 = ofa_dup8(p->act_min), hi4 = ofa_dup8(p->act_max);
-    int32_t pix;
+    const int8_t *const x_end = x + (npix & ~1) * in_c;
+    const int8_t *const w_end = w + in_c;
 
-    for (pix = 0; pix + 2 <= npix; pix += 2) {
-        int32_t acc[4];
-        uint32_t v;
-        uint16_t h;
+    while (x != x_end) {
+        int32_t acc[4], y0, y1, y2, y3;
         acc[0] = b0;
         acc[1] = b1;
         acc[2] = b0;
         acc[3] = b1;
-        pw_dot2x2(x, w, in_c, off2, acc);
-        v = ofa_clamp4_s8(ofa_output_sat8(acc[0], m0, e0, off), ofa_output_sat8(acc[1], m1, e1, off),
-                          ofa_output_sat8(acc[2], m0, e0, off), ofa_output_sat8(acc[3], m1, e1, off), lo4, hi4);
-        h = (uint16_t)v;
-        memcpy(y, &h, 2);
-        h = (uint16_t)(v >> 16);
-        memcpy(y + out_c, &h, 2);
-        x += 2 * in_c;
-        y += 2 * out_c;
+        x = pw_dot2x2(x, w, &w_end, in_c, off2, acc) + in_c;
+        y0 = ofa_output_sat8(acc[0], m0, e0, off);
+        y2 = ofa_output_sat8(acc[2], m0, e0, off);
+        y1 = ofa_output_sat8(acc[1], m1, e1, off);
+        y3 = ofa_output_sat8(acc[3], m1, e1, off);
+        y = pw_store2x2(y, ofa_clamp4_s8(y0, y1, y2, y3, lo4, hi4), out_c);
     }
-    if (pix < npix) {
+    if (npix & 1) {
         int32_t a0 = b0, a1 = b1;
         ofa_dot2_off_s8(x, w, w + in_c, in_c, p->in_offset, &a0, &a1);
         y[0] = ofa_output_s8(a0, m0, -e0, off, p->act_min, p->act_max);
