@@ -28,6 +28,7 @@
  * Every path computes the same integers; tests/test_kernels.py checks them against TFLM and a
  * numpy model of its arithmetic.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "ofa_kernels.h"
@@ -43,56 +44,77 @@
 #endif
 
 #if OFA_USE_DSP
-/* what dw_window4 reads besides the window's position: the layer's strides and the block's sums */
+/* what dw_window4 reads besides the window's position (offsets used by its assembly) */
 typedef struct {
-    int32_t acc[4];     /* in: the bias of the block's four channels; out: the sums */
-    int32_t ch_n;       /* channels: the step between taps */
-    int32_t off2;       /* the input offset in both halves */
-    int32_t row_stride; /* bytes between input rows */
-    int32_t w_row;      /* bytes between kernel rows */
-    int32_t rows;       /* kernel rows in the image */
+    int32_t acc[4];     /* 0: in, the bias of the block's four channels; out, the sums */
+    int32_t ch_n;       /* 16: channels, the step between taps */
+    int32_t off2;       /* 20: the input offset in both halves */
+    int32_t row_stride; /* 24: bytes between input rows */
+    int32_t w_row;      /* 28: bytes between kernel rows */
+    int32_t rows;       /* 32: kernel rows in the image */
+    int32_t i0;         /* 36: (dw_window4) the first tap's index, < 0 */
+    const int8_t *wend; /* 40: (dw_window4) we past the last row */
 } dw_win_t;
+#if defined(OFA_ARM_DSP)
+/* the assembly's offsets (a negative array size fails to compile) */
+typedef char dw_win_offsets_ok[(offsetof(dw_win_t, ch_n) == 16 && offsetof(dw_win_t, wend) == 40) ? 1 : -1];
+#endif
 
 /*
  * The in-image taps of one window for a block of four channels: acc_j += w[c+j] * (x[c+j] +
- * in_off), j = 0..3, over g->rows kernel rows, each over the taps at xe + i and we + i for i = i0,
- * i0 + ch_n, ..., -ch_n (xe, we: just past the first row's last tap; i0 < 0). One index serves the
- * input and the weights and counts up to 0: 12 instructions a tap for four MACs of four channels,
- * 6 a kernel row. A function of its own (the caller passes four arguments, the rest in *g): inlined
- * into its caller's loops the asm's 13 registers forced spills around every row (and gcc cannot
- * always find them with -mfloat-abi=hard).
+ * in_off), j = 0..3, over g->rows >= 1 kernel rows, each over the taps at xe + i and we + i for
+ * i = i0, i0 + ch_n, ..., -ch_n (xe, we: just past the first row's last tap; i0 < 0). One index
+ * serves the input and the weights and counts up to 0: 12 instructions a tap for four MACs of four
+ * channels, 7 a kernel row, 12 a call. A function of its own, all of it one assembly block on
+ * fourteen registers (the caller passes four arguments, the rest in *g): inlined into its caller's
+ * loops, gcc spilled around every row (and could not always allocate it with -mfloat-abi=hard).
  */
 OFA_DW_NOINLINE static void dw_window4(dw_win_t *g, const int8_t *xe, const int8_t *we, int32_t i0)
 {
-    const int32_t ch_n = g->ch_n, off2 = g->off2, row_stride = g->row_stride, w_row = g->w_row;
+#if defined(OFA_ARM_DSP) && !defined(OFA_NO_ASM) && defined(__OPTIMIZE__)
+    int32_t a0, a1, a2, a3, i, xs, off, xv, wv, t, u;
+    g->i0 = i0;
+    g->wend = we + g->rows * g->w_row;
+    __asm__ volatile("ldrd %[a0], %[a1], [%[g]]\n\t"
+                     "ldrd %[a2], %[a3], [%[g], #8]\n\t"
+                     "ldrd %[xs], %[off], [%[g], #16]\n"
+                     "2:\n\t"
+                     "ldr %[i], [%[g], #36]\n"
+                     "1:\n\t"
+                     "ldr %[xv], [%[x], %[i]]\n\t"
+                     "ldr %[wv], [%[w], %[i]]\n\t"
+                     "sxtab16 %[u], %[off], %[xv]\n\t"
+                     "sxtab16 %[xv], %[off], %[xv], ror #8\n\t"
+                     "sxtb16 %[t], %[wv]\n\t"
+                     "sxtb16 %[wv], %[wv], ror #8\n\t"
+                     "smlabb %[a0], %[u], %[t], %[a0]\n\t"
+                     "smlatt %[a2], %[u], %[t], %[a2]\n\t"
+                     "smlabb %[a1], %[xv], %[wv], %[a1]\n\t"
+                     "smlatt %[a3], %[xv], %[wv], %[a3]\n\t"
+                     "adds %[i], %[i], %[xs]\n\t"
+                     "bne 1b\n\t"
+                     "ldrd %[t], %[u], [%[g], #24]\n\t"
+                     "add %[x], %[x], %[t]\n\t"
+                     "add %[w], %[w], %[u]\n\t"
+                     "ldr %[t], [%[g], #40]\n\t"
+                     "cmp %[w], %[t]\n\t"
+                     "bne 2b\n\t"
+                     "strd %[a0], %[a1], [%[g]]\n\t"
+                     "strd %[a2], %[a3], [%[g], #8]"
+                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [i] "=&r"(i), [xs] "=&r"(xs),
+                       [off] "=&r"(off), [xv] "=&r"(xv), [wv] "=&r"(wv), [t] "=&r"(t), [u] "=&r"(u), [x] "+&r"(xe),
+                       [w] "+&r"(we)
+                     : [g] "r"(g)
+                     : "cc", "memory");
+#else
+    const int32_t ch_n = g->ch_n, off2 = g->off2;
     int32_t a0 = g->acc[0], a1 = g->acc[1], a2 = g->acc[2], a3 = g->acc[3];
     int32_t r;
     for (r = g->rows; r > 0; --r) {
-        int32_t i = i0, xv, wv, t, u;
-#if defined(OFA_ARM_DSP) && !defined(OFA_NO_ASM) && defined(__OPTIMIZE__)
-        __asm__("1:\n\t"
-                "ldr %[xv], [%[x], %[i]]\n\t"
-                "ldr %[wv], [%[w], %[i]]\n\t"
-                "sxtab16 %[u], %[off], %[xv]\n\t"
-                "sxtab16 %[xv], %[off], %[xv], ror #8\n\t"
-                "sxtb16 %[t], %[wv]\n\t"
-                "sxtb16 %[wv], %[wv], ror #8\n\t"
-                "smlabb %[a0], %[u], %[t], %[a0]\n\t"
-                "smlatt %[a2], %[u], %[t], %[a2]\n\t"
-                "smlabb %[a1], %[xv], %[wv], %[a1]\n\t"
-                "smlatt %[a3], %[xv], %[wv], %[a3]\n\t"
-                "adds %[i], %[i], %[xs]\n\t"
-                "bne 1b"
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [i] "+r"(i), [xv] "=&r"(xv),
-                  [wv] "=&r"(wv), [t] "=&r"(t), [u] "=&r"(u)
-                : [x] "r"(xe), [w] "r"(we), [xs] "r"(ch_n), [off] "r"(off2)
-                : "cc", "memory");
-#else
-        for (; i != 0; i += ch_n) {
-            xv = ofa_load_s8x4(xe + i);
-            wv = ofa_load_s8x4(we + i);
-            t = ofa_sxtb16(wv);
-            u = ofa_sxtab16(off2, xv);
+        int32_t i;
+        for (i = i0; i != 0; i += ch_n) {
+            const int32_t xv = ofa_load_s8x4(xe + i), wv = ofa_load_s8x4(we + i);
+            int32_t t = ofa_sxtb16(wv), u = ofa_sxtab16(off2, xv);
             a0 = ofa_smlabb(u, t, a0);
             a2 = ofa_smlatt(u, t, a2);
             t = ofa_sxtb16_ror8(wv);
@@ -100,14 +122,14 @@ OFA_DW_NOINLINE static void dw_window4(dw_win_t *g, const int8_t *xe, const int8
             a1 = ofa_smlabb(u, t, a1);
             a3 = ofa_smlatt(u, t, a3);
         }
-#endif
-        xe += row_stride;
-        we += w_row;
+        xe += g->row_stride;
+        we += g->w_row;
     }
     g->acc[0] = a0;
     g->acc[1] = a1;
     g->acc[2] = a2;
     g->acc[3] = a3;
+#endif
 }
 #endif
 
