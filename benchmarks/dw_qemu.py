@@ -219,12 +219,12 @@ def run(layers: list[Layer], variant: str, work: Path, reps: int = 4, kernels: P
 
 
 def grid(rng: np.random.Generator, dsp: bool, every_variant: bool = True) -> list[Layer]:
-    """The test grid: kernels 3/5/7, strides 1/2, planes 2x2..16x16 (square and not), channel counts
+    """The test grid: kernels 3/5/7, strides 1/2, planes 2x2..16x16 (square, wider and taller), channel counts
     with 0, 2 and 4 left over after groups of 4 and 8, in place and not; a layer with shift-0 and
     left-shift channels and no bias; one output row of a fused expand + depthwise conv (a window of
     input rows at the top and at the bottom of the image)."""
     layers = []
-    sizes = ((2, 2), (3, 3), (4, 4), (5, 5), (6, 6), (7, 7), (8, 8), (5, 9), (12, 12), (16, 16))
+    sizes = ((2, 2), (3, 3), (4, 4), (5, 5), (6, 6), (7, 7), (8, 8), (5, 9), (9, 5), (12, 12), (16, 16))
     chans = (12, 8, 6, 20)
     for k in (3, 5, 7):
         for s in (1, 2):
@@ -236,6 +236,10 @@ def grid(rng: np.random.Generator, dsp: bool, every_variant: bool = True) -> lis
     layers.append(make_layer(rng, 8, 8, 12, 3, 1, padding="VALID"))
     layers.append(make_layer(rng, 9, 9, 8, 5, 2, padding="VALID"))
     layers.append(make_layer(rng, 6, 6, 4, 3, 1, kw=5))
+    # planes taller than wide (the 3x3 band transposed): kws01's 25 x 5, strided, in place and not
+    layers.append(make_layer(rng, 25, 5, 8, 3, 1))
+    layers.append(make_layer(rng, 25, 5, 12, 3, 1, shifts="mixed"))
+    layers.append(make_layer(rng, 31, 10, 4, 3, 2))
     # fused expand + depthwise: one output row from a window of rows (top: pad_top > 0; bottom: fewer
     # rows than the kernel)
     for k, s, h, pt in ((3, 2, 2, 0), (5, 2, 3, 2), (7, 2, 4, 3), (3, 1, 2, 0), (7, 2, 5, 1)):
