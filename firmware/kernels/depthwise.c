@@ -355,7 +355,22 @@ OFA_NO_LIBCALLS static inline void dw_fill_band_view(const ofa_conv_params_t *re
             for (c = 0; c < left; ++c) {
                 row[c] = zp;
             }
-            for (c = 0; c < mid; ++c) {
+            c = 0;
+#if OFA_USE_DSP
+            {
+                /* four bytes gathered into a word, one (unaligned) store */
+                const int32_t s2 = 2 * col_step, s3 = 3 * col_step;
+                const uint32_t flip4 = ofa_dup8(flip);
+                for (; c + 4 <= mid; c += 4) {
+                    const uint32_t v = ((uint32_t)(uint8_t)src[0] | ((uint32_t)(uint8_t)src[col_step] << 8) |
+                                        ((uint32_t)(uint8_t)src[s2] << 16) | ((uint32_t)(uint8_t)src[s3] << 24)) ^
+                                       flip4;
+                    memcpy(row + left + c, &v, 4);
+                    src += 4 * col_step;
+                }
+            }
+#endif
+            for (; c < mid; ++c) {
                 row[left + c] = (int8_t)(*src ^ flip);
                 src += col_step;
             }
