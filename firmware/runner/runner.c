@@ -80,9 +80,15 @@ typedef struct {
 
 static const runner_model_t *s_model;
 
-/* Operating modes: NULL for a firmware with one model (then one mode, 0). */
+/* Operating modes. A firmware with one model has one mode, 0, and no switch. runner_main_modes()
+ * installs mode_switch(), so only a firmware that calls it links the code that reads the modes
+ * table and switches (--gc-sections drops it elsewhere). */
 static const runner_modes_t *s_modes;
 static uint32_t s_mode;
+static uint32_t s_mode_count = 1u;
+static const char *s_mode_name;        /* the selected mode's name; NULL: the model's */
+static const char *s_mode_shape;       /* its input shape; NULL: none reported */
+static int (*s_mode_switch)(uint32_t); /* switch to mode n (0 = switched); NULL: one mode */
 
 /* Command line being received. */
 static char s_cmd[RUNNER_CMD_BYTES + 1];
@@ -190,26 +196,51 @@ static void out_kv(const char *key, uint32_t value, int first)
 
 /*
  * One m-results value as the MLPerf Tiny reference submissions print it:
- * th_printf("%0.3f", (float)(q - zero_point) * scale). The float's exact binary value times 1000
- * fits a double exactly (24 + 10 significant bits), so rounding that to an integer, ties to even
- * as printf rounds an exact decimal tie, gives printf's three decimals without stdio.
+ * th_printf("%0.3f", (float)(q - zero_point) * scale). The float is mant * 2^e exactly (24
+ * significant bits), so its value times 1000 is mant * 1000 * 2^e, an integer of at most 34 bits
+ * shifted: rounding that to an integer, ties to even as printf rounds an exact decimal tie, gives
+ * printf's three decimals without stdio or double arithmetic (which would link several KB of
+ * soft-float code on cores without a double FPU).
  */
+#define RESULT_MILLI_MAX 1000000000000000ull /* 1e15: far beyond any output, keeps the integer part in range */
+
 static void out_result(float value)
 {
-    const double v = (double)value * 1000.0;
-    double mag = v < 0.0 ? -v : v;
+    uint32_t bits;
+    uint32_t exp;
+    uint64_t x;
     uint64_t milli;
-    double frac;
-    if (mag > 1.0e15) {
-        mag = 1.0e15; /* far beyond any output: keeps the integer part in range */
+    memcpy(&bits, &value, sizeof bits);
+    exp = (bits >> 23) & 0xFFu;
+    x = bits & 0x7FFFFFu;
+    if (exp == 0xFFu) {
+        milli = RESULT_MILLI_MAX; /* never printed: an output is finite */
+    } else {
+        int32_t e;
+        if (exp != 0u) {
+            x |= 0x800000u;
+        } else {
+            exp = 1u; /* subnormal */
+        }
+        e = (int32_t)exp - 150; /* value = x * 2^e */
+        x *= 1000u;             /* exact: below 2^34 */
+        if (e >= 0) {
+            milli = e > 16 ? RESULT_MILLI_MAX : x << e;
+            milli = milli > RESULT_MILLI_MAX ? RESULT_MILLI_MAX : milli;
+        } else if (e < -60) {
+            milli = 0u; /* below 2^-26 */
+        } else {
+            const uint32_t s = (uint32_t)-e;
+            const uint64_t rem = x & ((1ull << s) - 1u);
+            const uint64_t half = 1ull << (s - 1u);
+            milli = x >> s;
+            if (rem > half || (rem == half && (milli & 1u) != 0u)) {
+                ++milli;
+            }
+        }
     }
-    milli = (uint64_t)mag; /* truncates */
-    frac = mag - (double)milli;
-    if (frac > 0.5 || (frac == 0.5 && (milli & 1u) != 0u)) {
-        ++milli;
-    }
-    if (v < 0.0) {
-        bsp_putc('-'); /* printf prints -0.000 for a negative value that rounds to zero */
+    if ((bits & 0x80000000u) != 0u) {
+        bsp_putc('-'); /* as printf: -0.000 for a negative value that rounds to zero (and for -0) */
     }
     out_u64(milli / 1000u);
     bsp_putc('.');
@@ -328,9 +359,17 @@ static int hex_value(char c)
     return -1;
 }
 
+/* (a byte loop: newlib's strcmp, tuned for long strings, is 700-odd bytes of flash on ARMv7-M) */
 static int streq(const char *a, const char *b)
 {
-    return a != NULL && strcmp(a, b) == 0;
+    if (a == NULL) {
+        return 0;
+    }
+    while (*a != '\0' && *a == *b) {
+        ++a;
+        ++b;
+    }
+    return *a == *b;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -561,7 +600,7 @@ static void cmd_info(void)
     out_kv("arena_bytes", m->arena_bytes, 0);
     out_kv("max_layers", RUNNER_MAX_LAYERS, 0);
     out_kv("max_runs", RUNNER_MAX_RUNS, 0);
-    out_kv("modes", s_modes != NULL ? s_modes->count : 1u, 0);
+    out_kv("modes", s_mode_count, 0);
     out_kv("mode", s_mode, 0);
     out(RUNNER_DB_INPUT_XOR == 0x80u ? ",db_input=uint8" : ",db_input=int8");
     out_kv("version", 1u, 0);
@@ -643,12 +682,12 @@ static void print_mode(void)
     const runner_model_t *m = s_model;
     out("m-ofa-mode-[");
     out_kv("index", s_mode, 1);
-    out_kv("count", s_modes != NULL ? s_modes->count : 1u, 0);
+    out_kv("count", s_mode_count, 0);
     out(",name=");
-    out_field(s_modes != NULL ? s_modes->modes[s_mode].name : m->name);
-    if (s_modes != NULL && s_modes->modes[s_mode].input_shape != NULL) {
+    out_field(s_mode_name != NULL ? s_mode_name : m->name);
+    if (s_mode_shape != NULL) {
         out(",input_shape=");
-        out_field(s_modes->modes[s_mode].input_shape);
+        out_field(s_mode_shape);
     }
     out_kv("input_bytes", m->input_bytes, 0);
     out_kv("output_bytes", m->output_bytes, 0);
@@ -660,21 +699,20 @@ static void print_mode(void)
 static void cmd_mode(char **cursor)
 {
     char *tok = next_token(cursor);
-    uint32_t count = s_modes != NULL ? s_modes->count : 1u;
     if (tok != NULL) {
         int32_t n = parse_u31(tok);
-        if (n < 0 || (uint32_t)n >= count) {
+        if (n < 0 || (uint32_t)n >= s_mode_count) {
             out("e-[Mode ");
             out_field(tok);
             out(" does not exist: the firmware has ");
-            out_u32(count);
+            out_u32(s_mode_count);
             out(" mode(s), 0..");
-            out_u32(count - 1u);
+            out_u32(s_mode_count - 1u);
             out("]" NL);
             return;
         }
-        if (s_modes != NULL) {
-            int rc = s_modes->select != NULL ? s_modes->select((uint32_t)n) : 0;
+        if (s_mode_switch != NULL) {
+            int rc = s_mode_switch((uint32_t)n);
             if (rc != 0) {
                 out("e-[Switching to mode ");
                 out_u32((uint32_t)n);
@@ -683,7 +721,6 @@ static void cmd_mode(char **cursor)
                 out("]" NL);
                 return;
             }
-            s_model = s_modes->modes[n].model;
         }
         s_mode = (uint32_t)n;
         /* the new mode may take another input size: nothing loaded or computed carries over */
@@ -697,6 +734,19 @@ static void cmd_mode(char **cursor)
         s_layer_dropped = 0;
     }
     print_mode();
+}
+
+/* Mode n of a multi-mode firmware: the application's switch, then the runner's view of it. */
+static int mode_switch(uint32_t n)
+{
+    const runner_mode_t *mode = &s_modes->modes[n];
+    int rc = s_modes->select != NULL ? s_modes->select(n) : 0;
+    if (rc == 0) {
+        s_model = mode->model;
+        s_mode_name = mode->name;
+        s_mode_shape = mode->input_shape;
+    }
+    return rc;
 }
 
 static void dispatch(char *line)
@@ -743,6 +793,10 @@ void runner_main_modes(const runner_modes_t *modes)
 {
     s_modes = modes;
     s_mode = 0;
+    s_mode_count = modes->count;
+    s_mode_name = modes->modes[0].name;
+    s_mode_shape = modes->modes[0].input_shape;
+    s_mode_switch = mode_switch;
     runner_main(modes->modes[0].model);
 }
 
