@@ -511,6 +511,32 @@ def test_pointwise_pairs_entry_points_equal_the_general_one(kernel_libs: dict[st
         assert np.array_equal(y, want), sq.params
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_pointwise_plain_entry_points_equal_the_general_one(kernel_libs: dict[str, NativeKernels], seed: int) -> None:
+    """ofa_pointwise_s8_plain and ofa_pointwise_s8_inplace_plain (DSP builds: the C loop without the
+    assembly pair path, the code generator's compact choice) give what ofa_pointwise_s8 gives on any
+    1x1 conv: odd out_c, in_c not a multiple of 4, left and zero shifts included."""
+    rng = np.random.default_rng(500 + seed)
+    lib = kernel_libs["dsp-emulated"]
+    for _ in range(8):
+        c_in, c_out = int(rng.integers(1, 40)), int(rng.integers(1, 40))
+        h, w = (int(v) for v in rng.integers(1, 9, 2))
+        for square in (False, True):
+            call = _random_conv(rng, "ofa_pointwise_s8", h, w, c_in, c_in if square else c_out, 1, 1, "VALID")
+            a = call.arrays
+            a["out_shift"][rng.integers(0, call.params["out_c"])] = rng.choice([0, 1])  # not the pair path's
+            n = h * w * call.params["out_c"]
+            x = rng.integers(-128, 128, h * w * c_in).astype(np.int8)
+            want = lib.conv(1, call, x, n)
+            for inplace in (0, 1) if square else (0,):
+                y = x.copy() if inplace else np.zeros(n, np.int8)
+                scratch = np.zeros(8 * call.params["out_c"], np.int8)
+                assert lib.lib.h_pw_entry(2, inplace, _ptr(_ints(call.params, CONV_FIELDS)), _ptr(a["weights"]),
+                                          _ptr(a["bias"]), _ptr(a["out_mult"]), _ptr(a["out_shift"]), _ptr(x), _ptr(y),
+                                          _ptr(scratch)) == 0
+                assert np.array_equal(y[:n], want), (inplace, call.params)
+
+
 # ------------------------------------------------------------------------------------------
 # Models: Keras -> full-int8 TFLite
 # ------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import require_tool
+from helpers import load_benchmark, require_tool
 
 from ofa_mcu import tflite
 from ofa_mcu.analysis import analyze
@@ -276,6 +276,68 @@ def test_generated_model_is_bit_exact_with_tflm(space_name: str, res: int, seed:
     xs = _inputs(graph, N_INPUTS, seed)
     checked = _compare(host, data, graph, xs, f"{space_name} seed {seed} [{variant}]")
     assert checked == N_INPUTS * (len(graph.ops) - len(fused))  # a fused expand output never exists
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model", "variant"), [(MODELS[0], "dsp"), (MODELS[0], "portable"), (MODELS[13], "dsp"),
+                                                (MODELS[13], "portable")], ids=["mcu32-dsp", "mcu32-portable",
+                                                                                "imagenet-dsp", "imagenet-portable"])
+def test_compact_kernels_are_bit_exact_with_tflm(model: tuple[str, int, int], variant: str, models: ModelCache,
+                                                 kernel_objects: dict[str, list[Path]], tmp_path: Path) -> None:
+    """The compact kernel choice (per op family the general loops of fewest bytes instead of each
+    layer's fast variant) gives every layer's TFLM output, with less kernel code than the fast choice,
+    the same arena, and says so in the generated sources."""
+    data = models.get(*model)
+    target = {"core": "cortex-m4" if variant == "dsp" else "cortex-m0", "dsp": variant == "dsp"}
+    fast = generate_native(data, name="m", **target)
+    nm = generate_native(data, name="m", kernels="compact", **target)
+    k = nm.kernels
+    assert k["requested"] == "compact" and k["choice"] in ("compact", "mixed") and k["compact_families"]
+    assert k["kernel_bytes"] == k["compact_bytes"] < k["fast_bytes"] == fast.kernels["kernel_bytes"]
+    assert nm.arena_bytes == fast.arena_bytes and nm.const_bytes == fast.const_bytes
+    assert "Kernel loops (compact): compact loops for" in nm.sources["model.c"]
+    assert "Kernel loops (fast): fast loops" in fast.sources["model.c"]
+    path = variant if variant == "dsp" else "portable"
+    assert {e for layer in nm.layers for e in layer.entries[path]} != {e for layer in fast.layers
+                                                                       for e in layer.entries[path]}
+    graph = tflite.parse_tflite(data)
+    host = HostModel(nm, tmp_path / "gen", kernel_objects[variant])
+    fused = plan_native(build_graph(load_space(model[0]), _config(*model))).fused
+    checked = _compare(host, data, graph, _inputs(graph, 4, model[2]), f"{model[0]} compact [{variant}]")
+    assert checked == 4 * (len(graph.ops) - len(fused))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["m4-dsp", "m0"])
+def test_flash_prediction_matches_the_linked_firmware(variant: str, models: ModelCache, tmp_path: Path) -> None:
+    """Real firmware (qemu-mps2-an386 board support; M4 or ARMv6-M code), fast and compact kernel
+    loops: the generator's kernel bytes are the linked kernels' (linker map) exactly, the flash
+    predicted for the whole firmware (the native flash model + runner, board support and C library +
+    kernels) is within 1 KB of the ELF's text + data, and the analysis' figure with the board's
+    code_bytes (what the search uses) is not below it."""
+    require_tool("arm-none-eabi-gcc")
+    require_tool("cmake")
+    from ofa_mcu.analysis import analyze_graph
+    from ofa_mcu.boards import load_board
+    from ofa_mcu.firmware import build_project, render_project
+    from ofa_mcu.native.variants import kernel_build
+    from ofa_mcu.runtimes.native import FLASH, RUNTIME_BASE_BYTES
+
+    bench = load_benchmark("native_flash")
+    board = load_board("qemu-mps2-an386")
+    core, dsp = bench.CORES[variant]
+    data = models.get(*MODELS[0])
+    for kernels in ("fast", "compact"):
+        nm = generate_native(data, name="m", kernels=kernels, core=core, dsp=dsp)
+        proj = render_project(board, tmp_path / kernels, nm.sources, runtime="native", model_name=nm.name,
+                              extra_context=bench.VARIANTS[variant])
+        built = build_project(proj, jobs=2)
+        flash = built.size.text + built.size.data
+        assert bench.flash_parts(built.elf.with_suffix(".map"))["kernels"] == nm.kernels["kernel_bytes"], kernels
+        predicted = FLASH.model_bytes(nm.ir) + RUNTIME_BASE_BYTES[kernel_build(core, dsp)] + nm.kernels["kernel_bytes"]
+        assert abs(predicted - flash) <= 1024, (kernels, predicted, flash)
+        if variant == "m4-dsp":  # the board's own core
+            assert analyze_graph(nm.ir, board, "native").flash_bytes >= flash
 
 
 @pytest.mark.slow

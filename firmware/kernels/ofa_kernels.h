@@ -197,6 +197,8 @@ void ofa_pointwise_s8(const ofa_conv_params_t *p, const int8_t *input, int8_t *o
 #if OFA_KERNELS_DSP
 /* DSP cores, layers of an even out_c, in_c a multiple of 4 and only right shifts (see ofa_pointwise_variant) */
 void ofa_pointwise_s8_pairs(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
+/* DSP cores, any layer, without the assembly pair path: about 1 KB less code, slower (the compact choice) */
+void ofa_pointwise_s8_plain(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
 #endif
 
 /*
@@ -206,6 +208,7 @@ void ofa_pointwise_s8_pairs(const ofa_conv_params_t *p, const int8_t *input, int
 void ofa_pointwise_s8_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch);
 #if OFA_KERNELS_DSP
 void ofa_pointwise_s8_inplace_pairs(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch);
+void ofa_pointwise_s8_inplace_plain(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch);
 #endif
 
 /*

@@ -161,11 +161,14 @@ static void pw_pair_dsp(const ofa_conv_params_t *p, const int8_t *x, const int8_
 }
 #endif
 
-/* pairs_only: every channel pair takes the DSP pair path (ofa_pointwise_variant), no other loop */
+/* path: PW_ANY, the pair path where a channel pair can take it; PW_PAIRS, every channel pair takes the DSP
+ * pair path (ofa_pointwise_variant), no other loop; PW_PLAIN, the C loop only (no pair path: about 1 KB
+ * less code on DSP cores, the generator's compact choice) */
+enum { PW_ANY = 0, PW_PAIRS = 1, PW_PLAIN = 2 };
 OFA_INLINE void pw_s8(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int8_t *restrict output,
-                      int pairs_only)
+                      int path)
 {
-    (void)pairs_only; /* portable builds have no pair path */
+    (void)path; /* portable builds have no pair path */
     const int32_t npix = (int32_t)p->out_h * p->out_w;
     const int32_t in_c = p->in_c, out_c = p->out_c;
 #if OFA_USE_DSP
@@ -192,7 +195,7 @@ OFA_INLINE void pw_s8(const ofa_conv_params_t *restrict p, const int8_t *restric
         int32_t pix;
 
 #if OFA_USE_DSP
-        if (pairs_only || (two && s0 < 0 && s1 < 0 && (in_c & 3) == 0)) {
+        if (path == PW_PAIRS || (path == PW_ANY && two && s0 < 0 && s1 < 0 && (in_c & 3) == 0)) {
             pw_pair_dsp(p, x, w0, y, npix, base0, base1, m0, m1, -s0, -s1);
             continue;
         }
@@ -257,7 +260,7 @@ int ofa_pointwise_variant(const ofa_conv_params_t *p)
 void ofa_pointwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
                       int8_t *restrict output)
 {
-    pw_s8(p, input, output, 0);
+    pw_s8(p, input, output, PW_ANY);
 }
 
 #if OFA_USE_DSP
@@ -265,6 +268,13 @@ void ofa_pointwise_s8(const ofa_conv_params_t *restrict p, const int8_t *restric
 void ofa_pointwise_s8_pairs(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
                             int8_t *restrict output)
 {
-    pw_s8(p, input, output, 1);
+    pw_s8(p, input, output, PW_PAIRS);
+}
+
+/* the C loop only, for any layer (the generator's compact choice: no pair path linked) */
+void ofa_pointwise_s8_plain(const ofa_conv_params_t *restrict p, const int8_t *restrict input,
+                            int8_t *restrict output)
+{
+    pw_s8(p, input, output, PW_PLAIN);
 }
 #endif

@@ -4,7 +4,7 @@
  * computed by ofa_pointwise_s8 into `scratch` (out_c bytes per pixel), then
  * copied over those pixels, whose input has been read. Output pixel k only
  * depends on input pixel k, so the results equal ofa_pointwise_s8's.
- * ofa_pointwise_s8_inplace_pairs does the same through ofa_pointwise_s8_pairs (DSP cores).
+ * ofa_pointwise_s8_inplace_pairs / _plain do the same through ofa_pointwise_s8_pairs / _plain (DSP cores).
  */
 #include <string.h>
 
@@ -36,5 +36,10 @@ void ofa_pointwise_s8_inplace(const ofa_conv_params_t *p, int8_t *buf, int8_t *s
 void ofa_pointwise_s8_inplace_pairs(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch)
 {
     pw_inplace(p, buf, scratch, ofa_pointwise_s8_pairs);
+}
+
+void ofa_pointwise_s8_inplace_plain(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch)
+{
+    pw_inplace(p, buf, scratch, ofa_pointwise_s8_plain);
 }
 #endif

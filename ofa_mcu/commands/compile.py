@@ -43,6 +43,9 @@ def format_compile(info: dict, project: str, notes: list[str]) -> str:
     for line in (_budget("SRAM", p.get("sram_budget")), _budget("flash", p.get("flash_budget"))):
         if line:
             lines.append(line)
+    chosen = (info.get("native") or {}).get("kernels") or {}
+    if chosen.get("note"):
+        lines.append(f"kernel loops: {chosen['note']}")
     src = info.get("source_model")
     if src:
         lines.append(f"model {src['path']}: {len(info['layers'])} layers, {p.get('macs', 0):,} MACs, input "

@@ -47,7 +47,17 @@ from ofa_mcu import ir as irmod
 from ofa_mcu.codegen import render_all
 from ofa_mcu.errors import WorkFailed
 from ofa_mcu.native.lowering import lower_graph
-from ofa_mcu.native.variants import entry_point, expand_depthwise_kernel, shared_entries
+from ofa_mcu.native.variants import (
+    KERNEL_CHOICES,
+    candidates,
+    choose_entries,
+    entry_point,
+    expand_depthwise_kernel,
+    kernel_build,
+    kernel_bytes,
+    shared_entries,
+    with_sharing,
+)
 from ofa_mcu.planner import Plan, inplace_pointwise_scratch_bytes, plan_native, pointwise_in_place
 from ofa_mcu.tflite import Graph, Op, model_subnet, parse_tflite, to_ir
 
@@ -122,6 +132,7 @@ class NativeModel:
     space: str | None = None
     subnet: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    kernels: dict[str, Any] = field(default_factory=dict)  # the fast / compact choice (:func:`choose_kernels`)
     context: dict[str, Any] = field(default_factory=dict)  # what the templates read
     sources: dict[str, str] = field(default_factory=dict)  # file name -> text, once rendered
 
@@ -141,7 +152,7 @@ class NativeModel:
                       "scale": self.input_scale, "zero_point": self.input_zero_point},
             "output": {"offset": self.output_offset, "bytes": self.output_bytes, "scale": self.output_scale,
                        "zero_point": self.output_zero_point},
-            "const_bytes": self.const_bytes, "macs": self.macs,
+            "const_bytes": self.const_bytes, "macs": self.macs, "kernels": self.kernels,
             "layers": [layer.to_dict() for layer in self.layers],
         }
 
@@ -166,17 +177,22 @@ def _calls(function: str, params: dict[str, int], arrays: dict[str, Any], expand
     for a fused ``ofa_expand_depthwise_s8_with`` call (``params``: the depthwise conv's, ``expand``:
     the expand conv's :class:`~ofa_mcu.native.lowering.KernelCall`) the pointwise and depthwise
     variants it is given as arguments. Returns (the call on DSP builds, the call on portable builds
-    or None when it is the same, {"dsp": functions called, "portable": functions called})."""
+    or None when it is the same, {"dsp": functions called, "portable": functions called}, {"dsp":
+    the candidates of each function called, "portable": the same}: :func:`choose_kernels`)."""
     out: dict[str, dict[str, Any]] = {}
+    slots: dict[str, list[list[str]]] = {}
     for build, dsp in (("dsp", True), ("portable", False)):
         if function == "ofa_expand_depthwise_s8_with":
             out[build] = {"function": function,
                           "extra": [entry_point("ofa_pointwise_s8", expand.params, dsp, expand.arrays),
                                     expand_depthwise_kernel(params, dsp)]}
+            slots[build] = [[function], candidates("ofa_pointwise_s8", expand.params, dsp, expand.arrays),
+                            candidates("ofa_depthwise_s8", {**params, "out_h": 1}, dsp)]
         else:
             out[build] = {"function": entry_point(function, params, dsp, arrays), "extra": []}
+            slots[build] = [candidates(function, params, dsp, arrays)]
     entries = {b: [c["function"], *c["extra"]] for b, c in out.items()}
-    return out["dsp"], (out["portable"] if out["portable"] != out["dsp"] else None), entries
+    return out["dsp"], (out["portable"] if out["portable"] != out["dsp"] else None), entries, slots
 
 
 def _entries(ops_ctx: list[dict[str, Any]], build: str) -> set[str]:
@@ -216,8 +232,108 @@ def share_entries(models: list[NativeModel]) -> None:
         _share_entries(m.context["ops"], m.layers, used)
 
 
+_PATHS = ("dsp", "portable")
+
+
+def _apply_entries(op_lists: list[list[dict[str, Any]]], layer_lists: list[list[NativeLayer]],
+                   compact: dict[str, Any], builds: dict[str, str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each kernel call of the models (one firmware) goes to the entry points
+    :func:`ofa_mcu.native.variants.choose_entries` picks per build path, with the families in
+    ``compact[path]`` compact; returns its per-family figures per path."""
+    picks: dict[str, list[str]] = {}
+    reports: dict[str, dict[str, dict[str, Any]]] = {}
+    for path in _PATHS:
+        slots = [sl for ops in op_lists for op in ops if not op["reshape"] for sl in op["slots"][path]]
+        picks[path], reports[path] = choose_entries(slots, builds[path], compact[path])
+    pos = dict.fromkeys(_PATHS, 0)
+    for ops, layers in zip(op_lists, layer_lists, strict=True):
+        by_index = {layer.index: layer for layer in layers}
+        for op in ops:
+            if op["reshape"]:
+                continue
+            calls: dict[str, dict[str, Any]] = {}
+            for path in _PATHS:
+                n = len(op["slots"][path])
+                sel = picks[path][pos[path]:pos[path] + n]
+                pos[path] += n
+                calls[path] = {"function": sel[0], "extra": sel[1:]}
+            op["call"] = calls["dsp"]
+            op["call_portable"] = calls["portable"] if calls["portable"] != calls["dsp"] else None
+            op["entries"] = {b: [c["function"], *c["extra"]] for b, c in calls.items()}
+            by_index[op["index"]].entries = op["entries"]
+    return reports
+
+
+def choose_kernels(op_lists: list[list[dict[str, Any]]], layer_lists: list[list[NativeLayer]], kernels: str = "fast",
+                   *, core: str | None = None, dsp: bool | None = None, kernel_budget: int | None = None
+                   ) -> dict[str, Any]:
+    """Fast or compact kernel loops for the models of one firmware (their template ``ops`` and
+    layers, updated in place), before :func:`_share_entries`. ``kernels``: ``fast`` (each layer the
+    variant its shape selects), ``compact`` (per op family the entry points of fewest bytes that run
+    all its layers), ``auto`` (fast, unless its kernel code exceeds ``kernel_budget`` bytes on the
+    target core: then the families that save most go compact, one at a time, until it fits or all
+    are). ``core`` / ``dsp``: the target (its build's code sizes, :func:`ofa_mcu.native.variants.kernel_build`;
+    default Cortex-M4 for the DSP path and M0 for the portable one). Returns the record the plan,
+    the reports and the generated sources' comments show: the choice, bytes per family fast and compact."""
+    if kernels not in KERNEL_CHOICES:
+        raise WorkFailed(f"kernels {kernels!r}: expected one of {', '.join(KERNEL_CHOICES)}")
+    builds = {"dsp": kernel_build(core, True), "portable": kernel_build(core, False)}
+    target = "dsp" if dsp or (dsp is None and core is None) else "portable"
+    none: dict[str, Any] = dict.fromkeys(_PATHS, ())
+    reports = _apply_entries(op_lists, layer_lists, none, builds)
+
+    def total(path: str) -> int:
+        used = {e for ops in op_lists for op in ops if not op["reshape"] for e in op["entries"][path]}
+        return kernel_bytes(with_sharing(used), builds[path])
+
+    fast_total = {p: total(p) for p in _PATHS}
+    compact_fams: list[str] = []
+    if kernels == "compact":
+        compact_fams = sorted(reports[target])
+    elif kernels == "auto" and kernel_budget is not None and fast_total[target] > kernel_budget:
+        saving = sorted(reports[target], key=lambda f: reports[target][f]["compact_bytes"]
+                        - reports[target][f]["fast_bytes"])
+        for fam in saving:
+            if reports[target][fam]["compact_bytes"] >= reports[target][fam]["fast_bytes"]:
+                break
+            compact_fams.append(fam)
+            _apply_entries(op_lists, layer_lists, dict.fromkeys(_PATHS, compact_fams), builds)
+            if total(target) <= kernel_budget:
+                break
+    if compact_fams:
+        reports = _apply_entries(op_lists, layer_lists, dict.fromkeys(_PATHS, compact_fams), builds)
+    chosen = {p: total(p) for p in _PATHS}
+    compact_total = {p: sum(r["compact_bytes"] for r in reports[p].values())
+                     + fast_total[p] - sum(r["fast_bytes"] for r in reports[p].values()) for p in _PATHS}
+    saved = [f for f in compact_fams if reports[target][f]["choice"] == "compact"]
+    choice = "fast" if not saved else "compact" if set(saved) >= {
+        f for f, r in reports[target].items() if r["compact_bytes"] < r["fast_bytes"]} else "mixed"
+    b = builds[target]
+    if choice == "fast":
+        why = (f"fast loops: {chosen[target]:,} B of kernel code on {b}"
+               + (f" (the compact choice: {compact_total[target]:,} B, "
+                  f"{fast_total[target] - compact_total[target]:,} B less)"
+                  if compact_total[target] < fast_total[target] else ", as small as the compact choice")
+               + (f"; fits the {kernel_budget:,} B the board's flash leaves for kernel code"
+                  if kernel_budget is not None else ""))
+    else:
+        why = (f"compact loops for {', '.join(saved)}: {chosen[target]:,} B of kernel code on {b} instead of "
+               f"{fast_total[target]:,} B with the fast loops ({fast_total[target] - chosen[target]:,} B less)"
+               + (f", because the board's flash leaves {kernel_budget:,} B for kernel code"
+                  if kernels == "auto" and kernel_budget is not None else ", as requested"))
+        if kernels == "auto" and kernel_budget is not None and chosen[target] > kernel_budget:
+            why += " (still more than that)"
+    return {"requested": kernels, "choice": choice, "compact_families": saved, "core": core,
+            "build": b, "kernel_bytes": chosen[target], "fast_bytes": fast_total[target],
+            "compact_bytes": compact_total[target], "budget_bytes": kernel_budget,
+            "by_build": {builds[p]: {"kernel_bytes": chosen[p], "fast_bytes": fast_total[p],
+                                     "compact_bytes": compact_total[p]} for p in _PATHS},
+            "families": reports[target], "note": why}
+
+
 def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite", use_metadata: bool = True,
-               graph: Graph | None = None) -> NativeModel:
+               graph: Graph | None = None, kernels: str = "fast", core: str | None = None, dsp: bool | None = None,
+               kernel_budget: int | None = None) -> NativeModel:
     """Lower and plan an int8 ``.tflite`` for the native runtime: the figures and the template
     context (plain data), no text yet (:func:`render_sources` renders it).
 
@@ -226,7 +342,8 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
     very plan of the subnet's IR (``WorkFailed`` if the model and its metadata disagree).
     ``graph``: an already parsed (possibly edited) graph to generate instead of parsing
     ``model`` (whose bytes then only name the source). Unsupported models raise ``UserError``
-    with one line.
+    with one line. ``kernels``, ``core``, ``dsp``, ``kernel_budget``: the fast or compact kernel
+    loops (:func:`choose_kernels`; recorded in the result's ``kernels`` and the sources' comments).
     """
     data = bytes(model)
     if graph is None:
@@ -325,7 +442,8 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
             ex_op = ex["op"]
             params_ctx.append(params)
             fused_name = f"{ex_op.name}+{op.name}"
-            c_dsp, c_port, entries = _calls("ofa_expand_depthwise_s8_with", call.params, call.arrays, ex["call"])
+            c_dsp, c_port, entries, slots = _calls("ofa_expand_depthwise_s8_with", call.params, call.arrays,
+                                                  ex["call"])
             buffers = (f"in @{ex['in_offsets']}, expanded rows in the window @{ex['window']} "
                        f"({plan.sizes[group_of[mapping.tensor_of[call.inputs[0]]]]} B), out @{out_offset} "
                        f"({tens[call.outputs[0]].size} B)")
@@ -333,7 +451,8 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
                 "reshape": False, "index": ir_index, "tflite_index": call.op_index,
                 "name": fused_name, "kind": FUSED_KIND, "param_vars": [f"op{ex_op.index}", var],
                 "function": "ofa_expand_depthwise_s8", "call": c_dsp, "call_portable": c_port,
-                "entries": entries, "args": [ex["in_offsets"][0], ex["window"], out_offset],  # arena offsets
+                "entries": entries, "slots": slots,
+                "args": [ex["in_offsets"][0], ex["window"], out_offset],  # arena offsets
                 "comment": f"layers {ex_op.index} and {ir_index} fused: "
                            f"{_op_description(ex['tfl_op'], ex_op)}, then {params['comment']}",
                 "macs": ex_op.macs + op.macs, "inplace": False, "buffers": buffers,
@@ -368,11 +487,12 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
             params_ctx.append(params)
             fused_name = f"{cv_op.name}+{op.name}"
             out_bytes = tens[call.outputs[0]].size
-            c_dsp, c_port, entries = _calls("ofa_conv_add_s8", cv["params"], cv["arrays"])
+            c_dsp, c_port, entries, slots = _calls("ofa_conv_add_s8", cv["params"], cv["arrays"])
             ops_ctx.append({
                 "reshape": False, "index": ir_index, "tflite_index": call.op_index,
                 "name": fused_name, "kind": FUSED_ADD_KIND, "param_vars": [f"op{cv_op.index}", var],
                 "function": "ofa_conv_add_s8", "call": c_dsp, "call_portable": c_port, "entries": entries,
+                "slots": slots,
                 "args": [cv["in_offsets"][0], out_offset],
                 "comment": f"layers {cv_op.index} and {ir_index} fused: {_op_description(cv['tfl_op'], cv_op)}, "
                            f"then {params['comment']}, added in place into the other input",
@@ -417,11 +537,11 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
             args = [*in_offsets, out_offset]
         out_bytes = tens[call.outputs[0]].size
         params_ctx.append(params)
-        c_dsp, c_port, entries = _calls(function, call.params, call.arrays)
+        c_dsp, c_port, entries, slots = _calls(function, call.params, call.arrays)
         ops_ctx.append({
             "reshape": False, "index": ir_index, "tflite_index": call.op_index,
             "name": op.name, "kind": op.kind, "param_vars": [var], "function": function, "call": c_dsp,
-            "call_portable": c_port, "entries": entries, "args": args,
+            "call_portable": c_port, "entries": entries, "slots": slots, "args": args,
             "comment": params["comment"], "macs": op.macs, "inplace": inplace,
             "buffers": f"in @{in_offsets}, out @{out_offset} ({out_bytes} B)"
                        + (f", scratch @{scratch} ({plan.scratch[ir_index]} B)" if scratch is not None else ""),
@@ -433,6 +553,7 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
             const_bytes=const_bytes, entries=entries,
         ))
 
+    chosen = choose_kernels([ops_ctx], [layers], kernels, core=core, dsp=dsp, kernel_budget=kernel_budget)
     _share_entries(ops_ctx, layers)
     x_t, y_t = tens[graph.inputs[0]], tens[graph.outputs[0]]
     buffers = []
@@ -469,6 +590,7 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
         "ops": ops_ctx,
         "buffers": buffers,
         "scratches": scratches,
+        "kernels": chosen,
     }
     return NativeModel(
         name=name, sha256=sha, ir=ir_graph, plan=plan, layers=layers, arena_bytes=arena_bytes,
@@ -476,7 +598,7 @@ def plan_model(model: bytes, *, name: str = "model", origin: str = "model.tflite
         input_scale=ctx["input_scale"], input_zero_point=ctx["input_zero_point"],
         output_offset=ctx["output_offset"], output_bytes=ctx["output_bytes"], output_scale=ctx["output_scale"],
         output_zero_point=ctx["output_zero_point"], const_bytes=const_total,
-        space=ctx["space"], subnet=cfg.to_dict() if cfg is not None else None, context=ctx,
+        space=ctx["space"], subnet=cfg.to_dict() if cfg is not None else None, context=ctx, kernels=chosen,
     )
 
 
@@ -486,10 +608,12 @@ def render_sources(planned: NativeModel) -> dict[str, str]:
 
 
 def generate_native(model: bytes, *, name: str = "model", origin: str = "model.tflite", use_metadata: bool = True,
-                    graph: Graph | None = None) -> NativeModel:
+                    graph: Graph | None = None, kernels: str = "fast", core: str | None = None,
+                    dsp: bool | None = None, kernel_budget: int | None = None) -> NativeModel:
     """Generate the native-runtime sources for an int8 ``.tflite``: :func:`plan_model`, then
     :func:`render_sources` (the result's ``sources``). Unsupported models raise ``UserError``
     with one line."""
-    planned = plan_model(model, name=name, origin=origin, use_metadata=use_metadata, graph=graph)
+    planned = plan_model(model, name=name, origin=origin, use_metadata=use_metadata, graph=graph, kernels=kernels,
+                         core=core, dsp=dsp, kernel_budget=kernel_budget)
     planned.sources = render_sources(planned)
     return planned

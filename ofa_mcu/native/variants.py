@@ -25,7 +25,7 @@ depend on whether the kernels are built with the DSP-extension loops (``OFA_KERN
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -174,3 +174,140 @@ def shared_entries(functions: set[str]) -> dict[str, tuple[str, list[str]]]:
     if len(fcs) > 1:
         out.update({f: ("ofa_fully_connected_s8", []) for f in fcs - {"ofa_fully_connected_s8"}})
     return out
+
+
+# ------------------------------------------------------------------------------------------
+# fast or compact loops: the kernels' flash per entry point and the compact choice
+
+#: The kernel choices: ``fast``, each layer the variant its shape selects (above); ``compact``, per op
+#: family (conv, depthwise, pointwise, fully connected) the set of entry points of fewest bytes of
+#: code that runs every layer of the family (one general loop instead of several fast ones).
+KERNEL_CHOICES = ("fast", "compact", "auto")
+#: Op families whose layers may take other entry points than their shape's choice.
+FAMILIES = {
+    "ofa_conv_s8": "conv", "ofa_conv_add_s8": "conv",
+    "ofa_depthwise_s8": "depthwise", "ofa_depthwise_s8_inplace": "depthwise",
+    "ofa_pointwise_s8": "pointwise", "ofa_pointwise_s8_inplace": "pointwise",
+    "ofa_fully_connected_s8": "fc",
+}
+#: Preference among the entry points that can run a layer when its own choice is not linked
+#: (about fastest first; any of them gives the same results).
+_ORDER = {"patch": 0, "rows": 1, "plane3": 0, "plane_k": 1, "lanes": 2, "plane_any": 3,
+          "pairs": 0, "any": 1, "plain": 2, "x4": 0, "x2": 1}
+
+
+def candidates(function: str, p: Mapping[str, int], dsp: bool, arrays: Mapping[str, Any] | None = None) -> list[str]:
+    """Every entry point that runs a layer of the run-time entry point ``function`` with the
+    parameters ``p`` (same results): the shape's choice (:func:`entry_point`) first, then the others
+    that can run it (``ofa_kernels.h``: the row loop, depthwise lanes out of place and plane_any for any
+    shape; the patch loop for windows of up to 128 bytes; plane3 / plane_k where their padded band
+    fits; in place, lanes up to DW_LANE_PIX outputs; on DSP cores the pointwise C loop without the
+    pair path, ``_plain``; the fully connected two-row loop for any layer), about fastest first."""
+    first = entry_point(function, p, dsp, arrays)
+    out: list[str] = []
+    if function in ("ofa_conv_s8", "ofa_conv_add_s8"):
+        ok = ["rows"] + (["patch"] if p["k_h"] * p["k_w"] * p["in_c"] <= CONV_PATCH_BYTES else [])
+        out = [f"{function}_{v}" for v in ok]
+    elif function in ("ofa_depthwise_s8", "ofa_depthwise_s8_inplace"):
+        inplace = function.endswith("_inplace")
+        ok = ["plane_any"]
+        if not inplace or p["out_h"] * p["out_w"] <= DW_LANE_PIX:
+            ok.append("lanes")
+        if dw_band_rows(p) > 0:
+            ok.append("plane3")
+        if dsp and dw_band_rows_k(p) > 0:
+            ok.append("plane_k")
+        out = [f"{function}_{v}" for v in ok]
+    elif function in ("ofa_pointwise_s8", "ofa_pointwise_s8_inplace"):
+        out = [function] + ([f"{function}_plain"] if dsp else [])
+        if first != function:
+            out.append(first)  # the pair path only
+    elif function == "ofa_fully_connected_s8":
+        out = [function, f"{function}_x2"] + ([f"{function}_x4"] if p["out_features"] % 4 == 0 else [])
+    rest = sorted((f for f in out if f != first), key=lambda f: _ORDER.get(_variant_name(f), 9))
+    return [first, *rest]
+
+
+def _variant_name(entry: str) -> str:
+    for base in sorted(FAMILIES, key=len, reverse=True):
+        if entry == base:
+            return "any"
+        if entry.startswith(base + "_"):
+            return entry[len(base) + 1:]
+    return entry
+
+
+def family(entry: str) -> str | None:
+    """The op family (:data:`FAMILIES`) of an entry point or run-time entry point, None for kernels
+    without variants."""
+    for base in sorted(FAMILIES, key=len, reverse=True):
+        if entry == base or entry.startswith(base + "_"):
+            return FAMILIES[base]
+    return None
+
+
+def kernel_build(core: str | None, dsp: bool) -> str:
+    """The table (:data:`ofa_mcu.native.kernel_code.KERNEL_CODE`) of a core's DSP or portable build:
+    ``m7`` for Cortex-M7, ``m4`` for the other DSP cores; ``m0`` for ARMv6-M (and by default),
+    ``m3`` for the other cores without DSP loops."""
+    if dsp:
+        return "m7" if core == "cortex-m7" else "m4"
+    return "m3" if core in ("cortex-m3", "cortex-m33", "cortex-m4", "cortex-m7", "cortex-m55") else "m0"
+
+
+def kernel_bytes(entries: set[str] | list[str], build: str) -> int:
+    """Flash bytes of the kernel code a firmware calling ``entries`` links on ``build`` (the union of
+    their closures: shared loops and tables once; C library calls not counted). Unknown names (not
+    kernels) count 0."""
+    from ofa_mcu.native.kernel_code import KERNEL_CODE
+
+    table = KERNEL_CODE[build]
+    secs: set[str] = set()
+    for e in entries:
+        secs.update(table["entries"].get(e, ()))
+    return sum(table["sections"][s] for s in secs)
+
+
+def with_sharing(entries: set[str]) -> set[str]:
+    """The entry points a firmware calling ``entries`` links once :func:`shared_entries` applies."""
+    share = shared_entries(entries)
+    return {share[e][0] if e in share else e for e in entries}
+
+
+def choose_entries(slots: list[list[str]], build: str, compact: Collection[str] = ()
+                   ) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The entry point each of ``slots`` calls (each slot: the :func:`candidates` of one kernel call
+    or kernel argument, its shape's choice first). Per family (:data:`FAMILIES`) the fast set is every
+    slot's first candidate; the compact set is the set of entry points that runs every slot of the
+    family with the fewest bytes of code on ``build`` (ties: the one keeping most fast entry points).
+    The families in ``compact`` (``"*"``: all) take their compact set, each slot its first candidate
+    in it (its own choice when the set has it). Returns (the entry points, {family: {"choice",
+    "fast_bytes", "compact_bytes", "fast_entries", "compact_entries"}}), bytes of each family's code
+    alone after :func:`shared_entries`."""
+    picked = [s[0] for s in slots]
+    fams: dict[str, list[int]] = {}
+    for i, s in enumerate(slots):
+        f = family(s[0])
+        if f is not None:
+            fams.setdefault(f, []).append(i)
+    report: dict[str, dict[str, Any]] = {}
+    for fam, idx in sorted(fams.items()):
+        fast = {slots[i][0] for i in idx}
+        fast_bytes = kernel_bytes(with_sharing(fast), build)
+        best, best_bytes = fast, fast_bytes
+        universe = sorted({c for i in idx for c in slots[i]})
+        if len(universe) <= 12:  # every covering subset (a family has at most 8 entry points)
+            for mask in range(1, 1 << len(universe)):
+                cand = {universe[k] for k in range(len(universe)) if mask >> k & 1}
+                if not all(cand.intersection(slots[i]) for i in idx):
+                    continue
+                b = kernel_bytes(with_sharing(cand), build)
+                if b < best_bytes or (b == best_bytes and len(cand & fast) > len(best & fast)):
+                    best, best_bytes = cand, b
+        use = best if (compact == "*" or fam in compact) else fast
+        for i in idx:
+            picked[i] = next(c for c in slots[i] if c in use)
+        report[fam] = {"choice": "compact" if use is best and best_bytes < fast_bytes else "fast",
+                       "fast_bytes": fast_bytes, "compact_bytes": best_bytes,
+                       "fast_entries": sorted(with_sharing(fast)), "compact_entries": sorted(with_sharing(best))}
+    return picked, report

@@ -17,6 +17,7 @@ from ofa_mcu.native.codegen import generate_native
 from ofa_mcu.native.library import library_files
 from ofa_mcu.native.lowering import SUPPORTED_OPS, check_supported
 from ofa_mcu.native.modes import generate_modes
+from ofa_mcu.native.variants import kernel_build
 from ofa_mcu.planner import plan_native
 from ofa_mcu.runtimes.registry import (
     FlashModel,
@@ -31,8 +32,17 @@ from ofa_mcu.runtimes.registry import (
 NAME = "native"
 README_TEMPLATE = "native/README.md.j2"
 
-#: An int32 multiplier and an int32 shift per channel, a few words per op.
-FLASH = FlashModel(per_channel=8, per_tensor=0, per_op=16, fixed=64)
+#: The model's flash beyond its int8 weights and int32 biases: an int32 multiplier and an int8 shift per
+#: channel (5 B), and per IR op about 104 B (its parameter struct, the call in ofa_model_invoke with the
+#: layer hooks, its name). Fitted (least squares, benchmarks/native_flash.py) on the linker maps' model/
+#: part of 28 firmware builds (ic01, kws01, vww01, ad01 and ten random mcu-32 subnets, Cortex-M4 and
+#: M0): per_channel 4.99, per_op 104.3, fixed -20 B; residuals -120..+98 B with these rounded figures.
+FLASH = FlashModel(per_channel=5, per_tensor=0, per_op=104, fixed=0)
+#: Flash of the serial runner, board support and C library (everything but the model and the
+#: kernels) per kernel build (:func:`ofa_mcu.native.variants.kernel_build`), the largest measured
+#: (benchmarks/native_flash.py, qemu-mps2-an386 board support; the same 28 builds, M7 and M3 on 4 models):
+#: what the generator weighs the fast kernel loops against the board's flash with (:func:`kernel_budget`).
+RUNTIME_BASE_BYTES = {"m0": 9493, "m3": 8721, "m4": 7821, "m7": 8923}
 
 _KINDS = ("conv", "depthwise", "pointwise", "add", "avgpool", "fc", "softmax")
 #: Our kernels: instructions per MAC per op kind measured in QEMU over 4 random mcu-32 subnets
@@ -63,9 +73,23 @@ DEFAULT_LATENCY = {
 }  # fmt: skip
 
 
+def kernel_budget(board: Any, predicted: dict[str, Any]) -> int | None:
+    """Bytes of kernel code the board's flash leaves a model: the flash limit (``flash_budget``)
+    minus the model's flash (constants, parameters, calls: :data:`FLASH`) and the runner, board
+    support and C library (:data:`RUNTIME_BASE_BYTES`); None without a flash limit."""
+    limit = (predicted.get("flash_budget") or {}).get("limit")
+    if limit is None or predicted.get("model_flash_bytes") is None:
+        return None
+    base = RUNTIME_BASE_BYTES[kernel_build(board.core, bool(board.dsp))]
+    return int(limit) - int(predicted["model_flash_bytes"]) - base
+
+
 def _sources(model: bytes, board: Any, req: ModelRequest) -> ModelSources:
     req.say("generating the native C model (weights in flash, arena planned by plan_native)")
-    native = generate_native(model, name=req.name, origin=req.origin)
+    budget = kernel_budget(board, req.predicted)
+    native = generate_native(model, name=req.name, origin=req.origin, kernels="auto", core=board.core,
+                             dsp=bool(board.dsp), kernel_budget=budget)
+    req.say(f"kernel loops: {native.kernels['note']}")
     predicted = req.predicted
     if "arena_bytes" in predicted and native.arena_bytes != predicted["arena_bytes"]:
         # generate_native plans with the very planner the analysis uses: this never happens
@@ -82,7 +106,7 @@ def _sources(model: bytes, board: Any, req: ModelRequest) -> ModelSources:
         "output_bytes": native.output_bytes, "output_scale": native.output_scale,
         "output_zero_point": native.output_zero_point, "accuracy": req.report.get("accuracy"),
         "arena_bytes": native.arena_bytes, "const_bytes": native.const_bytes,
-        "flash_bytes": predicted.get("flash_bytes"),
+        "flash_bytes": predicted.get("flash_bytes"), "kernels": native.kernels.get("note"),
     }}
     layers = [{"index": layer.index, "name": layer.name, "kind": layer.kind, "tflite_op": layer.opcode,
                "macs": layer.macs, "in_shape": layer.in_shape, "out_shape": layer.out_shape}

@@ -132,12 +132,18 @@ int h_conv_entry(int kind, int variant, const int32_t *ip, const int8_t *w, cons
     }
 }
 
-/* the pointwise variant's entry point (an ofa_pointwise_variant_t), NULL when this build lacks it */
+/* the C loop without the pair path (ofa_pointwise_s8_plain, DSP builds): the code generator's compact choice */
+#define H_PW_PLAIN 2
+
+/* the pointwise variant's entry point (an ofa_pointwise_variant_t, or H_PW_PLAIN), NULL when this build lacks it */
 static ofa_conv_fn pw_entry(int variant)
 {
 #if OFA_KERNELS_DSP
     if (variant == OFA_PW_VARIANT_PAIRS) {
         return ofa_pointwise_s8_pairs;
+    }
+    if (variant == H_PW_PLAIN) {
+        return ofa_pointwise_s8_plain;
     }
 #endif
     return variant == OFA_PW_VARIANT_ANY ? ofa_pointwise_s8 : 0;
@@ -151,7 +157,7 @@ int h_pw_variant(const int32_t *ip, const int8_t *shift)
     return ofa_pointwise_variant(&p);
 }
 
-/* A pointwise variant's own entry point, out of place (inplace 0) or in place (1: out holds the input
+/* A pointwise variant's own entry point (or H_PW_PLAIN's), out of place (inplace 0) or in place (1: out holds the input
  * on entry; scratch OFA_PW_INPLACE_PIXELS * out_c bytes). -1: no such variant here. */
 int h_pw_entry(int variant, int inplace, const int32_t *ip, const int8_t *w, const int32_t *bias,
                const int32_t *mult, const int8_t *shift, const int8_t *in, int8_t *out, int8_t *scratch)
@@ -167,7 +173,7 @@ int h_pw_entry(int variant, int inplace, const int32_t *ip, const int8_t *w, con
         ofa_pointwise_s8_inplace(&p, out, scratch);
     } else {
 #if OFA_KERNELS_DSP
-        ofa_pointwise_s8_inplace_pairs(&p, out, scratch);
+        (variant == H_PW_PLAIN ? ofa_pointwise_s8_inplace_plain : ofa_pointwise_s8_inplace_pairs)(&p, out, scratch);
 #endif
     }
     return 0;
