@@ -200,13 +200,14 @@ def candidates(function: str, p: Mapping[str, int], dsp: bool, arrays: Mapping[s
     """Every entry point that runs a layer of the run-time entry point ``function`` with the
     parameters ``p`` (same results): the shape's choice (:func:`entry_point`) first, then the others
     that can run it (``ofa_kernels.h``: the row loop, depthwise lanes out of place and plane_any for any
-    shape; the patch loop for windows of up to 128 bytes; plane3 / plane_k where their padded band
+    shape; the patch loop for windows of up to 128 bytes (64 on DSP builds); plane3 / plane_k where their padded band
     fits; in place, lanes up to DW_LANE_PIX outputs; on DSP cores the pointwise C loop without the
     pair path, ``_plain``; the fully connected two-row loop for any layer), about fastest first."""
     first = entry_point(function, p, dsp, arrays)
     out: list[str] = []
     if function in ("ofa_conv_s8", "ofa_conv_add_s8"):
-        ok = ["rows"] + (["patch"] if p["k_h"] * p["k_w"] * p["in_c"] <= CONV_PATCH_BYTES else [])
+        window = p["k_h"] * p["k_w"] * p["in_c"]
+        ok = ["rows"] + (["patch"] if window <= (CONV_PATCH_BYTES_DSP if dsp else CONV_PATCH_BYTES) else [])
         out = [f"{function}_{v}" for v in ok]
     elif function in ("ofa_depthwise_s8", "ofa_depthwise_s8_inplace"):
         inplace = function.endswith("_inplace")
