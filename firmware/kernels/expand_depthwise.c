@@ -3,7 +3,8 @@
  *
  * The expanded tensor (in_h x in_w x C, the largest activation of an inverted residual block)
  * never exists in full. Its rows are computed by ofa_pointwise_s8 into a window of at most
- * min(k_h, in_h) rows just before the depthwise conv needs them, and each output row of the
+ * min(k_h, in_h) rows just before the depthwise conv needs them (the rows an output row needs
+ * next in one call, stride_h of them after the first), and each output row of the
  * depthwise conv is computed by ofa_depthwise_s8 from that window (its top padding adjusted to
  * the window). When the depthwise conv moves down, the rows it still needs are moved to the top
  * of the window. Every expanded row is computed exactly once, by the same kernels, so the results
@@ -23,13 +24,11 @@ void ofa_expand_depthwise_s8_with(const ofa_conv_params_t *expand, const ofa_con
     const int32_t row_bytes = (int32_t)dw->in_w * dw->in_c;         /* one expanded row */
     const int32_t in_row_bytes = (int32_t)expand->in_w * expand->in_c; /* one input row */
     const int32_t out_row_bytes = (int32_t)dw->out_w * dw->out_c;
-    ofa_conv_params_t row_expand = *expand; /* the expand conv over one row */
+    ofa_conv_params_t row_expand = *expand; /* the expand conv over the next rows */
     ofa_conv_params_t row_dw = *dw;         /* the depthwise conv for one output row */
     int32_t lo = 0, hi = 0;                 /* the window holds expanded rows [lo, hi) */
     int32_t oy;
 
-    row_expand.in_h = 1;
-    row_expand.out_h = 1;
     row_dw.out_h = 1;
     for (oy = 0; oy < dw->out_h; ++oy) {
         const int32_t iy0 = oy * dw->stride_h - dw->pad_top;
@@ -42,8 +41,11 @@ void ofa_expand_depthwise_s8_with(const ofa_conv_params_t *expand, const ofa_con
             memmove(window, window + (need_lo - lo) * row_bytes, (size_t)((hi - need_lo) * row_bytes));
             lo = need_lo;
         }
-        for (; hi < need_hi; ++hi) {
+        if (hi < need_hi) { /* the new rows in one call: its per-channel set-up once for all of them */
+            row_expand.in_h = (uint16_t)(need_hi - hi);
+            row_expand.out_h = row_expand.in_h;
             pw_kernel(&row_expand, input + hi * in_row_bytes, window + (hi - lo) * row_bytes);
+            hi = need_hi;
         }
         row_dw.in_h = (uint16_t)(hi - lo);
         row_dw.pad_top = (uint8_t)(lo - iy0);
