@@ -8,9 +8,9 @@ from __future__ import annotations
 from ofa_mcu.native import variants
 
 
-def _fc(batches: int, n_in: int, n_out: int) -> str:
+def _fc(batches: int, n_in: int, n_out: int, dsp: bool = True) -> str:
     return variants.entry_point("ofa_fully_connected_s8", dict(batches=batches, in_features=n_in, out_features=n_out),
-                                True)
+                                dsp)
 
 
 def test_fully_connected_row_loops() -> None:
@@ -18,7 +18,8 @@ def test_fully_connected_row_loops() -> None:
     assert _fc(1, 640, 128) == "ofa_fully_connected_s8_x4"
     assert _fc(1, 256, 2) == "ofa_fully_connected_s8_x2"  # vww01's head: the 4-row passes never run
     assert _fc(1, 64, 10) == "ofa_fully_connected_s8_x2"  # ic01's head: 640 MACs
-    assert _fc(1, 1024, 10) == "ofa_fully_connected_s8"  # large enough for the 4-row passes to pay
+    assert _fc(1, 1024, 10, dsp=False) == "ofa_fully_connected_s8"  # large enough for the 4-row passes to pay
+    assert _fc(1, 1024, 10) == "ofa_fully_connected_s8_x4"  # DSP: the last pass takes the last four rows
     assert _fc(8, 1024, 3) == "ofa_fully_connected_s8_x2"
 
 

@@ -276,7 +276,8 @@ void ofa_expand_depthwise_s8_with(const ofa_conv_params_t *expand, const ofa_con
                                   ofa_conv_fn dw_kernel, const int8_t *input, int8_t *window, int8_t *output);
 
 void ofa_fully_connected_s8(const ofa_fc_params_t *p, const int8_t *input, int8_t *output);
-/* out_features a multiple of 4 only: no code for 1-3 rows left after the 4-row passes */
+/* out_features a multiple of 4 only (DSP builds: 4 or more, the last pass over the last four rows): no
+ * code for 1-3 rows left after the 4-row passes */
 void ofa_fully_connected_s8_x4(const ofa_fc_params_t *p, const int8_t *input, int8_t *output);
 /* rows two and one at a time only (any out_features; what runs anyway below 4 outputs) */
 void ofa_fully_connected_s8_x2(const ofa_fc_params_t *p, const int8_t *input, int8_t *output);

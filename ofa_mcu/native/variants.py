@@ -7,8 +7,8 @@ channels in lanes or one channel plane at a time through a padded band (3x3 on e
 (``ofa_conv_s8``, ``ofa_depthwise_s8``, ...) choose from the shape each time they are called, so a
 firmware calling them links every loop. The code generator knows every shape, so it calls the
 chosen variant's own entry point (``ofa_depthwise_s8_plane3``, ...) and the linker drops the
-variants the model never uses. A fully connected layer of a multiple of 4 outputs runs
-``ofa_fully_connected_s8_x4`` (no code for 1-3 rows left over), one of fewer than 4 outputs or a
+variants the model never uses. A fully connected layer of a multiple of 4 outputs (on DSP builds: of 4
+or more) runs ``ofa_fully_connected_s8_x4`` (no code for 1-3 rows left over), one of fewer than 4 outputs or a
 tiny classifier head ``ofa_fully_connected_s8_x2`` (no 4-row passes). On DSP cores a 1x1 conv whose
 every channel pair takes the assembly pair path (even out_c, in_c a multiple of 4, right shifts
 only: ``ofa_pointwise_variant``) runs ``ofa_pointwise_s8_pairs``, which has no other loop. Where a model would call two entry
@@ -106,16 +106,17 @@ def depthwise_variant(p: Mapping[str, int], inplace: bool, dsp: bool) -> str:
     return "plane_any"
 
 
-def fc_variant(p: Mapping[str, int]) -> str:
-    """The fully connected entry point a layer needs: ``x4`` (4-row passes only) for a multiple of 4
-    outputs; ``x2`` (rows two and one at a time) for fewer than 4, and for a classifier head of at
-    most :data:`FC_SMALL_MACS` MACs (the 4-row passes would save it a few hundred instructions for
-    about 500 B more code); ``any`` (both) otherwise."""
+def fc_variant(p: Mapping[str, int], dsp: bool = False) -> str:
+    """The fully connected entry point a layer needs: ``x2`` (rows two and one at a time) for fewer
+    than 4 outputs, and for a classifier head of at most :data:`FC_SMALL_MACS` MACs (the 4-row passes
+    would save it a few hundred instructions for about 500 B more code); otherwise ``x4`` (4-row
+    passes only) for a multiple of 4 outputs and, on DSP builds, for any count (their last pass takes
+    the last four rows); ``any`` (both loops) otherwise."""
     n = p["out_features"]
-    if n % 4 == 0:
-        return "x4"
     if n < 4 or p["batches"] * p["in_features"] * n <= FC_SMALL_MACS:
-        return "x2"
+        return "x2" if n % 4 or n < 4 else "x4"
+    if n % 4 == 0 or dsp:
+        return "x4"
     return "any"
 
 
@@ -140,7 +141,8 @@ def entry_point(function: str, p: Mapping[str, int], dsp: bool, arrays: Mapping[
     if function in ("ofa_depthwise_s8", "ofa_depthwise_s8_inplace"):
         return f"{function}_{depthwise_variant(p, function.endswith('_inplace'), dsp)}"
     if function == "ofa_fully_connected_s8":
-        return f"{function}_{fc_variant(p)}" if fc_variant(p) != "any" else function
+        v = fc_variant(p, dsp)
+        return f"{function}_{v}" if v != "any" else function
     return function
 
 
