@@ -1160,6 +1160,34 @@ def test_qemu_depthwise_variants_bit_exact(variant: str, tmp_path: Path) -> None
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["m4-dsp", "m0"])
+def test_qemu_conv_pointwise_fc_bit_exact(variant: str, tmp_path: Path) -> None:
+    """The first conv's patch loop (DSP: the widened-window assembly step and its 1-3 taps past the
+    last weight row), the pointwise pair path (DSP: the assembly loop's 8-channel passes and its single
+    4-channel step, in_c % 8 == 4) and the fully connected loops (DSP: the 4-row assembly loop, the
+    last pass over the last four rows, two rows at a time) on real Cortex-M4 DSP code and ARMv6-M code
+    in QEMU, every entry point that can run each layer, equal the numpy model of TFLM's arithmetic
+    (benchmarks/convfc_qemu.py --grid --all-variants; about 10 s each)."""
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        require_tool(tool)
+    bench = load_benchmark("convfc_qemu")
+    dsp = variant.endswith("dsp")
+    layers = bench.grid(np.random.default_rng(17), dsp)
+    fns = {c["function"] for L in layers for c in L.cases}
+    assert {"ofa_conv_s8_patch", "ofa_conv_s8_rows", "ofa_pointwise_s8", "ofa_fully_connected_s8",
+            "ofa_fully_connected_s8_x4", "ofa_fully_connected_s8_x2"} <= fns
+    pw_pairs = [L for L in layers for c in L.cases if c["function"] == "ofa_pointwise_s8_pairs"]
+    if dsp:  # the pair path with and without its single 4-channel step
+        assert {L.params["in_c"] % 8 for L in pw_pairs} == {0, 4}
+    patch = [L for L in layers for c in L.cases if c["function"] == "ofa_conv_s8_patch"]
+    assert {L.params["k_h"] * L.params["k_w"] * L.params["in_c"] % 4 for L in patch} == {0, 1, 2, 3}
+    res = bench.run(layers, variant, tmp_path, reps=1)
+    bad = [(L.describe(), c["function"]) for L in layers for c in L.cases if not c["ok"]]
+    assert res["all_ok"] and not bad, (bad[:10], res["log"][-500:])
+    assert all(c["instructions"] > 0 for L in layers for c in L.cases)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["m4-dsp", "m0"])
 def test_qemu_softmax_bit_exact(variant: str, models: ModelCache, tflm: Any, tmp_path: Path) -> None:
     """ofa_softmax_s8 (and the FC layers before it) built for Cortex-M4 and ARMv6-M, run in QEMU:
     every op's output equals TFLM's, on a random and an all-equal input."""
