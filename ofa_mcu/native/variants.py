@@ -204,7 +204,8 @@ def candidates(function: str, p: Mapping[str, int], dsp: bool, arrays: Mapping[s
     that can run it (``ofa_kernels.h``: the row loop, depthwise lanes out of place and plane_any for any
     shape; the patch loop for windows of up to 128 bytes (64 on DSP builds); plane3 / plane_k where their padded band
     fits; in place, lanes up to DW_LANE_PIX outputs; on DSP cores the pointwise C loop without the
-    pair path, ``_plain``; the fully connected two-row loop for any layer), about fastest first."""
+    pair path, ``_plain``; the fully connected two-row loop for any layer, the 4-row one for a multiple of 4
+    rows, on DSP builds for 4 or more), about fastest first."""
     first = entry_point(function, p, dsp, arrays)
     out: list[str] = []
     if function in ("ofa_conv_s8", "ofa_conv_add_s8"):
@@ -226,7 +227,8 @@ def candidates(function: str, p: Mapping[str, int], dsp: bool, arrays: Mapping[s
         if first != function:
             out.append(first)  # the pair path only
     elif function == "ofa_fully_connected_s8":
-        out = [function, f"{function}_x2"] + ([f"{function}_x4"] if p["out_features"] % 4 == 0 else [])
+        x4 = p["out_features"] % 4 == 0 or (dsp and p["out_features"] >= 4)  # DSP: a last pass over the last 4
+        out = [function, f"{function}_x2"] + ([f"{function}_x4"] if x4 else [])
     rest = sorted((f for f in out if f != first), key=lambda f: _ORDER.get(_variant_name(f), 9))
     return [first, *rest]
 
