@@ -266,30 +266,36 @@ OFA_INLINE void ofa_conv_patch_loop(const ofa_conv_params_t *restrict p, const i
             if (fast && two_px) {
                 /* pairs of channels with right shifts: the four-output stage, two halfword stores */
                 const int8_t *w0 = p->weights;
-                for (; oc + 2 <= out_c; oc += 2, w0 += 2 * n) {
-                    const int32_t b0 = bias ? bias[oc] : 0, b1 = bias ? bias[oc + 1] : 0;
-                    const int32_t e0 = -p->out_shift[oc], e1 = -p->out_shift[oc + 1];
-                    const int32_t m0 = p->out_mult[oc], m1 = p->out_mult[oc + 1];
+                const int32_t *mp = p->out_mult;
+                const int8_t *sp = p->out_shift;
+                int8_t *ya = y0, *yb = y1;
+                for (; oc + 2 <= out_c; oc += 2, w0 += 2 * n, mp += 2, sp += 2, ya += 2, yb += 2) {
                     int32_t acc[4];
                     uint32_t v;
                     uint16_t h;
-                    acc[0] = b0;
-                    acc[1] = b1;
-                    acc[2] = b0;
-                    acc[3] = b1;
+                    if (bias) {
+                        acc[0] = acc[2] = bias[oc];
+                        acc[1] = acc[3] = bias[oc + 1];
+                    } else {
+                        acc[0] = acc[1] = acc[2] = acc[3] = 0;
+                    }
                     if (oc < oc_safe) {
                         conv_wide_dot(wide, w0, n, n4 >> 2, acc);
                     } else {
                         conv_wide_dot(wide, w0, n, n >> 2, acc);
                         conv_wide_tail(wide, w0, n, n & ~3, n, acc);
                     }
-                    v = ofa_clamp4_s8(ofa_output_sat8(acc[0], m0, e0, out_off), ofa_output_sat8(acc[1], m1, e1, out_off),
-                                      ofa_output_sat8(acc[2], m0, e0, out_off), ofa_output_sat8(acc[3], m1, e1, out_off),
-                                      lo4, hi4);
+                    {
+                        /* the multipliers and shifts loaded after the dot (registers are scarce in it) */
+                        const int32_t m0 = mp[0], m1 = mp[1], e0 = -sp[0], e1 = -sp[1];
+                        v = ofa_clamp4_s8(ofa_output_sat8(acc[0], m0, e0, out_off), ofa_output_sat8(acc[1], m1, e1, out_off),
+                                          ofa_output_sat8(acc[2], m0, e0, out_off), ofa_output_sat8(acc[3], m1, e1, out_off),
+                                          lo4, hi4);
+                    }
                     h = (uint16_t)v;
-                    memcpy(y0 + oc, &h, 2);
+                    memcpy(ya, &h, 2);
                     h = (uint16_t)(v >> 16);
-                    memcpy(y1 + oc, &h, 2);
+                    memcpy(yb, &h, 2);
                 }
             }
             for (; oc < out_c; oc += 2) {
