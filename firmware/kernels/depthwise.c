@@ -1061,12 +1061,14 @@ typedef void (*dw_plane_fn)(const ofa_conv_params_t *restrict p, const int8_t *r
 static void dw_plane3(const ofa_conv_params_t *restrict p, const int8_t *restrict input, int32_t ch,
                       int8_t *restrict dst, int32_t dst_stride)
 {
+#if !defined(OFA_M0_ASM) /* ARMv6-M runs these planes through dw_plane_padded_m0: no code for a fallback */
     const int32_t pw_t = (p->out_h - 1) * p->stride_h + 3; /* a row of the transposed band */
     const int32_t rows_t = OFA_DW_PAD_BYTES / pw_t;
     if (p->out_h > p->out_w && rows_t >= 3) {
         dw_plane3_padded(p, input, ch, dst, dst_stride, pw_t, (rows_t - 3) / p->stride_w + 1, 1);
         return;
     }
+#endif
     dw_plane3_padded(p, input, ch, dst, dst_stride, (p->out_w - 1) * p->stride_w + 3, dw_band_rows(p), 0);
 }
 
