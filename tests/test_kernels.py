@@ -466,6 +466,10 @@ def test_variant_entry_points_equal_the_dispatch(kernel_libs: dict[str, NativeKe
                 for kind in (2, 3) if v != "lanes" or p["out_h"] * p["out_w"] <= variants.DW_LANE_PIX else (2,):
                     got = lib.conv_entry(kind, variants.DW_VARIANTS.index(v), dw, x, n_dw)
                     assert got is not None and np.array_equal(got, want), (build, v, kind, p)
+            # the compact choice's entry points without the ARMv6-M band path (harness indices 4, 5)
+            for kind, index in ((2, 4), (3, 4), (2, 5)):
+                got = lib.conv_entry(kind, index, dw, x, n_dw)
+                assert got is not None and np.array_equal(got, want), (build, "plain", kind, index, p)
             want = lib.conv(0, conv, x, n_conv)
             limit = variants.CONV_PATCH_BYTES_DSP if build == "dsp-emulated" else variants.CONV_PATCH_BYTES
             for v in ("patch", "rows") if k * k * c <= limit else ("rows",):

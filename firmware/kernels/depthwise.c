@@ -1230,6 +1230,24 @@ void ofa_depthwise_s8_inplace_plane_any(const ofa_conv_params_t *p, int8_t *buf,
     dw_planes_inplace(p, buf, scratch, dw_plane_any);
 }
 
+/* lanes and plane_any without the ARMv6-M padded-band path (dw_planes_m0): any layer, slower on M0 and
+ * about 1.8 KB less code there (the code generator's compact choice); on other cores the same loops as
+ * ofa_depthwise_s8_lanes / _plane_any */
+void ofa_depthwise_s8_lanes_plain(const ofa_conv_params_t *p, const int8_t *input, int8_t *output)
+{
+    dw_lanes_all(p, input, output);
+}
+
+void ofa_depthwise_s8_plane_any_plain(const ofa_conv_params_t *p, const int8_t *input, int8_t *output)
+{
+    dw_planes(p, input, output, dw_plane_any);
+}
+
+void ofa_depthwise_s8_inplace_plane_any_plain(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch)
+{
+    dw_planes_inplace(p, buf, scratch, dw_plane_any);
+}
+
 /* ---- run-time dispatch (library and foreign callers; generated models call the variants) ---- */
 
 void ofa_depthwise_s8(const ofa_conv_params_t *p, const int8_t *input, int8_t *output)

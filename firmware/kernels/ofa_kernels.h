@@ -231,6 +231,10 @@ void ofa_depthwise_s8_plane3(const ofa_conv_params_t *p, const int8_t *input, in
 void ofa_depthwise_s8_plane_k(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
 #endif
 void ofa_depthwise_s8_plane_any(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
+/* lanes / plane_any without the ARMv6-M padded-band path: any layer, about 1.8 KB less code on M0,
+ * slower there (the compact choice); elsewhere the same loops as _lanes / _plane_any */
+void ofa_depthwise_s8_lanes_plain(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
+void ofa_depthwise_s8_plane_any_plain(const ofa_conv_params_t *p, const int8_t *input, int8_t *output);
 
 /*
  * In-place depthwise conv: the output overwrites the input.
@@ -256,6 +260,7 @@ void ofa_depthwise_s8_inplace_plane3(const ofa_conv_params_t *p, int8_t *buf, in
 void ofa_depthwise_s8_inplace_plane_k(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch);
 #endif
 void ofa_depthwise_s8_inplace_plane_any(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch);
+void ofa_depthwise_s8_inplace_plane_any_plain(const ofa_conv_params_t *p, int8_t *buf, int8_t *scratch);
 
 /*
  * A 1x1 expand conv (`expand`, stride 1) fused with the depthwise conv `dw` that reads its output:

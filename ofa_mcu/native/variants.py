@@ -194,7 +194,8 @@ FAMILIES = {
 }
 #: Preference among the entry points that can run a layer when its own choice is not linked
 #: (about fastest first; any of them gives the same results).
-_ORDER = {"patch": 0, "rows": 1, "plane3": 0, "plane_k": 1, "lanes": 2, "plane_any": 3,
+_ORDER = {"patch": 0, "rows": 1, "plane3": 0, "plane_k": 1, "lanes": 2, "plane_any": 3, "lanes_plain": 4,
+          "plane_any_plain": 5,
           "pairs": 0, "any": 1, "plain": 2, "x4": 0, "x2": 1}
 
 
@@ -203,9 +204,10 @@ def candidates(function: str, p: Mapping[str, int], dsp: bool, arrays: Mapping[s
     parameters ``p`` (same results): the shape's choice (:func:`entry_point`) first, then the others
     that can run it (``ofa_kernels.h``: the row loop, depthwise lanes out of place and plane_any for any
     shape; the patch loop for windows of up to 128 bytes (64 on DSP builds); plane3 / plane_k where their padded band
-    fits; in place, lanes up to DW_LANE_PIX outputs; on DSP cores the pointwise C loop without the
-    pair path, ``_plain``; the fully connected two-row loop for any layer, the 4-row one for a multiple of 4
-    rows, on DSP builds for 4 or more), about fastest first."""
+    fits; in place, lanes up to DW_LANE_PIX outputs; depthwise lanes and plane_any without the ARMv6-M
+    band path, ``_plain``; on DSP cores the pointwise C loop without the pair path, ``_plain``; the
+    fully connected two-row loop for any layer, the 4-row one for a multiple of 4 rows, on DSP builds
+    for 4 or more), about fastest first."""
     first = entry_point(function, p, dsp, arrays)
     out: list[str] = []
     if function in ("ofa_conv_s8", "ofa_conv_add_s8"):
@@ -214,7 +216,9 @@ def candidates(function: str, p: Mapping[str, int], dsp: bool, arrays: Mapping[s
         out = [f"{function}_{v}" for v in ok]
     elif function in ("ofa_depthwise_s8", "ofa_depthwise_s8_inplace"):
         inplace = function.endswith("_inplace")
-        ok = ["plane_any"]
+        ok = ["plane_any", "plane_any_plain"]  # _plain: without the ARMv6-M band path (less code on M0)
+        if not inplace:
+            ok.append("lanes_plain")
         if not inplace or p["out_h"] * p["out_w"] <= DW_LANE_PIX:
             ok.append("lanes")
         if dw_band_rows(p) > 0:

@@ -71,6 +71,10 @@ int h_variant(int which, const int32_t *ip)
 }
 
 /* the depthwise variant's entry point (an ofa_depthwise_variant_t), NULL when this build lacks it */
+/* the compact choice's depthwise entry points (no ARMv6-M band path), after the ofa_depthwise_variant_t values */
+#define H_DW_PLANE_ANY_PLAIN 4
+#define H_DW_LANES_PLAIN 5
+
 static ofa_conv_fn dw_entry(int variant)
 {
     switch (variant) {
@@ -84,6 +88,10 @@ static ofa_conv_fn dw_entry(int variant)
 #endif
     case OFA_DW_VARIANT_PLANE_ANY:
         return ofa_depthwise_s8_plane_any;
+    case H_DW_PLANE_ANY_PLAIN:
+        return ofa_depthwise_s8_plane_any_plain;
+    case H_DW_LANES_PLAIN:
+        return ofa_depthwise_s8_lanes_plain;
     default:
         return 0;
     }
@@ -126,6 +134,9 @@ int h_conv_entry(int kind, int variant, const int32_t *ip, const int8_t *w, cons
 #endif
     case OFA_DW_VARIANT_PLANE_ANY:
         ofa_depthwise_s8_inplace_plane_any(&p, out, scratch);
+        return 0;
+    case H_DW_PLANE_ANY_PLAIN:
+        ofa_depthwise_s8_inplace_plane_any_plain(&p, out, scratch);
         return 0;
     default:
         return -1;
