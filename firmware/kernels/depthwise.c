@@ -46,7 +46,7 @@
 #if OFA_USE_DSP
 /* what dw_window4 reads besides the window's position (offsets used by its assembly) */
 typedef struct {
-    int32_t acc[4];     /* 0: in, the bias of the block's four channels; out, the sums */
+    int32_t acc[4];     /* 0: out, the sums */
     int32_t ch_n;       /* 16: channels, the step between taps */
     int32_t off2;       /* 20: the input offset in both halves */
     int32_t row_stride; /* 24: bytes between input rows */
@@ -54,10 +54,11 @@ typedef struct {
     int32_t rows;       /* 32: kernel rows in the image */
     int32_t i0;         /* 36: (dw_window4) the first tap's index, < 0 */
     const int8_t *wend; /* 40: (dw_window4) we past the last row */
+    int32_t bias[4];    /* 44: the bias of the block's four channels, where the sums start */
 } dw_win_t;
 #if defined(OFA_ARM_DSP)
 /* the assembly's offsets (a negative array size fails to compile) */
-typedef char dw_win_offsets_ok[(offsetof(dw_win_t, ch_n) == 16 && offsetof(dw_win_t, wend) == 40) ? 1 : -1];
+typedef char dw_win_offsets_ok[(offsetof(dw_win_t, ch_n) == 16 && offsetof(dw_win_t, bias) == 44) ? 1 : -1];
 #endif
 
 /*
@@ -75,8 +76,8 @@ OFA_DW_NOINLINE static void dw_window4(dw_win_t *g, const int8_t *xe, const int8
     int32_t a0, a1, a2, a3, i, xs, off, xv, wv, t, u;
     g->i0 = i0;
     g->wend = we + g->rows * g->w_row;
-    __asm__ volatile("ldrd %[a0], %[a1], [%[g]]\n\t"
-                     "ldrd %[a2], %[a3], [%[g], #8]\n\t"
+    __asm__ volatile("ldrd %[a0], %[a1], [%[g], #44]\n\t"
+                     "ldrd %[a2], %[a3], [%[g], #52]\n\t"
                      "ldrd %[xs], %[off], [%[g], #16]\n"
                      "2:\n\t"
                      "ldr %[i], [%[g], #36]\n"
@@ -108,7 +109,7 @@ OFA_DW_NOINLINE static void dw_window4(dw_win_t *g, const int8_t *xe, const int8
                      : "cc", "memory");
 #else
     const int32_t ch_n = g->ch_n, off2 = g->off2;
-    int32_t a0 = g->acc[0], a1 = g->acc[1], a2 = g->acc[2], a3 = g->acc[3];
+    int32_t a0 = g->bias[0], a1 = g->bias[1], a2 = g->bias[2], a3 = g->bias[3];
     int32_t r;
     for (r = g->rows; r > 0; --r) {
         int32_t i;
@@ -202,8 +203,8 @@ static void dw_lanes(const ofa_conv_params_t *restrict p, const int8_t *restrict
 /*
  * DSP cores, channels in lanes: blocks of four channels [c, c + 4) for c = 0, 4, ... while a whole
  * block fits, block after block, each over every output pixel (its bias, multipliers and shifts
- * loaded once): each window's in-image taps row by row through OFA_DW_ROW4 (12 instructions a tap
- * for four channels), then the four-output stage and one word store, to out + pix * ch_n + c. In
+ * loaded once): each window's in-image taps through dw_window4 (12 instructions a tap for four
+ * channels), then the four-output stage and one word store, to out + pix * ch_n + c. In
  * place (tmp not NULL: the input is out) each block goes to tmp (4 bytes a pixel) and then over
  * the block's bytes of out, which only that block's windows read. Returns the channels done.
  */
@@ -240,6 +241,11 @@ OFA_DW_NOINLINE static int32_t dw_lanes4(const ofa_conv_params_t *restrict p, co
         int8_t *dst = tmp ? tmp : out + c;
         int32_t oy, ox;
 
+        g.bias[0] = b0;
+        g.bias[1] = b1;
+        g.bias[2] = b2;
+        g.bias[3] = b3;
+
         for (oy = 0; oy < out_h; ++oy) {
             const int32_t iy0 = oy * stride_h - pad_top;
             const int32_t ky_begin = ofa_tap_begin(iy0);
@@ -253,10 +259,6 @@ OFA_DW_NOINLINE static int32_t dw_lanes4(const ofa_conv_params_t *restrict p, co
                 const int32_t i0 = (kx_begin - kx_end) * ch_n; /* < 0: taps in the image */
                 int32_t a0 = b0, a1 = b1, a2 = b2, a3 = b3;
                 if (i0 < 0 && g.rows > 0) {
-                    g.acc[0] = b0;
-                    g.acc[1] = b1;
-                    g.acc[2] = b2;
-                    g.acc[3] = b3;
                     /* just past the first row's last tap */
                     dw_window4(&g, xrow + (ix0 + kx_end) * ch_n, wrow + kx_end * ch_n, i0);
                     a0 = g.acc[0];
