@@ -129,7 +129,8 @@ static int8_t fc_output_any(int32_t acc, int32_t m, int32_t s4, int32_t k, const
  * values), so 10 rows are three passes and no row runs in another loop. Right shifts (all of them in
  * practice) take the four-output stage of ofa_requant.h, one word store per pass. Fewer than 4 rows,
  * or every layer without quads, go two rows at a time (a 4-row pass would repeat rows: twice the
- * MACs for 2 rows). quads: 1 both loops, 2 the 4-row loop only (4 rows or more), 0 the two-row one.
+ * MACs for 2 rows). quads: 1 both loops (the last 1-2 rows of a layer two at a time), 2 the 4-row loop
+ * only (4 rows or more), 0 the two-row one.
  */
 OFA_INLINE void fc_s8_dsp(const ofa_fc_params_t *restrict p, const int8_t *restrict input, int8_t *restrict output,
                           int quads)
@@ -147,47 +148,52 @@ OFA_INLINE void fc_s8_dsp(const ofa_fc_params_t *restrict p, const int8_t *restr
     for (b = 0; b < p->batches; ++b) {
         const int8_t *x = input + b * n_in;
         int8_t *y = output + b * n_out;
-        int32_t o;
-        if (quads == 0 || (quads == 1 && n_out < 4)) {
-            /* two rows at a time (quads 2: the caller guarantees 4 rows or more) */
-            for (o = 0; o < n_out; o += 2) {
+        int32_t o = 0;
+        if (quads != 0 && n_out >= 4) {
+            for (; o < n_out; o += 4) {
+                /* the next four rows, or the last four; the general entry point leaves 1-2 rows to the
+                 * two-row loop (cheaper than recomputing 2-3 rows), the 4-row one has no other loop */
+                const int32_t r = o + 4 <= n_out ? o : n_out - 4;
+                const int32_t *const m = mult + (pc ? r : 0);
+                const uint32_t s4 = pc ? (uint32_t)ofa_load_s8x4(shift + r) : s4_all;
+                int8_t *const dst = y + r;
+                int32_t acc[4];
+                if (quads == 1 && n_out - o < 3) {
+                    break;
+                }
+                if (bias) {
+                    acc[0] = bias[r];
+                    acc[1] = bias[r + 1];
+                    acc[2] = bias[r + 2];
+                    acc[3] = bias[r + 3];
+                } else {
+                    acc[0] = acc[1] = acc[2] = acc[3] = 0;
+                }
+                fc_dot4(x, weights + r * n_in, weights + (r + 2) * n_in, n_in, n_in, in_off, acc);
+                if (ofa_all_neg4(s4)) {
+                    const uint32_t e4 = ofa_neg_shifts4(s4);
+                    const uint32_t v = ofa_clamp4_s8(ofa_output_sat8(acc[0], m[0], (int32_t)e4, out_off),
+                                                     ofa_output_sat8(acc[1], m[pc], (int32_t)(e4 >> 8), out_off),
+                                                     ofa_output_sat8(acc[2], m[2 * pc], (int32_t)(e4 >> 16), out_off),
+                                                     ofa_output_sat8(acc[3], m[3 * pc], (int32_t)(e4 >> 24), out_off),
+                                                     lo4, hi4);
+                    memcpy(dst, &v, 4);
+                } else {
+                    dst[0] = fc_output_any(acc[0], m[0], (int32_t)s4, 0, p);
+                    dst[1] = fc_output_any(acc[1], m[pc], (int32_t)s4, 1, p);
+                    dst[2] = fc_output_any(acc[2], m[2 * pc], (int32_t)s4, 2, p);
+                    dst[3] = fc_output_any(acc[3], m[3 * pc], (int32_t)s4, 3, p);
+                }
+            }
+        }
+        if (quads != 2) {
+            /* two rows at a time: every row (quads 0), fewer than 4 rows or the last 1-2 (quads 1) */
+            for (; o < n_out; o += 2) {
                 const int32_t o1 = o + 1 < n_out ? o + 1 : o, q0 = pc ? o : 0, q1 = pc ? o1 : 0;
                 int32_t a0 = bias ? bias[o] : 0, a1 = bias ? bias[o1] : 0;
                 ofa_dot2_off_s8(x, weights + o * n_in, weights + o1 * n_in, n_in, in_off, &a0, &a1);
                 y[o] = fc_output_any(a0, mult[q0], (uint8_t)shift[q0], 0, p);
                 y[o1] = fc_output_any(a1, mult[q1], (uint8_t)shift[q1], 0, p);
-            }
-            continue;
-        }
-        for (o = 0; o < n_out; o += 4) {
-            /* the next four rows, or the last four */
-            const int32_t r = o + 4 <= n_out ? o : n_out - 4;
-            const int32_t *const m = mult + (pc ? r : 0);
-            const uint32_t s4 = pc ? (uint32_t)ofa_load_s8x4(shift + r) : s4_all;
-            int8_t *const dst = y + r;
-            int32_t acc[4];
-            if (bias) {
-                acc[0] = bias[r];
-                acc[1] = bias[r + 1];
-                acc[2] = bias[r + 2];
-                acc[3] = bias[r + 3];
-            } else {
-                acc[0] = acc[1] = acc[2] = acc[3] = 0;
-            }
-            fc_dot4(x, weights + r * n_in, weights + (r + 2) * n_in, n_in, n_in, in_off, acc);
-            if (ofa_all_neg4(s4)) {
-                const uint32_t e4 = ofa_neg_shifts4(s4);
-                const uint32_t v = ofa_clamp4_s8(ofa_output_sat8(acc[0], m[0], (int32_t)e4, out_off),
-                                                 ofa_output_sat8(acc[1], m[pc], (int32_t)(e4 >> 8), out_off),
-                                                 ofa_output_sat8(acc[2], m[2 * pc], (int32_t)(e4 >> 16), out_off),
-                                                 ofa_output_sat8(acc[3], m[3 * pc], (int32_t)(e4 >> 24), out_off),
-                                                 lo4, hi4);
-                memcpy(dst, &v, 4);
-            } else {
-                dst[0] = fc_output_any(acc[0], m[0], (int32_t)s4, 0, p);
-                dst[1] = fc_output_any(acc[1], m[pc], (int32_t)s4, 1, p);
-                dst[2] = fc_output_any(acc[2], m[2 * pc], (int32_t)s4, 2, p);
-                dst[3] = fc_output_any(acc[3], m[3 * pc], (int32_t)s4, 3, p);
             }
         }
     }
