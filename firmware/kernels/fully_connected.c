@@ -192,8 +192,8 @@ OFA_INLINE void fc_s8_dsp(const ofa_fc_params_t *restrict p, const int8_t *restr
                 const int32_t o1 = o + 1 < n_out ? o + 1 : o, q0 = pc ? o : 0, q1 = pc ? o1 : 0;
                 int32_t a0 = bias ? bias[o] : 0, a1 = bias ? bias[o1] : 0;
                 ofa_dot2_off_s8(x, weights + o * n_in, weights + o1 * n_in, n_in, in_off, &a0, &a1);
-                y[o] = fc_output_any(a0, mult[q0], (uint8_t)shift[q0], 0, p);
-                y[o1] = fc_output_any(a1, mult[q1], (uint8_t)shift[q1], 0, p);
+                y[o] = ofa_output_s8(a0, mult[q0], shift[q0], out_off, p->act_min, p->act_max);
+                y[o1] = ofa_output_s8(a1, mult[q1], shift[q1], out_off, p->act_min, p->act_max);
             }
         }
     }
