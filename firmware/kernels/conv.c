@@ -235,31 +235,43 @@ OFA_INLINE void ofa_conv_patch_loop(const ofa_conv_params_t *restrict p, const i
             const int two_px = ox + 1 < out_w;
             int8_t *y0 = output + (oy * out_w + ox) * out_c;
             int8_t *y1 = two_px ? y0 + out_c : y0;
-            for (px = 0; px < 2; ++px) {
-                uint32_t *d = wide + px * (OFA_CONV_WIDE_OFF / 4);
-                int8_t *const patch = (int8_t *)d + n4;
-                const int32_t ix = two_px ? ix0 + px * p->stride_w : ix0;
-                if (iy0 >= 0 && iy0 + k_h <= in_h && ix >= 0 && ix + k_w <= in_w &&
-                    (iy0 + k_h - 1) * row_stride + ix * in_c + row4 <= in_size) {
-                    /* the whole window in the image: k_h runs of `row` bytes, copied a word at a time
-                     * (a run's last word may spill into the next run, which overwrites it, or past
-                     * the window, which the zero points overwrite; reads stay inside the input) */
-                    const int8_t *src = input + iy0 * row_stride + ix * in_c;
-                    int8_t *dst = patch;
-                    int32_t ky;
-                    for (ky = 0; ky < k_h; ++ky, src += row_stride, dst += row) {
-                        for (i = 0; i < row; i += 4) {
-                            memcpy(dst + i, src + i, 4);
-                        }
+            if (two_px && iy0 >= 0 && iy0 + k_h <= in_h && ix0 >= 0 && ix0 + p->stride_w + k_w <= in_w &&
+                (iy0 + k_h - 1) * row_stride + (ix0 + p->stride_w) * in_c + row4 <= in_size) {
+                /* both windows in the image: k_h runs of `row` bytes each, copied a word at a time (a
+                 * run's last word may spill into the next run, which overwrites it, or past the window,
+                 * which the zero points overwrite; reads stay inside the input), then both widened */
+                const int32_t step = p->stride_w * in_c;
+                const int8_t *src = input + iy0 * row_stride + ix0 * in_c;
+                int8_t *const patch0 = (int8_t *)wide + n4, *const patch1 = patch0 + OFA_CONV_WIDE_OFF;
+                int8_t *dst = patch0;
+                uint32_t *d = wide;
+                int32_t ky;
+                for (ky = 0; ky < k_h; ++ky, src += row_stride, dst += row) {
+                    for (i = 0; i < row; i += 4) {
+                        memcpy(dst + i, src + i, 4);
+                        memcpy(dst + OFA_CONV_WIDE_OFF + i, src + step + i, 4);
                     }
-                    memcpy(patch + n, &zp4, 4);
-                } else {
-                    ofa_conv_gather(p, input, iy0, ix, patch, n4);
                 }
+                memcpy(patch0 + n, &zp4, 4);
+                memcpy(patch1 + n, &zp4, 4);
                 for (i = 0; i < n4; i += 4, d += 2) {
-                    const int32_t u = ofa_load_s8x4(patch + i);
-                    d[0] = (uint32_t)ofa_sxtab16(off2, u);
-                    d[1] = (uint32_t)ofa_sxtab16_ror8(off2, u);
+                    const int32_t u0 = ofa_load_s8x4(patch0 + i), u1 = ofa_load_s8x4(patch1 + i);
+                    d[0] = (uint32_t)ofa_sxtab16(off2, u0);
+                    d[1] = (uint32_t)ofa_sxtab16_ror8(off2, u0);
+                    d[OFA_CONV_WIDE_OFF / 4] = (uint32_t)ofa_sxtab16(off2, u1);
+                    d[OFA_CONV_WIDE_OFF / 4 + 1] = (uint32_t)ofa_sxtab16_ror8(off2, u1);
+                }
+            } else {
+                for (px = 0; px < 2; ++px) {
+                    uint32_t *d = wide + px * (OFA_CONV_WIDE_OFF / 4);
+                    int8_t *const patch = (int8_t *)d + n4;
+                    const int32_t ix = two_px ? ix0 + px * p->stride_w : ix0;
+                    ofa_conv_gather(p, input, iy0, ix, patch, n4);
+                    for (i = 0; i < n4; i += 4, d += 2) {
+                        const int32_t u = ofa_load_s8x4(patch + i);
+                        d[0] = (uint32_t)ofa_sxtab16(off2, u);
+                        d[1] = (uint32_t)ofa_sxtab16_ror8(off2, u);
+                    }
                 }
             }
             oc = 0;
