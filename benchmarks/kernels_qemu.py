@@ -47,7 +47,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "m4-portable": ("mps2-an386", ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft", "-DOFA_NO_DSP"]),
     "m7-dsp": ("mps2-an500", ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=soft"]),
     "m0": ("mps2-an386", ["-mcpu=cortex-m0", "-mthumb", "-masm-syntax-unified"]),
+    # a debug build: no assembly blocks, the C form of every DSP loop (not in the default runs)
+    "m4-dsp-O0": ("mps2-an386", ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft", "-O0"]),
 }
+DEFAULT_VARIANTS = ("m4-dsp", "m4-portable", "m7-dsp", "m0")
 
 CALIB_LOOPS = 2_000_000
 
@@ -209,7 +212,8 @@ def main() -> int:
     ap.add_argument("--tflite", type=Path, help="int8 model (default: a built-in MobileNetV2-like one)")
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--keep", type=Path, help="keep the generated sources and ELFs in this folder")
-    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ",".join(VARIANTS))
+    ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
+                    help="comma-separated subset of " + ",".join(VARIANTS))
     args = ap.parse_args()
     for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
         if shutil.which(tool) is None:

@@ -17,10 +17,11 @@ ARM = ROOT / "tests" / "kernel_harness" / "arm"
 
 
 def build_elf(sources: list[Path], flags: list[str], elf: Path, kernels: Path = KERNELS) -> Path:
-    """Compile and link ``sources`` (plus the harness's bench_support.c) into ``elf``; ``kernels``:
-    the folder of kernel headers (another version's, to compare)."""
+    """Compile and link ``sources`` (plus the harness's bench_support.c) into ``elf`` at -O2 (an -O
+    option in ``flags`` replaces it); ``kernels``: the folder of kernel headers (another version's,
+    to compare)."""
     cmd = [
-        "arm-none-eabi-gcc", *flags, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
+        "arm-none-eabi-gcc", "-O2", *flags, "-std=c99", "-Wall", "-Wextra", "-Werror",
         "-ffunction-sections", "-fdata-sections", f"-I{kernels}", f"-I{ARM}",
         "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections", f"-T{ARM / 'mps2.ld'}",
         *(str(s) for s in sources), str(ARM / "bench_support.c"), "-o", str(elf),

@@ -1114,14 +1114,15 @@ def test_qemu_requant_matches_reference(variant: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", ["m4-dsp", "m0"])
+@pytest.mark.parametrize("variant", ["m4-dsp", "m0", "m4-dsp-O0"])
 @pytest.mark.parametrize("model", ["mbv2_3", "add", "pw_pairs"])
 def test_qemu_cortex_m_bit_exact(variant: str, model: str, models: ModelCache, tflm: Any, tmp_path: Path) -> None:
     """The real DSP instructions (Cortex-M4) and ARMv6-M code, run in QEMU, give TFLM's bytes: a
     MobileNetV2-like graph, ADDs without and with fused ReLU / ReLU6 (the DSP ADD loop's SSAT
     and clamp forms; fails with the rounding carry's ADC of its output stage made an ADD), and 1x1
     convs of the pointwise pair path with in_c 4, 12, 20 and 24 (fails when the loop is always
-    entered at its first half)."""
+    entered at its first half). m4-dsp-O0: an unoptimized build compiles (no assembly blocks, which
+    gcc cannot allocate at -O0) and its C loops give the same bytes."""
     for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
         require_tool(tool)
     bench = load_benchmark("kernels_qemu")

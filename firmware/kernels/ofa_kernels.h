@@ -45,6 +45,15 @@ extern "C" {
 #define OFA_KERNELS_DSP 0
 #endif
 
+/*
+ * The assembly blocks of the kernels hold up to fourteen registers, which gcc cannot allocate
+ * without optimization ("impossible constraints"): unoptimized builds (-O0, a debug build) take the
+ * C form of every loop instead, with the same integers as results. -DOFA_NO_ASM does it at any level.
+ */
+#if defined(__GNUC__) && !defined(__OPTIMIZE__) && !defined(OFA_NO_ASM)
+#define OFA_NO_ASM 1
+#endif
+
 /* Pixels ofa_pointwise_s8_inplace computes into its scratch at a time
  * (INPLACE_POINTWISE_PIXELS in ofa_mcu/planner/native.py). */
 #define OFA_PW_INPLACE_PIXELS 8
