@@ -32,7 +32,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from kernels_qemu import VARIANTS  # noqa: E402
-from mps2_harness import build_elf, run_elf  # noqa: E402
 
 from ofa_mcu.codegen import c_int, render  # noqa: E402
 from ofa_mcu.native import requant, variants  # noqa: E402
@@ -214,30 +213,13 @@ def context(layers: list[Layer], reps: int) -> dict[str, Any]:
 def run(layers: list[Layer], variant: str, work: Path, reps: int = 2, kernels: Path | None = None) -> dict[str, Any]:
     """Build the program for ``variant`` (a kernels_qemu core), run it in QEMU; each case gets
     ``instructions`` (per call) and ``ok``. Returns {all_ok, exit_code, log, elf}."""
-    from mps2_harness import KERNELS
+    from mps2_harness import KERNELS, run_cases
 
-    kernels = kernels or KERNELS
     machine, flags = VARIANTS[variant]
     work.mkdir(parents=True, exist_ok=True)
     main_c = work / f"convfc_{variant}.c"
     main_c.write_text(render(TEMPLATE, context(layers, reps), "the conv / fc benchmark firmware"))
-    elf = build_elf([main_c, *sorted(kernels.glob("*.c"))], flags, work / f"convfc-{variant}.elf", kernels)
-    code, text = run_elf(machine, elf, timeout=600)
-    calib = re.search(r"CALIB (\d+) (\d+)", text)
-    if calib is None:
-        raise RuntimeError(f"{variant}: no output from QEMU (rc {code}): {text[-500:]}")
-    ipt = int(calib.group(1)) / int(calib.group(2))
-    got = {int(m[0]): (int(m[1]), m[2] == "ok") for m in re.findall(r"^CASE (\d+) (\d+) (ok|BAD)$", text, re.M)}
-    k = 0
-    for L in layers:
-        for c in L.cases:
-            ticks, ok = got.get(k, (0, False))
-            c["ok"] = ok
-            c["instructions"] = ticks * ipt / reps
-            k += 1
-    return {"all_ok": code == 0 and "RESULT OK" in text and len(got) == k and all(v[1] for v in got.values()),
-            "exit_code": code, "log": text[-2000:], "elf": elf}
-
+    return run_cases(layers, machine, flags, main_c, work / f"convfc-{variant}.elf", reps, kernels or KERNELS)
 
 def grid(rng: np.random.Generator, dsp: bool, every_variant: bool = True) -> list[Layer]:
     """The test grid. First convs (1-3 input channels): window sizes 2-40 bytes (every remainder
