@@ -87,11 +87,24 @@ _TIMESTAMP_PIN: dict[str, tuple[str, str]] = {
 _FAMILY_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 # Latency coefficients used when a board YAML leaves `latency` (or one runtime of it) out: each
-# runtime's defaults for the core (``Runtime.default_latency``).
+# runtime's defaults for the core (``Runtime.default_latency``), keyed as there: the core, or
+# "<core>+nodsp" for a core built without its optional DSP extension (_latency_key).
 _DEFAULT_LATENCY: dict[str, dict[str, Any]] = {
-    core: {rt.name: rt.default_latency[core] for rt in runtimes() if core in rt.default_latency}
-    for core in typing.get_args(Core)
+    key: {rt.name: rt.default_latency[key] for rt in runtimes() if key in rt.default_latency}
+    for key in (*typing.get_args(Core), *(f"{c}+nodsp" for c in typing.get_args(Core)))
 }
+
+
+def _latency_key(data: dict[str, Any]) -> str | None:
+    """The _DEFAULT_LATENCY key of a board YAML's mapping: "<core>+nodsp" when the core's DSP
+    extension is optional and the YAML says ``dsp: false`` and such defaults exist, else the core."""
+    core = data.get("core")
+    if not isinstance(core, str):
+        return None
+    nodsp = f"{core}+nodsp"
+    if data.get("dsp") is False and _DEFAULT_LATENCY.get(nodsp):
+        return nodsp
+    return core if core in _DEFAULT_LATENCY else None
 
 _SIZE_RE = re.compile(r"(\d+)\s*([KkMm]?)(?:i?B)?")
 _UNITS = {"": 1, "k": 1024, "m": 1024 * 1024}
@@ -371,10 +384,10 @@ class Board(_Model):
     def _default_latency(cls, data: Any) -> Any:
         """Fill the latency coefficients of runtimes the YAML does not give from the core's defaults,
         and the optional op kinds (not in ``REQUIRED_OP_KINDS``) a given table leaves out."""
-        if isinstance(data, dict) and data.get("core") in _DEFAULT_LATENCY:
+        if isinstance(data, dict) and _latency_key(data) is not None:
             given = data.get("latency")
             if given is None or isinstance(given, dict):
-                defaults = _DEFAULT_LATENCY[data["core"]]
+                defaults = _DEFAULT_LATENCY[_latency_key(data)]
                 merged = {**defaults, **(given or {})}
                 for rt, table in (given or {}).items():
                     if rt in defaults and isinstance(table, dict):
@@ -391,9 +404,9 @@ class Board(_Model):
     def _default_kernel_latency(cls, data: Any) -> Any:
         """A runtime's table given without per-kernel tables gets the core's defaults for them
         (a YAML's main TFLM table describes the reference kernels)."""
-        if not isinstance(data, dict) or data.get("core") not in _DEFAULT_LATENCY:
+        if not isinstance(data, dict) or _latency_key(data) is None:
             return data
-        given, defaults = data.get("latency"), _DEFAULT_LATENCY[data["core"]]
+        given, defaults = data.get("latency"), _DEFAULT_LATENCY[_latency_key(data)]
         if not isinstance(given, dict):
             return data
         filled = dict(given)

@@ -15,7 +15,7 @@ import yaml
 from ofa_mcu.boards import Board, board_names, list_boards, load_board
 from ofa_mcu.errors import UserError
 from ofa_mcu.resources import targets_dir
-from ofa_mcu.runtimes import runtimes
+from ofa_mcu.runtimes import get_runtime, runtimes
 
 REPO = Path(__file__).resolve().parents[1]
 KB = 1024
@@ -199,10 +199,30 @@ def test_latency_defaults_from_core_when_left_out(tmp_path: Path) -> None:
     assert b.latency["native"].cycles_per_mac["pointwise"] < b.latency["tflm"].cycles_per_mac["pointwise"]
 
 
+def test_latency_defaults_follow_the_kernels_a_core_runs(tmp_path: Path) -> None:
+    """Cores without the DSP extension run the portable C loops, not the DSP ones: a Cortex-M3 and
+    an M33 built +nodsp get the portable table (M3 at 1.2 cycles an instruction), an M33 with DSP the
+    M4 one; TFLM's CMSIS-NN table follows the same way."""
+    native, tflm = get_runtime("native").default_latency, get_runtime("tflm").default_latency
+    data = yaml.safe_load((targets_dir() / "nrf5340-dk.yaml").read_text())
+    data["name"] = "myboard"
+    del data["latency"]
+    m33 = load_board(str(_write(tmp_path, data)))
+    data["dsp"] = False
+    m33_nodsp = load_board(str(_write(tmp_path, data)))
+    assert m33.latency["native"].cycles_per_mac == native["cortex-m4"]["cycles_per_mac"]
+    assert m33_nodsp.latency["native"].cycles_per_mac == native["cortex-m33+nodsp"]["cycles_per_mac"]
+    assert m33_nodsp.latency["native"].cycles_per_mac["pointwise"] > 2 * m33.latency["native"].cycles_per_mac["pointwise"]
+    cmsis = m33_nodsp.latency["tflm"].kernels["cmsis-nn"].cycles_per_mac
+    assert cmsis == tflm["cortex-m33+nodsp"]["kernels"]["cmsis-nn"]["cycles_per_mac"] != tflm["cortex-m33"][
+        "kernels"]["cmsis-nn"]["cycles_per_mac"]
+    m3 = native["cortex-m3"]["cycles_per_mac"]
+    assert m3["pointwise"] == pytest.approx(1.2 * native["cortex-m33+nodsp"]["cycles_per_mac"]["pointwise"])
+
+
 def test_latency_optional_kinds_default_to_the_core(tmp_path: Path) -> None:
     """A YAML table without softmax gets the runtime's figure for the core; one that gives it keeps it;
     a required kind left out is still an error naming it."""
-    from ofa_mcu.runtimes import get_runtime
 
     data = _base_dict()
     b = load_board(str(_write(tmp_path, data)))

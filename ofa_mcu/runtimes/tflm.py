@@ -68,7 +68,7 @@ DEFAULT_LATENCY = {
     "cortex-m0": _core_table(1.5, dsp=False), "cortex-m0plus": _core_table(1.5, dsp=False),
     "cortex-m3": _core_table(1.2, dsp=False), "cortex-m4": _core_table(1.0, dsp=True),
     "cortex-m7": _core_table(0.8, dsp=True), "cortex-m33": _core_table(1.0, dsp=True),
-    "cortex-m55": _core_table(0.8, dsp=True),
+    "cortex-m33+nodsp": _core_table(1.0, dsp=False), "cortex-m55": _core_table(0.8, dsp=True),
 }  # fmt: skip
 
 SOURCE_TREES = (
