@@ -6,8 +6,8 @@ shifts, offsets, activation range) of the given shapes are rendered into one bar
 (``templates/benchmarks/convfc_qemu.c.j2``) that calls the kernel entry points the code generator
 chooses (``ofa_mcu.native.variants``: ``ofa_conv_s8_patch`` / ``_rows``, ``ofa_pointwise_s8[_pairs]``,
 ``ofa_fully_connected_s8[_x4|_x2]``), or with ``--all-variants`` every entry point that can run the
-layer, checks the CRC32 of each output against the numpy model (``conv_reference``,
-``fc_reference``: TFLM's reference kernels, skipped out-of-image taps, double rounding) and times
+layer, checks the CRC32 of each output against the numpy model (``int8_reference``: TFLM's
+reference kernels, skipped out-of-image taps, double rounding) and times
 each call with SysTick in QEMU ``-icount`` (virtual time counts instructions: the counts are
 executed instructions, not cycles).
 
@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import int8_reference  # noqa: E402
 from kernels_qemu import VARIANTS  # noqa: E402
 
 from ofa_mcu.codegen import c_int, render  # noqa: E402
@@ -70,47 +71,6 @@ class Layer:
                 f"-> {p['out_h']}x{p['out_w']}x{p['out_c']}")
 
 
-def requant_np(acc: np.ndarray, m: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """TFLM MultiplyByQuantizedMultiplier (double rounding) on int64 arrays, m >= 0."""
-    m, s = np.asarray(m, np.int64), np.asarray(s, np.int64)
-    xs = ((acc << np.maximum(s, 0)) + (1 << 31)) % (1 << 32) - (1 << 31)
-    ab = xs * m
-    t = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    y = np.where(t < 0, -((-t) >> 31), t >> 31)
-    e = np.maximum(-s, 0)
-    mask = (np.int64(1) << e) - 1
-    return (y >> e) + ((y & mask) > (mask >> 1) + (y < 0)).astype(np.int64)
-
-
-def conv_reference(p: dict[str, int], a: dict[str, np.ndarray], x: np.ndarray, bias: bool = True) -> np.ndarray:
-    """CONV_2D as TFLM's reference kernel computes it (out-of-image taps skipped, which equals
-    zero-point padding), int8 NHWC, weights [out_c][k_h][k_w][in_c]."""
-    h, w, c = p["in_h"], p["in_w"], p["in_c"]
-    kh, kw, sh, sw = p["k_h"], p["k_w"], p["stride_h"], p["stride_w"]
-    oh, ow, oc = p["out_h"], p["out_w"], p["out_c"]
-    zp = -p["in_offset"]
-    big = np.full((p["pad_top"] + h + kh + sh * oh, p["pad_left"] + w + kw + sw * ow, c), zp, np.int64)
-    big[p["pad_top"]:p["pad_top"] + h, p["pad_left"]:p["pad_left"] + w] = x.reshape(h, w, c)
-    xo = big + p["in_offset"]
-    win = np.stack([np.stack([xo[ky:ky + sh * oh:sh, kx:kx + sw * ow:sw] for kx in range(kw)], 2)
-                    for ky in range(kh)], 2)  # [oh][ow][kh][kw][c]
-    acc = np.einsum("yxhwc,ohwc->yxo", win, a["weights"].astype(np.int64).reshape(oc, kh, kw, c))
-    if bias:
-        acc = acc + a["bias"].astype(np.int64)
-    y = requant_np(acc, a["out_mult"], a["out_shift"])
-    return np.clip(y + p["out_offset"], p["act_min"], p["act_max"]).astype(np.int8).ravel()
-
-
-def fc_reference(p: dict[str, int], a: dict[str, np.ndarray], x: np.ndarray, bias: bool = True) -> np.ndarray:
-    """FULLY_CONNECTED as TFLM computes it (per-tensor or per-channel multipliers, double rounding)."""
-    w = a["weights"].astype(np.int64).reshape(p["out_features"], p["in_features"])
-    acc = (x.reshape(p["batches"], -1).astype(np.int64) + p["in_offset"]) @ w.T
-    if bias:
-        acc = acc + a["bias"].astype(np.int64)
-    y = requant_np(acc, a["out_mult"], a["out_shift"])
-    return np.clip(y + p["out_offset"], p["act_min"], p["act_max"]).astype(np.int8).ravel()
-
-
 def _quant(rng: np.random.Generator, n: int, shifts: str) -> tuple[np.ndarray, np.ndarray]:
     real = rng.uniform(1e-4, 2e-2, n)
     if shifts == "mixed":  # multipliers of 0.5..2 and more: shift 0 and left shifts
@@ -136,7 +96,7 @@ def make_conv(rng: np.random.Generator, h: int, w: int, c: int, kh: int, kw: int
          "bias": rng.integers(-5000, 5000, out_c).astype(np.int32), "out_mult": mult, "out_shift": shift}
     x = rng.integers(-128, 128, h * w * c).astype(np.int8)
     kind = "pw" if kh == kw == stride == 1 else "conv"
-    return Layer(kind, p, a, x, conv_reference(p, a, x, bias), bias, oh * ow * out_c * kh * kw * c)
+    return Layer(kind, p, a, x, int8_reference.conv(p, a, x, bias=bias), bias, oh * ow * out_c * kh * kw * c)
 
 
 def make_fc(rng: np.random.Generator, n_in: int, n_out: int, batches: int = 1, per_channel: bool = False,
@@ -147,7 +107,7 @@ def make_fc(rng: np.random.Generator, n_in: int, n_out: int, batches: int = 1, p
     a = {"weights": rng.integers(-128, 128, n_out * n_in).astype(np.int8),
          "bias": rng.integers(-20000, 20000, n_out).astype(np.int32), "out_mult": mult, "out_shift": shift}
     x = rng.integers(-128, 128, batches * n_in).astype(np.int8)
-    return Layer("fc", p, a, x, fc_reference(p, a, x, bias), bias, batches * n_in * n_out)
+    return Layer("fc", p, a, x, int8_reference.fully_connected(p, a, x, bias), bias, batches * n_in * n_out)
 
 
 def parse_shape(rng: np.random.Generator, s: str) -> Layer:

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import int8_reference  # noqa: E402
 from kernels_qemu import VARIANTS  # noqa: E402
 
 from ofa_mcu.codegen import c_int, render  # noqa: E402
@@ -77,29 +78,8 @@ class Layer:
 
 
 def reference(p: dict[str, int], a: dict[str, np.ndarray], x: np.ndarray, bias: bool = True) -> np.ndarray:
-    """DEPTHWISE_CONV_2D as TFLM's reference kernel computes it (out-of-image taps skipped, which
-    equals zero-point padding; MultiplyByQuantizedMultiplier with two roundings), int8 NHWC."""
-    h, w, c = p["in_h"], p["in_w"], p["in_c"]
-    kh, kw, sh, sw = p["k_h"], p["k_w"], p["stride_h"], p["stride_w"]
-    oh, ow = p["out_h"], p["out_w"]
-    zp = -p["in_offset"]
-    big = np.full((p["pad_top"] + h + kh + sh * oh, p["pad_left"] + w + kw + sw * ow, c), zp, np.int64)
-    big[p["pad_top"]:p["pad_top"] + h, p["pad_left"]:p["pad_left"] + w] = x.reshape(h, w, c)
-    xo = big + p["in_offset"]
-    win = np.stack([np.stack([xo[ky:ky + sh * oh:sh, kx:kx + sw * ow:sw] for kx in range(kw)], 2)
-                    for ky in range(kh)], 2)  # [oh][ow][kh][kw][c]
-    acc = np.einsum("yxhwc,hwc->yxc", win, a["weights"].astype(np.int64).reshape(kh, kw, c))
-    if bias:
-        acc = acc + a["bias"].astype(np.int64)
-    m, s = a["out_mult"].astype(np.int64), a["out_shift"].astype(np.int64)
-    xs = ((acc << np.maximum(s, 0)) + (1 << 31)) % (1 << 32) - (1 << 31)
-    ab = xs * m
-    t = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    y = np.where(t < 0, -((-t) >> 31), t >> 31)
-    e = np.maximum(-s, 0)
-    mask = (np.int64(1) << e) - 1
-    y = (y >> e) + ((y & mask) > (mask >> 1) + (y < 0)).astype(np.int64)
-    return np.clip(y + p["out_offset"], p["act_min"], p["act_max"]).astype(np.int8).ravel()
+    """DEPTHWISE_CONV_2D as TFLM's reference kernel computes it (int8_reference.conv)."""
+    return int8_reference.conv(p, a, x, depthwise=True, bias=bias)
 
 
 def _real_taps(n_out: int, n_in: int, k: int, stride: int, pad: int) -> int:

@@ -1218,38 +1218,14 @@ def test_qemu_softmax_bit_exact(variant: str, models: ModelCache, tflm: Any, tmp
 # ------------------------------------------------------------------------------------------
 
 
-def _np_requant(x: np.ndarray, m: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """TFLM MultiplyByQuantizedMultiplier (double rounding) on int64 arrays, m >= 0."""
-    x, m, s = (np.asarray(a, dtype=np.int64) for a in (x, m, s))
-    xs = ((x << np.maximum(s, 0)) + (1 << 31)) % (1 << 32) - (1 << 31)
-    ab = xs * m
-    t = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    y = np.where(t < 0, -((-t) >> 31), t >> 31)
-    e = np.maximum(-s, 0)
-    mask = (np.int64(1) << e) - 1
-    return (y >> e) + ((y & mask) > (mask >> 1) + (y < 0)).astype(np.int64)
+# benchmarks/int8_reference.py: TFLM's arithmetic in numpy (requantization, conv, depthwise conv)
+_REF = load_benchmark("int8_reference")
+_np_requant = _REF.requant
 
 
 def _np_conv(call: lowering.KernelCall, x: np.ndarray, depthwise: bool) -> np.ndarray:
     """Conv / depthwise conv as TFLM computes it: skipped out-of-image taps == zero-point padding."""
-    p, a = call.params, call.arrays
-    h, w, c = p["in_h"], p["in_w"], p["in_c"]
-    kh, kw, sh, sw = p["k_h"], p["k_w"], p["stride_h"], p["stride_w"]
-    oh, ow, oc = p["out_h"], p["out_w"], p["out_c"]
-    zp = -p["in_offset"]
-    big = np.full((p["pad_top"] + h + kh + sh * oh, p["pad_left"] + w + kw + sw * ow, c), zp, np.int64)
-    big[p["pad_top"]:p["pad_top"] + h, p["pad_left"]:p["pad_left"] + w] = x.reshape(h, w, c)
-    xo = big + p["in_offset"]
-    win = np.stack([np.stack([xo[ky:ky + sh * oh:sh, kx:kx + sw * ow:sw] for kx in range(kw)], 2)
-                    for ky in range(kh)], 2)  # [oh][ow][kh][kw][c]
-    wts = a["weights"].astype(np.int64)
-    if depthwise:
-        acc = np.einsum("yxhwc,hwc->yxc", win, wts.reshape(kh, kw, c))
-    else:
-        acc = np.einsum("yxhwc,ohwc->yxo", win, wts.reshape(oc, kh, kw, c))
-    acc = acc + a["bias"].astype(np.int64)
-    y = _np_requant(acc, a["out_mult"], a["out_shift"].astype(np.int64)) + p["out_offset"]
-    return np.clip(y, p["act_min"], p["act_max"]).astype(np.int8).ravel()
+    return _REF.conv(call.params, call.arrays, x, depthwise=depthwise)
 
 
 def _conv_call(rng: np.random.Generator, function: str, h: int, w: int, c_in: int, c_out: int, kh: int, kw: int,
