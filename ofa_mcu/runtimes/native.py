@@ -115,7 +115,6 @@ def _sources(model: bytes, board: Any, req: ModelRequest) -> ModelSources:
     budget = kernel_budget(board, req.predicted)
     native = generate_native(model, name=req.name, origin=req.origin, kernels="auto", core=board.core,
                              dsp=bool(board.dsp), kernel_budget=budget)
-    req.say(f"kernel loops: {native.kernels['note']}")
     predicted = req.predicted
     if "arena_bytes" in predicted and native.arena_bytes != predicted["arena_bytes"]:
         # generate_native plans with the very planner the analysis uses: this never happens
