@@ -171,7 +171,7 @@ def _op_description(op: Op, layer: irmod.Op) -> str:
 
 
 def _calls(function: str, params: dict[str, int], arrays: dict[str, Any], expand: Any = None
-           ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, list[str]]]:
+           ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, list[str]], dict[str, list[list[str]]]]:
     """The generated call of the run-time entry point ``function`` for a layer with the parameters
     ``params`` and constant ``arrays``: its variant's entry point (:mod:`ofa_mcu.native.variants`);
     for a fused ``ofa_expand_depthwise_s8_with`` call (``params``: the depthwise conv's, ``expand``:

@@ -237,22 +237,27 @@ def candidates(function: str, p: Mapping[str, int], dsp: bool, arrays: Mapping[s
     return [first, *rest]
 
 
-def _variant_name(entry: str) -> str:
+def _base(entry: str) -> str | None:
+    """The run-time entry point of :data:`FAMILIES` that ``entry`` is a variant of (the longest
+    name that is ``entry`` or a prefix of it followed by ``_``), None for other kernels."""
     for base in sorted(FAMILIES, key=len, reverse=True):
-        if entry == base:
-            return "any"
-        if entry.startswith(base + "_"):
-            return entry[len(base) + 1:]
-    return entry
+        if entry == base or entry.startswith(base + "_"):
+            return base
+    return None
+
+
+def _variant_name(entry: str) -> str:
+    base = _base(entry)
+    if base is None:
+        return entry
+    return "any" if entry == base else entry[len(base) + 1:]
 
 
 def family(entry: str) -> str | None:
     """The op family (:data:`FAMILIES`) of an entry point or run-time entry point, None for kernels
     without variants."""
-    for base in sorted(FAMILIES, key=len, reverse=True):
-        if entry == base or entry.startswith(base + "_"):
-            return FAMILIES[base]
-    return None
+    base = _base(entry)
+    return None if base is None else FAMILIES[base]
 
 
 def kernel_build(core: str | None, dsp: bool) -> str:
