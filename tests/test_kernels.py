@@ -1139,6 +1139,15 @@ def test_qemu_cortex_m_bit_exact(variant: str, model: str, models: ModelCache, t
     assert run["instructions_per_tick"] > 0
 
 
+def _run_grid_bit_exact(bench: Any, layers: list[Any], variant: str, tmp_path: Path) -> None:
+    """Run a shape benchmark's layers (dw_qemu / convfc_qemu) in QEMU: every case equals the numpy
+    model of TFLM's arithmetic and was timed."""
+    res = bench.run(layers, variant, tmp_path, reps=1)
+    bad = [(L.describe(), c["function"]) for L in layers for c in L.cases if not c["ok"]]
+    assert res["all_ok"] and not bad, (bad[:10], res["log"][-500:])
+    assert all(c["instructions"] > 0 for L in layers for c in L.cases)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["m4-dsp", "m0"])
 def test_qemu_depthwise_variants_bit_exact(variant: str, tmp_path: Path) -> None:
@@ -1157,10 +1166,7 @@ def test_qemu_depthwise_variants_bit_exact(variant: str, tmp_path: Path) -> None
     # the grid reaches every variant, in place and not, and the shapes the brief names
     assert {fn for _, fn in cases} == {f"ofa_depthwise_s8{ip}_{v}" for ip in ("", "_inplace") for v in variants.DW_VARIANTS
                                        if v != "plane_k" or dsp}
-    res = bench.run(layers, variant, tmp_path, reps=1)
-    bad = [(L.describe(), c["function"]) for L in layers for c in L.cases if not c["ok"]]
-    assert res["all_ok"] and not bad, (bad[:10], res["log"][-500:])
-    assert all(c["instructions"] > 0 for L in layers for c in L.cases)
+    _run_grid_bit_exact(bench, layers, variant, tmp_path)
 
 
 @pytest.mark.slow
@@ -1185,10 +1191,7 @@ def test_qemu_conv_pointwise_fc_bit_exact(variant: str, tmp_path: Path) -> None:
         assert {L.params["in_c"] % 8 for L in pw_pairs} == {0, 4}
     patch = [L for L in layers for c in L.cases if c["function"] == "ofa_conv_s8_patch"]
     assert {L.params["k_h"] * L.params["k_w"] * L.params["in_c"] % 4 for L in patch} == {0, 1, 2, 3}
-    res = bench.run(layers, variant, tmp_path, reps=1)
-    bad = [(L.describe(), c["function"]) for L in layers for c in L.cases if not c["ok"]]
-    assert res["all_ok"] and not bad, (bad[:10], res["log"][-500:])
-    assert all(c["instructions"] > 0 for L in layers for c in L.cases)
+    _run_grid_bit_exact(bench, layers, variant, tmp_path)
 
 
 @pytest.mark.slow
